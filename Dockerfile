@@ -1,0 +1,16 @@
+# One image for every zimage command (worker, emulator, api ...): `docker run IMAGE worker`.
+FROM node:20-bookworm-slim
+ENV COREPACK_ENABLE_DOWNLOAD_PROMPT=0 NODE_ENV=production
+WORKDIR /app
+RUN corepack enable
+COPY package.json pnpm-lock.yaml pnpm-workspace.yaml .npmrc tsconfig.base.json ./
+COPY packages/shared/package.json packages/shared/
+COPY packages/producer/package.json packages/producer/
+COPY packages/worker/package.json packages/worker/
+COPY packages/emulator/package.json packages/emulator/
+COPY packages/cli/package.json packages/cli/
+RUN pnpm install --frozen-lockfile
+COPY packages packages
+COPY examples examples
+USER node
+ENTRYPOINT ["node", "--conditions=zimage-source", "--import", "tsx", "packages/cli/src/main.ts"]

@@ -1,0 +1,74 @@
+import { createProducer, ingestBatchFile, type IngestReport } from '@zimage/producer';
+import { AppError, isAppError, loadConfig, producerEnvSchema } from '@zimage/shared';
+import { formatSummary, watchBatch, writeManifest } from '../watch-batch.js';
+
+export interface BatchFlags {
+  promptTemplate?: string;
+  key?: string;
+  size?: string;
+  promptExtend?: boolean;
+  priority?: string;
+  rowKey?: string;
+  skipInvalid?: boolean;
+  rejected?: string;
+  watch?: boolean;
+  manifest?: string;
+}
+
+/** `zimage batch FILE`: validate every row, enqueue, optionally watch to the end. */
+export async function batchCommand(file: string, flags: BatchFlags): Promise<number> {
+  const env = loadConfig(producerEnvSchema, process.env);
+  const producer = await createProducer({
+    redisUrl: env.REDIS_URL,
+    prefix: env.ZIMAGE_PREFIX,
+    maxAttempts: env.ZIMAGE_MAX_ATTEMPTS,
+    retentionHours: env.ZIMAGE_RETENTION_HOURS,
+  });
+  try {
+    let report: IngestReport;
+    try {
+      report = await ingestBatchFile(producer, {
+        path: file,
+        promptTemplate: flags.promptTemplate,
+        keyTemplate: flags.key,
+        rowKeyColumn: flags.rowKey,
+        defaults: {
+          ...(flags.size ? { size: flags.size } : {}),
+          ...(flags.promptExtend ? { promptExtend: true } : {}),
+          ...(flags.priority ? { priority: Number(flags.priority) } : {}),
+        },
+        skipInvalid: flags.skipInvalid ?? false,
+        ...(flags.rejected ? { rejectedPath: flags.rejected } : {}),
+      });
+    } catch (error) {
+      if (isAppError(error) && error.code === 'BATCH_INVALID') printRejected(error);
+      throw error;
+    }
+    process.stderr.write(`Enqueued ${report.enqueued} of ${report.rows} rows as batch ${report.batchId}\n`);
+    if (report.rejectedCount > 0) process.stderr.write(`Skipped ${report.rejectedCount} invalid rows → ${report.rejectedPath}\n`);
+    process.stdout.write(`${report.batchId}\n`);
+    if (!flags.watch) return 0;
+
+    const outcome = await watchBatch(producer, report.batchId);
+    process.stderr.write(`${formatSummary(outcome)}\n`);
+    if (outcome.pausedReason) {
+      process.stderr.write(`Queue paused: ${outcome.pausedReason}\n`);
+      return 1;
+    }
+    const manifest = flags.manifest ?? `zimage-${report.batchId}.results.jsonl`;
+    const lines = await writeManifest(producer, report.batchId, manifest);
+    process.stderr.write(`Results manifest (${lines} lines): ${manifest}\n`);
+    return outcome.status.failed + outcome.status.expired > 0 ? 1 : 0;
+  } finally {
+    await producer.close();
+  }
+}
+
+function printRejected(error: AppError): void {
+  const rows = (error.details['rows'] as { line: number; issues: { field: string; message: string }[] }[] | undefined) ?? [];
+  for (const row of rows.slice(0, 200)) {
+    for (const issue of row.issues) process.stderr.write(`  line ${row.line}: ${issue.field ? `${issue.field}: ` : ''}${issue.message}\n`);
+  }
+  const count = Number(error.details['rejectedCount'] ?? rows.length);
+  if (count > 200) process.stderr.write(`  … and ${count - 200} more rows (use --skip-invalid to write them all to a file)\n`);
+}

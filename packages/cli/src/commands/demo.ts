@@ -1,0 +1,110 @@
+/**
+ * `zimage demo`: the whole pipeline on examples/catalogue.csv with nothing configured.
+ *
+ * Redis: REDIS_URL (default 127.0.0.1:6379) if it answers, else a private redis-server from PATH.
+ * Upstream: the in-process emulator, unless DASHSCOPE_API_KEY is set (then the real API).
+ * Storage: STORAGE_URL, default ./output. Prints progress, a summary and the results manifest.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createEmulator, type Emulator } from '@zimage/emulator';
+import { createProducer, ingestBatchFile } from '@zimage/producer';
+import {
+  AppError,
+  createLogger,
+  createRedisConnection,
+  loadConfig,
+  startRedisServer,
+  waitForRedis,
+  workerEnvSchema,
+  type RedisServerHandle,
+} from '@zimage/shared';
+import { formatSummary, watchBatch, writeManifest } from '../watch-batch.js';
+import { workerFromEnv } from '../worker-from-env.js';
+
+const CATALOGUE = resolve(dirname(fileURLToPath(import.meta.url)), '../../../../examples/catalogue.csv');
+
+export async function demoCommand(flags: { file?: string }): Promise<number> {
+  const env = loadConfig(workerEnvSchema, process.env);
+  const file = flags.file ?? CATALOGUE;
+  if (!existsSync(file)) throw new AppError('REQUEST_INVALID', `demo file not found: ${file}`);
+  const logger = createLogger({ level: env.LOG_LEVEL === 'info' ? 'warn' : env.LOG_LEVEL, secrets: [env.DASHSCOPE_API_KEY, env.AWS_SECRET_ACCESS_KEY] });
+  const say = (line: string) => process.stderr.write(`${line}\n`);
+  const cleanups: (() => Promise<unknown>)[] = [];
+
+  try {
+    // Redis
+    let redisUrl = env.REDIS_URL;
+    const probe = createRedisConnection(redisUrl, 'producer');
+    const reachable = await waitForRedis(probe, redisUrl, 1_500).then(() => true, () => false);
+    probe.disconnect();
+    let privateRedis: RedisServerHandle | undefined;
+    if (!reachable) {
+      try {
+        privateRedis = await startRedisServer();
+      } catch (error) {
+        throw new AppError(
+          'REDIS_UNAVAILABLE',
+          `No Redis at REDIS_URL=${redisUrl} and no redis-server on PATH. Get one of: ` +
+            '(1) `apt-get install redis-server` (or brew install redis), ' +
+            '(2) `docker compose up -d redis`, ' +
+            '(3) REDIS_URL pointing at any Redis ≥ 6.2.',
+          { cause: error },
+        );
+      }
+      cleanups.push(() => privateRedis?.stop() ?? Promise.resolve());
+      redisUrl = privateRedis.url;
+      say(`Redis: none at ${env.REDIS_URL}; started a private redis-server at ${redisUrl}`);
+    } else {
+      say(`Redis: ${env.REDIS_URL}`);
+    }
+
+    // Upstream
+    let emulator: Emulator | undefined;
+    let apiKey = env.DASHSCOPE_API_KEY;
+    let baseUrl: string | undefined;
+    if (apiKey) {
+      say(`Upstream: the real DashScope API (${env.DASHSCOPE_REGION}) — images are billed`);
+    } else {
+      emulator = await createEmulator({ region: env.DASHSCOPE_REGION });
+      cleanups.unshift(() => emulator?.close() ?? Promise.resolve());
+      apiKey = 'sk-zimage-demo-emulator';
+      baseUrl = emulator.url;
+      say(`Upstream: the local emulator at ${emulator.url} (set DASHSCOPE_API_KEY to use the real API)`);
+    }
+
+    // Worker and producer
+    const runEnv = { ...env, REDIS_URL: redisUrl };
+    const worker = await workerFromEnv(runEnv, logger, { apiKey, ...(baseUrl ? { baseUrl } : {}) });
+    cleanups.unshift(() => worker.close());
+    const producer = await createProducer({ redisUrl, prefix: env.ZIMAGE_PREFIX });
+    cleanups.unshift(() => producer.close());
+    const pause = await producer.pauseState();
+    if (pause.paused) {
+      throw new AppError('CONFIG_INVALID', `The queue is paused (${pause.reason?.message ?? 'by an operator'}); fix the cause and run \`zimage resume\``);
+    }
+    say(`Storage: ${env.STORAGE_URL}`);
+
+    const report = await ingestBatchFile(producer, { path: file, keyTemplate: 'catalogue/{sku}.png', rowKeyColumn: 'sku' });
+    say(`Enqueued ${report.enqueued} images from ${file} as batch ${report.batchId}`);
+    const outcome = await watchBatch(producer, report.batchId);
+    say(formatSummary(outcome));
+    if (outcome.pausedReason) {
+      say(`Queue paused: ${outcome.pausedReason}`);
+      return 1;
+    }
+    const outputDir = env.STORAGE_URL.startsWith('file:') ? env.STORAGE_URL.slice('file:'.length).replace(/^\/\/(?=\/)/, '') : '.';
+    const manifest = join(outputDir, `${report.batchId}.results.jsonl`);
+    await writeManifest(producer, report.batchId, manifest);
+    say(`Images: ${env.STORAGE_URL.startsWith('file:') ? resolve(outputDir, 'catalogue') : `${env.STORAGE_URL}/catalogue/`}`);
+    say(`Results manifest: ${resolve(manifest)}`);
+    if (emulator) {
+      const stats = emulator.stats();
+      say(`Emulator: ${stats.requests} requests, ${stats.throttled} throttled, ${stats.imagesGenerated} images billed ($${stats.billedUsd.toFixed(3)} at list price)`);
+    }
+    return outcome.status.failed + outcome.status.expired > 0 ? 1 : 0;
+  } finally {
+    for (const cleanup of cleanups) await cleanup().catch((error: unknown) => logger.warn({ err: error }, 'Cleanup failed'));
+  }
+}

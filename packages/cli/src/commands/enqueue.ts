@@ -1,0 +1,52 @@
+import { createProducer } from '@zimage/producer';
+import { loadConfig, producerEnvSchema, type JobRequestInput } from '@zimage/shared';
+import { parseInteger, parseMetadataPairs } from '../parse-options.js';
+
+export interface EnqueueFlags {
+  prompt: string;
+  size?: string;
+  aspect?: string;
+  tier?: string;
+  seed?: string;
+  promptExtend?: boolean;
+  key?: string;
+  metadata: string[];
+  priority?: string;
+  deadline?: string;
+  idempotencyKey?: string;
+  webhook?: string;
+  json?: boolean;
+}
+
+/** `zimage enqueue --prompt ...`: validates, enqueues one job, prints its id. */
+export async function enqueueCommand(flags: EnqueueFlags): Promise<number> {
+  const env = loadConfig(producerEnvSchema, process.env);
+  const request: Record<string, unknown> = {
+    prompt: flags.prompt,
+    size: flags.size,
+    aspect: flags.aspect,
+    tier: flags.tier,
+    seed: parseInteger('--seed', flags.seed),
+    promptExtend: flags.promptExtend,
+    key: flags.key,
+    metadata: parseMetadataPairs(flags.metadata),
+    priority: parseInteger('--priority', flags.priority),
+    deadline: flags.deadline,
+    idempotencyKey: flags.idempotencyKey,
+    webhook: flags.webhook ? { url: flags.webhook } : undefined,
+  };
+  for (const [k, v] of Object.entries(request)) if (v === undefined) delete request[k];
+  const producer = await createProducer({
+    redisUrl: env.REDIS_URL,
+    prefix: env.ZIMAGE_PREFIX,
+    maxAttempts: env.ZIMAGE_MAX_ATTEMPTS,
+    retentionHours: env.ZIMAGE_RETENTION_HOURS,
+  });
+  try {
+    const job = await producer.enqueue(request as JobRequestInput);
+    process.stdout.write(flags.json ? `${JSON.stringify(job)}\n` : `${job.jobId}\n`);
+    return 0;
+  } finally {
+    await producer.close();
+  }
+}

@@ -1,0 +1,19 @@
+import { baseEnvSchema, createRedisConnection, GENERATE_QUEUE, loadConfig, pauseReasonKey, waitForRedis } from '@zimage/shared';
+import { Queue } from 'bullmq';
+
+/** `zimage resume`: resumes a queue paused for an account-wide error, once it is fixed. */
+export async function resumeCommand(): Promise<number> {
+  const env = loadConfig(baseEnvSchema, process.env);
+  const connection = createRedisConnection(env.REDIS_URL, 'producer');
+  await waitForRedis(connection, env.REDIS_URL);
+  const queue = new Queue(GENERATE_QUEUE, { connection, prefix: env.ZIMAGE_PREFIX });
+  try {
+    await queue.resume();
+    await connection.del(pauseReasonKey(env.ZIMAGE_PREFIX));
+    process.stderr.write('Queue resumed\n');
+    return 0;
+  } finally {
+    await queue.close();
+    await connection.quit().catch(() => {});
+  }
+}

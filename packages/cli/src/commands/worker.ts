@@ -1,0 +1,23 @@
+import { AppError, createLogger, loadConfig, workerEnvSchema } from '@zimage/shared';
+import { workerFromEnv } from '../worker-from-env.js';
+
+/** `zimage worker`: runs until SIGINT/SIGTERM, then drains in-flight jobs and exits 0. */
+export async function workerCommand(): Promise<number> {
+  const env = loadConfig(workerEnvSchema, process.env);
+  if (!env.DASHSCOPE_API_KEY) {
+    throw new AppError('CONFIG_INVALID', 'Invalid configuration:\n  - DASHSCOPE_API_KEY: is required for `zimage worker` (use `zimage demo` to try it without one)');
+  }
+  const logger = createLogger({ level: env.LOG_LEVEL, secrets: [env.DASHSCOPE_API_KEY, env.AWS_SECRET_ACCESS_KEY] });
+  const worker = await workerFromEnv(env, logger, { apiKey: env.DASHSCOPE_API_KEY });
+  await new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      logger.info({ signal }, `Received ${signal}`);
+      // A second signal means "now": leave in-flight jobs to be recovered by another worker.
+      process.once(signal, () => process.exit(130));
+      void worker.close().then(resolve);
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  return 0;
+}

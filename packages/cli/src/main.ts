@@ -1,0 +1,85 @@
+#!/usr/bin/env node
+/**
+ * `zimage`: one command line for the whole system. Each subcommand parses its own configuration
+ * from the environment (once, at this edge) and reports errors with stable codes.
+ */
+import { Command, Option } from 'commander';
+import { batchCommand } from './commands/batch.js';
+import { demoCommand } from './commands/demo.js';
+import { emulatorCommand } from './commands/emulator.js';
+import { enqueueCommand } from './commands/enqueue.js';
+import { resumeCommand } from './commands/resume.js';
+import { statusCommand } from './commands/status.js';
+import { workerCommand } from './commands/worker.js';
+import { collect } from './parse-options.js';
+import { runCommand } from './run-command.js';
+
+const program = new Command('zimage')
+  .description('Bulk and scheduled image generation with DashScope z-image-turbo, on BullMQ')
+  .showHelpAfterError();
+
+program
+  .command('demo')
+  .description('run the whole pipeline on examples/catalogue.csv, with nothing configured')
+  .option('--file <path>', 'another CSV or JSONL file')
+  .action(runCommand(demoCommand));
+
+program.command('worker').description('process generation jobs until SIGINT/SIGTERM').action(runCommand(workerCommand));
+
+program
+  .command('enqueue')
+  .description('enqueue one image job and print its id')
+  .requiredOption('--prompt <text>', 'what to draw (1–800 characters)')
+  .option('--size <WxH>', 'e.g. 1024*1536 (total pixels between 512² and 2048²)')
+  .addOption(new Option('--aspect <ratio>', 'recommended size by aspect ratio').choices(['1:1', '2:3', '3:2', '3:4', '4:3', '9:16', '16:9']))
+  .addOption(new Option('--tier <tier>', 'size tier for --aspect').choices(['1024', '1280', '1536']))
+  .option('--seed <n>', 'integer 0–2147483647')
+  .option('--prompt-extend', 'let the model rewrite the prompt (costs twice as much)')
+  .option('--key <template>', 'object key or template, e.g. catalogue/{sku}.png')
+  .option('--metadata <k=v>', 'metadata entry (repeatable)', collect, [])
+  .option('--priority <0-100>', 'higher runs sooner')
+  .option('--deadline <iso>', 'not started by then → expired, never billed')
+  .option('--idempotency-key <key>', 'the same key returns the same job')
+  .option('--webhook <url>', 'URL to call back when the job ends')
+  .option('--json', 'print the result as JSON')
+  .action(runCommand(enqueueCommand));
+
+program
+  .command('batch')
+  .description('enqueue every row of a CSV or JSONL file (all rows are validated first)')
+  .argument('<file>', 'CSV (with a header row) or JSONL')
+  .option('--prompt-template <template>', 'prompt filled from columns, e.g. "Studio photo of {title} in {color}"')
+  .option('--key <template>', 'object key filled from columns, e.g. "catalogue/{sku}.png"')
+  .option('--size <WxH>', 'size for rows without a size column')
+  .option('--prompt-extend', 'prompt_extend for rows without a prompt_extend column')
+  .option('--priority <0-100>', 'priority for rows without a priority column')
+  .option('--row-key <column>', 'column that identifies a row in the manifest (default: the first)')
+  .option('--skip-invalid', 'enqueue the valid rows and write the rejected ones to a file')
+  .option('--rejected <path>', 'where --skip-invalid writes rejected rows (default FILE.rejected.jsonl)')
+  .option('--watch', 'show progress until the batch ends, then write the results manifest')
+  .option('--manifest <path>', 'results manifest path for --watch')
+  .action(runCommand(batchCommand));
+
+program
+  .command('status')
+  .description("print a batch's counts (or a job's state)")
+  .argument('<id>', 'batch id or job id')
+  .option('--json', 'print JSON')
+  .action(runCommand(statusCommand));
+
+program.command('resume').description('resume a queue paused for an account-wide error').action(runCommand(resumeCommand));
+
+program
+  .command('emulator')
+  .description('run the local DashScope emulator')
+  .option('--port <n>', 'port (0 picks a free one)', '8089')
+  .option('--host <host>', 'interface to listen on', '127.0.0.1')
+  .option('--rpm <n>', 'requests a minute before Throttling.RateQuota (default 120)')
+  .option('--rps <n>', 'requests a second before Throttling.RateQuota (default 2)')
+  .option('--latency <min-max>', 'response latency range in ms (default 1500-4000)')
+  .option('--no-burst-guard', 'turn off the Throttling.BurstRate ramp guard')
+  .option('--retry-after <seconds>', 'send Retry-After on 429s')
+  .option('--region <region>', 'singapore or beijing (prices in stats)')
+  .action(runCommand(emulatorCommand));
+
+await program.parseAsync(process.argv);

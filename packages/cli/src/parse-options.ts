@@ -1,0 +1,22 @@
+/** Small converters for command-line options: strict, and naming the option on error. */
+import { AppError } from '@zimage/shared';
+
+export function parseMetadataPairs(pairs: readonly string[]): Record<string, string> {
+  const metadata: Record<string, string> = {};
+  for (const pair of pairs) {
+    const at = pair.indexOf('=');
+    if (at <= 0) throw new AppError('REQUEST_INVALID', `--metadata must look like key=value (got "${pair}")`);
+    metadata[pair.slice(0, at)] = pair.slice(at + 1);
+  }
+  return metadata;
+}
+
+export function parseInteger(option: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^-?\d+$/.test(text.trim())) throw new AppError('REQUEST_INVALID', `${option} must be a whole number (got "${text}")`);
+  return Number(text);
+}
+
+export function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}

@@ -1,0 +1,232 @@
+import type { FaultKind } from './fault-catalogue.js';
+import { isFaultKind } from './fault-catalogue.js';
+
+export type Region = 'singapore' | 'beijing';
+
+/** Prompt moderation codes that trigger words can produce. */
+export type ModerationCode = 'DataInspectionFailed' | 'IPInfringementSuspect';
+
+export interface BurstOptions {
+  /** Whether the ramp detector (`Throttling.BurstRate`) runs. Default `true`. */
+  enabled: boolean;
+  /** Allowed multiple of the baseline rate. Default `2`. */
+  factor: number;
+  /**
+   * Requests per second always allowed, whatever the baseline (req/s).
+   * Default `undefined`, meaning the current `rps`: a client that keeps within the per-second
+   * quota never trips the ramp guard from idle. Set it lower (for example 1) to model a strict
+   * guard that punishes sudden ramps, as the quota benchmark does.
+   */
+  floorPerSecond?: number | undefined;
+  /** Length of the baseline window that precedes the current second (ms). Default `10000`. */
+  baselineWindowMs: number;
+}
+
+export interface QuotaOptions {
+  /** Accepted requests allowed in any trailing 60 s (req/min). `Infinity` = unlimited. Default `120`. */
+  rpm: number;
+  /** Accepted requests allowed in any trailing 1 s (req/s). `Infinity` = unlimited. Default `2`. */
+  rps: number;
+  burst: BurstOptions;
+  /**
+   * When set, every 429 carries `Retry-After: <ceil(value)>` (s). Default `undefined` (no header):
+   * the real API is not known to send one.
+   */
+  retryAfterSeconds?: number | undefined;
+}
+
+export interface LatencyOptions {
+  /** Lower bound of the uniform generation latency (ms). Default `1500`. */
+  minMs: number;
+  /** Upper bound of the uniform generation latency (ms). Default `4000`. */
+  maxMs: number;
+  /** Lower bound of the extra latency added when `prompt_extend` is true (ms). Default `3000`. */
+  extendExtraMinMs: number;
+  /** Upper bound of that extra latency (ms). Default `8000`. */
+  extendExtraMaxMs: number;
+}
+
+export interface FaultOptions {
+  /**
+   * Probability (0..1) of each fault, drawn once per request that got past auth, validation,
+   * quota and trigger words. Default `{}` (no random faults).
+   */
+  rates: Partial<Record<FaultKind, number>>;
+  /**
+   * Case-insensitive substrings of the (truncated) prompt that make the prompt moderation fail
+   * with 400 and that code. Default
+   * `{ DataInspectionFailed: ['zimage-test-unsafe'], IPInfringementSuspect: ['zimage-test-ip'] }`.
+   */
+  triggerWords: Record<ModerationCode, readonly string[]>;
+  /** How long a `'slow'` fault waits before answering (ms). Default `30000`. */
+  slowMs: number;
+}
+
+export interface EmulatorOptions {
+  /** Interface to listen on. Default `'127.0.0.1'`. Fixed at creation. */
+  host: string;
+  /** TCP port; `0` picks a free one. Default `0`. Fixed at creation. */
+  port: number;
+  /** Decides the per-image price counted in `billedUsd`. Default `'singapore'`. */
+  region: Region;
+  /** Accepted API keys. Default `undefined`: any key starting with `sk-` is accepted. */
+  apiKeys?: readonly string[] | undefined;
+  quota: QuotaOptions;
+  latency: LatencyOptions;
+  /** Lifetime of the signed image URLs (ms). Default `86400000` (24 h), as documented upstream. */
+  imageTtlMs: number;
+  /** Largest accepted request body (bytes); larger bodies get 400. Default `1048576` (1 MiB). */
+  maxBodyBytes: number;
+  faults: FaultOptions;
+  /**
+   * Seed of the PRNG behind fault rates, latency and absent `seed`s. Default `undefined`: a
+   * random seed. Setting it through `configure()` reseeds.
+   */
+  randomSeed?: number | undefined;
+}
+
+type DeepPartial<T> = T extends readonly unknown[]
+  ? T
+  : T extends object
+    ? { [K in keyof T]?: DeepPartial<T[K]> }
+    : T;
+
+/** What callers pass: any subset of the options, nested objects merged field by field. */
+export type EmulatorOptionsInput = DeepPartial<EmulatorOptions>;
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** The single home of every default (deep-frozen; resolving clones it). */
+export const EMULATOR_DEFAULTS: EmulatorOptions = deepFreeze<EmulatorOptions>({
+  host: '127.0.0.1',
+  port: 0,
+  region: 'singapore',
+  apiKeys: undefined,
+  quota: {
+    rpm: 120,
+    rps: 2,
+    burst: { enabled: true, factor: 2, floorPerSecond: undefined, baselineWindowMs: 10_000 },
+    retryAfterSeconds: undefined,
+  },
+  latency: { minMs: 1500, maxMs: 4000, extendExtraMinMs: 3000, extendExtraMaxMs: 8000 },
+  imageTtlMs: 24 * 60 * 60 * 1000,
+  maxBodyBytes: 1024 * 1024,
+  faults: {
+    rates: {},
+    triggerWords: {
+      DataInspectionFailed: ['zimage-test-unsafe'],
+      IPInfringementSuspect: ['zimage-test-ip'],
+    },
+    slowMs: 30_000,
+  },
+  randomSeed: undefined,
+});
+
+/** `floorPerSecond` as the burst guard uses it, resolving the derived default. */
+export function effectiveBurstFloor(quota: QuotaOptions): number {
+  return quota.burst.floorPerSecond ?? quota.rps;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Deep-merges `patch` into `base`. Nested objects merge field by field, arrays are replaced, and a
+ * key present in `patch` with the value `undefined` resets that field to its value in `defaults`.
+ */
+function merge(base: unknown, patch: unknown, defaults: unknown): unknown {
+  if (!isPlainObject(patch) || !isPlainObject(base)) return patch;
+  const out: Record<string, unknown> = { ...base };
+  const defs = isPlainObject(defaults) ? defaults : {};
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === undefined) out[key] = structuredClone(defs[key]);
+    else if (isPlainObject(value) && isPlainObject(base[key])) out[key] = merge(base[key], value, defs[key]);
+    else out[key] = Array.isArray(value) ? [...(value as unknown[])] : value;
+  }
+  return out;
+}
+
+/** Returns `current` with `patch` merged in, validated. Throws `RangeError`/`TypeError` when invalid. */
+export function mergeEmulatorOptions(
+  current: EmulatorOptions,
+  patch: EmulatorOptionsInput,
+): EmulatorOptions {
+  const merged = merge(current, patch, EMULATOR_DEFAULTS) as EmulatorOptions;
+  validateEmulatorOptions(merged);
+  return merged;
+}
+
+export function resolveEmulatorOptions(input: EmulatorOptionsInput = {}): EmulatorOptions {
+  return mergeEmulatorOptions(structuredClone(EMULATOR_DEFAULTS), input);
+}
+
+function check(condition: boolean, what: string): void {
+  if (!condition) throw new RangeError(`Invalid emulator option: ${what}`);
+}
+
+const nonNegative = (n: unknown): boolean => typeof n === 'number' && Number.isFinite(n) && n >= 0;
+// A limit of 0 would reject every request, which fault rates express better; Infinity = unlimited.
+const positiveLimit = (n: unknown): boolean => typeof n === 'number' && !Number.isNaN(n) && n > 0;
+
+function validateEmulatorOptions(o: EmulatorOptions): void {
+  check(typeof o.host === 'string' && o.host.length > 0, 'host must be a non-empty string');
+  check(Number.isInteger(o.port) && o.port >= 0 && o.port <= 65535, 'port must be an integer in [0, 65535]');
+  check(o.region === 'singapore' || o.region === 'beijing', "region must be 'singapore' or 'beijing'");
+  check(
+    o.apiKeys === undefined ||
+      (Array.isArray(o.apiKeys) && o.apiKeys.every((k) => typeof k === 'string' && k.length > 0)),
+    'apiKeys must be undefined or an array of non-empty strings',
+  );
+  check(positiveLimit(o.quota.rpm), 'quota.rpm must be > 0 (Infinity = unlimited)');
+  check(positiveLimit(o.quota.rps), 'quota.rps must be > 0 (Infinity = unlimited)');
+  check(typeof o.quota.burst.enabled === 'boolean', 'quota.burst.enabled must be a boolean');
+  check(positiveLimit(o.quota.burst.factor), 'quota.burst.factor must be > 0');
+  check(
+    o.quota.burst.floorPerSecond === undefined || positiveLimit(o.quota.burst.floorPerSecond),
+    'quota.burst.floorPerSecond must be > 0',
+  );
+  check(
+    nonNegative(o.quota.burst.baselineWindowMs) && o.quota.burst.baselineWindowMs > 0,
+    'quota.burst.baselineWindowMs must be a finite number > 0',
+  );
+  check(
+    o.quota.retryAfterSeconds === undefined || nonNegative(o.quota.retryAfterSeconds),
+    'quota.retryAfterSeconds must be a finite number >= 0',
+  );
+  const l = o.latency;
+  check(
+    [l.minMs, l.maxMs, l.extendExtraMinMs, l.extendExtraMaxMs].every(nonNegative),
+    'latency values must be finite numbers >= 0',
+  );
+  check(l.minMs <= l.maxMs, 'latency.minMs must be <= latency.maxMs');
+  check(l.extendExtraMinMs <= l.extendExtraMaxMs, 'latency.extendExtraMinMs must be <= extendExtraMaxMs');
+  check(nonNegative(o.imageTtlMs) && o.imageTtlMs > 0, 'imageTtlMs must be a finite number > 0');
+  check(Number.isInteger(o.maxBodyBytes) && o.maxBodyBytes > 0, 'maxBodyBytes must be a positive integer');
+  check(nonNegative(o.faults.slowMs), 'faults.slowMs must be a finite number >= 0');
+  check(isPlainObject(o.faults.rates), 'faults.rates must be an object');
+  for (const [kind, rate] of Object.entries(o.faults.rates)) {
+    check(isFaultKind(kind), `faults.rates has unknown fault kind '${kind}'`);
+    check(nonNegative(rate) && (rate as number) <= 1, `faults.rates['${kind}'] must be in [0, 1]`);
+  }
+  for (const [code, words] of Object.entries(o.faults.triggerWords)) {
+    check(
+      code === 'DataInspectionFailed' || code === 'IPInfringementSuspect',
+      `faults.triggerWords has unknown code '${code}'`,
+    );
+    check(
+      Array.isArray(words) && words.every((w) => typeof w === 'string' && w.trim().length > 0),
+      `faults.triggerWords['${code}'] must be an array of non-empty strings`,
+    );
+  }
+  check(
+    o.randomSeed === undefined || (typeof o.randomSeed === 'number' && Number.isFinite(o.randomSeed)),
+    'randomSeed must be a finite number',
+  );
+}

@@ -1,0 +1,161 @@
+/**
+ * Batch files (CSV or JSONL), streamed: rows are read one at a time, never all at once, so a
+ * 100,000-row catalogue costs the same memory as a 10-row one.
+ *
+ * Each row becomes a job request: the prompt comes from `--prompt-template` filled from the row's
+ * columns (or a `prompt` column); known columns (size, aspect, tier, seed, prompt_extend, priority,
+ * deadline, idempotency_key, key) set those fields; every other column whose name is a valid
+ * metadata key becomes metadata, and every column can be used in the key template.
+ */
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { parse } from 'csv-parse';
+import { renderTemplate, type FieldIssue, type JobRequestInput } from '@zimage/shared';
+import { METADATA_KEY_PATTERN } from '@zimage/shared';
+
+export type BatchFormat = 'csv' | 'jsonl';
+
+export interface RowMapping {
+  /** e.g. "Studio photo of {title} in {color}"; when absent the row's `prompt` is used. */
+  promptTemplate?: string | undefined;
+  /** e.g. "catalogue/{sku}.png"; a row's `key` column wins. */
+  keyTemplate?: string | undefined;
+  /** Column that identifies a row in the results manifest. @defaultValue the first column */
+  rowKeyColumn?: string | undefined;
+  /** Fields applied to every row unless the row sets them (size, promptExtend, priority, ...). */
+  defaults?: Partial<JobRequestInput> | undefined;
+}
+
+export interface BatchRow {
+  /** 1-based line where the row starts. */
+  line: number;
+  /** Column values as strings (JSONL values that are not strings are kept as they are). */
+  fields: Record<string, unknown>;
+}
+
+export type RowOutcome =
+  | { ok: true; request: JobRequestInput; templateValues: Record<string, string>; rowKey: string | undefined }
+  | { ok: false; issues: FieldIssue[] };
+
+export function detectFormat(path: string): BatchFormat {
+  return /\.(jsonl|ndjson)$/i.test(path) ? 'jsonl' : 'csv';
+}
+
+/** Streams the rows of a batch file. Structural errors (bad CSV quoting, invalid JSON) are rows with issues. */
+export async function* readBatchRows(path: string, format: BatchFormat = detectFormat(path)): AsyncGenerator<BatchRow | { line: number; error: string }> {
+  if (format === 'jsonl') {
+    const lines = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity });
+    let line = 0;
+    for await (const text of lines) {
+      line += 1;
+      if (text.trim() === '') continue;
+      let value: unknown;
+      try {
+        value = JSON.parse(text);
+      } catch (error) {
+        yield { line, error: `not valid JSON: ${(error as Error).message}` };
+        continue;
+      }
+      if (!value || typeof value !== 'object' || Array.isArray(value)) {
+        yield { line, error: 'each line must be a JSON object' };
+        continue;
+      }
+      yield { line, fields: value as Record<string, unknown> };
+    }
+    return;
+  }
+  const parser = createReadStream(path).pipe(
+    parse({ columns: true, bom: true, info: true, skip_empty_lines: true, trim: true, relax_column_count: false }),
+  );
+  let previousEnd = 1; // the header
+  try {
+    for await (const { record, info } of parser as AsyncIterable<{ record: Record<string, string>; info: { lines: number } }>) {
+      yield { line: previousEnd + 1, fields: record };
+      previousEnd = info.lines;
+    }
+  } catch (error) {
+    const lines = (error as { lines?: number }).lines;
+    yield { line: lines ?? previousEnd + 1, error: `CSV: ${(error as Error).message}` };
+  }
+}
+
+const KNOWN_COLUMNS: Record<string, keyof JobRequestInput> = {
+  prompt: 'prompt',
+  size: 'size',
+  aspect: 'aspect',
+  tier: 'tier',
+  seed: 'seed',
+  prompt_extend: 'promptExtend',
+  promptextend: 'promptExtend',
+  priority: 'priority',
+  deadline: 'deadline',
+  idempotency_key: 'idempotencyKey',
+  idempotencykey: 'idempotencyKey',
+  key: 'key',
+};
+
+/** Maps one row to a job request; string columns are converted with strict rules. */
+export function rowToRequest(row: BatchRow, mapping: RowMapping): RowOutcome {
+  const issues: FieldIssue[] = [];
+  const request: Record<string, unknown> = { ...mapping.defaults };
+  const metadata: Record<string, string> = {};
+  const templateValues: Record<string, string> = {};
+
+  for (const [column, raw] of Object.entries(row.fields)) {
+    const field = KNOWN_COLUMNS[column.toLowerCase()];
+    if (typeof raw === 'string') templateValues[column] = raw;
+    if (field) {
+      if (raw === '' || raw === undefined || raw === null) continue;
+      const converted = convert(field, raw);
+      if (converted instanceof ConversionError) issues.push({ field: column, message: converted.message });
+      else request[field] = converted;
+      continue;
+    }
+    if (column === 'metadata' && raw && typeof raw === 'object' && !Array.isArray(raw)) {
+      for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
+        metadata[k] = typeof v === 'string' ? v : JSON.stringify(v);
+        if (typeof v === 'string') templateValues[k] ??= v;
+      }
+      continue;
+    }
+    if (METADATA_KEY_PATTERN.test(column) && raw !== '' && raw !== undefined && raw !== null) {
+      metadata[column] = typeof raw === 'string' ? raw : JSON.stringify(raw);
+    }
+  }
+
+  if (mapping.promptTemplate) {
+    const prompt = renderTemplate(mapping.promptTemplate, templateValues);
+    if (typeof prompt === 'string') request['prompt'] = prompt;
+    else issues.push({ field: 'prompt', message: `--prompt-template: ${prompt.error}` });
+  } else if (request['prompt'] === undefined) {
+    issues.push({ field: 'prompt', message: 'is required: add a "prompt" column or pass --prompt-template' });
+  }
+  if (mapping.keyTemplate && request['key'] === undefined) request['key'] = mapping.keyTemplate;
+  if (Object.keys(metadata).length > 0) request['metadata'] = { ...(request['metadata'] as Record<string, string> | undefined), ...metadata };
+
+  if (issues.length > 0) return { ok: false, issues };
+  const rowKeyColumn = mapping.rowKeyColumn ?? Object.keys(row.fields)[0];
+  const rowKeyValue = rowKeyColumn === undefined ? undefined : row.fields[rowKeyColumn];
+  const rowKey = typeof rowKeyValue === 'string' || typeof rowKeyValue === 'number' ? String(rowKeyValue).slice(0, 200) : undefined;
+  return { ok: true, request: request as unknown as JobRequestInput, templateValues, rowKey };
+}
+
+function convert(field: keyof JobRequestInput, raw: unknown): unknown {
+  if (typeof raw !== 'string') return raw;
+  const text = raw.trim();
+  switch (field) {
+    case 'seed':
+    case 'priority':
+      return /^-?\d+$/.test(text) ? Number(text) : new ConversionError(`must be a whole number (got "${text}")`);
+    case 'promptExtend':
+      if (/^(true|1|yes)$/i.test(text)) return true;
+      if (/^(false|0|no)$/i.test(text)) return false;
+      return new ConversionError(`must be true or false (got "${text}")`);
+    default:
+      return raw;
+  }
+}
+
+class ConversionError {
+  constructor(readonly message: string) {}
+}

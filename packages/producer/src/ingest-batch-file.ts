@@ -1,0 +1,116 @@
+/**
+ * `zimage batch FILE`: validate every row first, then enqueue — two streaming passes over the file.
+ *
+ * Pass 1 validates each row exactly as pass 2 will enqueue it (key template included) and keeps
+ * only the problems. By default one bad row means nothing is enqueued; with `skipInvalid` the bad
+ * rows go to a rejects file and the rest are enqueued. Pass 2 adds jobs in chunks; if the file
+ * changed in between (a row that was valid no longer is), the jobs added so far are removed.
+ */
+import { randomUUID } from 'node:crypto';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { AppError, type FieldIssue } from '@zimage/shared';
+import { detectFormat, readBatchRows, rowToRequest, type BatchFormat, type RowMapping } from './batch-file.js';
+import { prepareJob, type PreparedJob } from './prepare-job.js';
+import type { Producer } from './producer.js';
+
+export interface IngestOptions extends RowMapping {
+  path: string;
+  format?: BatchFormat;
+  skipInvalid?: boolean;
+  /** Where rejected rows go with `skipInvalid`. @defaultValue `<path>.rejected.jsonl` */
+  rejectedPath?: string;
+  batchId?: string;
+  onProgress?: (phase: 'validate' | 'enqueue', rows: number) => void;
+}
+
+export interface RejectedRow {
+  line: number;
+  issues: FieldIssue[];
+}
+
+export interface IngestReport {
+  batchId: string;
+  rows: number;
+  enqueued: number;
+  rejectedCount: number;
+  /** The first 1,000 rejected rows (all of them are in the rejects file). */
+  rejected: RejectedRow[];
+  rejectedPath: string | undefined;
+}
+
+const KEEP_REJECTED = 1000;
+const CHUNK = 1000;
+
+export async function ingestBatchFile(producer: Producer, options: IngestOptions): Promise<IngestReport> {
+  const format = options.format ?? detectFormat(options.path);
+  const batchId = options.batchId ?? `b_${randomUUID().replaceAll('-', '').slice(0, 20)}`;
+  const now = Date.now();
+  const rejected: RejectedRow[] = [];
+  let rejectedCount = 0;
+  let rows = 0;
+  let valid = 0;
+  const rejectedPath = options.skipInvalid ? (options.rejectedPath ?? `${options.path}.rejected.jsonl`) : undefined;
+  let rejectsFile: WriteStream | undefined;
+
+  const prepareRow = (row: { line: number; fields: Record<string, unknown> }): { job: PreparedJob } | { issues: FieldIssue[] } => {
+    const mapped = rowToRequest(row, options);
+    if (!mapped.ok) return { issues: mapped.issues };
+    const prepared = prepareJob(mapped.request, { now, batchId, line: row.line, templateValues: mapped.templateValues, rowKey: mapped.rowKey });
+    return prepared.ok ? { job: prepared.job } : { issues: prepared.issues };
+  };
+
+  // Pass 1: validate everything, keep nothing but the problems.
+  for await (const row of readBatchRows(options.path, format)) {
+    rows += 1;
+    const outcome = 'error' in row ? { issues: [{ field: '', message: row.error }] } : prepareRow(row);
+    if ('job' in outcome) {
+      valid += 1;
+    } else {
+      rejectedCount += 1;
+      if (rejected.length < KEEP_REJECTED) rejected.push({ line: row.line, issues: outcome.issues });
+      if (rejectedPath) {
+        rejectsFile ??= createWriteStream(rejectedPath);
+        rejectsFile.write(`${JSON.stringify({ line: row.line, issues: outcome.issues, row: 'fields' in row ? row.fields : undefined })}\n`);
+      }
+    }
+    if (rows % 5000 === 0) options.onProgress?.('validate', rows);
+  }
+  if (rejectsFile) await new Promise<void>((resolve, reject) => rejectsFile?.end((error?: Error | null) => (error ? reject(error) : resolve())));
+
+  if (rejectedCount > 0 && !options.skipInvalid) {
+    throw new AppError('BATCH_INVALID', `${rejectedCount} of ${rows} rows are invalid; nothing was enqueued`, {
+      details: { rows: rejected, rejectedCount },
+    });
+  }
+  if (valid === 0) throw new AppError('BATCH_INVALID', `No valid rows in ${options.path} (${rows} rows read); nothing was enqueued`, { details: { rows: rejected, rejectedCount } });
+
+  // Pass 2: enqueue in chunks.
+  await producer.beginBatch({ batchId, total: valid, source: options.path });
+  const added: string[] = [];
+  let chunk: PreparedJob[] = [];
+  const flush = async () => {
+    if (chunk.length === 0) return;
+    await producer.addPrepared(chunk);
+    for (const job of chunk) added.push(job.jobId);
+    options.onProgress?.('enqueue', added.length);
+    chunk = [];
+  };
+  try {
+    let seen = 0;
+    for await (const row of readBatchRows(options.path, format)) {
+      if ('error' in row) continue;
+      const outcome = prepareRow(row);
+      if (!('job' in outcome)) continue;
+      seen += 1;
+      if (seen > valid) throw new Error('the file has more valid rows than when it was validated');
+      chunk.push(outcome.job);
+      if (chunk.length >= CHUNK) await flush();
+    }
+    await flush();
+    if (seen !== valid) throw new Error(`the file changed while it was enqueued (${seen} valid rows, ${valid} before)`);
+  } catch (error) {
+    const removed = await producer.abortBatch(batchId, added).catch(() => 0);
+    throw new AppError('BATCH_INVALID', `Batch ${batchId} aborted: ${(error as Error).message}; removed ${removed} queued jobs`, { cause: error });
+  }
+  return { batchId, rows, enqueued: added.length, rejectedCount, rejected, rejectedPath: rejectedCount > 0 ? rejectedPath : undefined };
+}

@@ -1,0 +1,267 @@
+/**
+ * The enqueue library: `createProducer(...)` with `enqueue`, `enqueueMany`, `getJob`, `getBatch`.
+ *
+ * Nothing is half-done: a request is fully validated (key template included) before anything
+ * touches Redis, and `enqueueMany` validates every item before adding any. The Redis connection
+ * fails fast when Redis is down instead of queueing commands in memory.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  AppError,
+  batchKey,
+  batchResultsKey,
+  createRedisConnection,
+  GENERATE_QUEUE,
+  pauseReasonKey,
+  waitForRedis,
+  type FieldIssue,
+  type JobPayload,
+  type JobResult,
+  type ManifestEntry,
+} from '@zimage/shared';
+import { Job, Queue, type JobsOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { prepareJob, type PrepareContext, type PreparedJob } from './prepare-job.js';
+
+export interface ProducerOptions {
+  redisUrl: string;
+  prefix: string;
+  /** Attempts per job for transient errors. @defaultValue 6 */
+  maxAttempts?: number;
+  /** How long finished jobs, idempotency keys and batch records are kept, hours. @defaultValue 168 */
+  retentionHours?: number;
+}
+
+export interface EnqueuedJob {
+  jobId: string;
+  key: string;
+  /** False when an earlier job with the same idempotency key was returned instead. */
+  created: boolean;
+}
+
+export interface ItemIssues {
+  /** 0-based index in the array, or the file line for batch files. */
+  index: number;
+  issues: FieldIssue[];
+}
+
+export interface BatchStatus {
+  batchId: string;
+  total: number;
+  succeeded: number;
+  failed: number;
+  expired: number;
+  cancelled: number;
+  pending: number;
+  createdAt: string | undefined;
+  completedAt: string | undefined;
+  source: string | undefined;
+}
+
+export interface PauseState {
+  paused: boolean;
+  /** Set when a worker paused the queue for an account-wide error. */
+  reason: { code: string; message: string; action: string; at: string } | undefined;
+}
+
+export type JobState = 'waiting' | 'active' | 'delayed' | 'prioritized' | 'paused' | 'completed' | 'failed' | 'waiting-children' | 'unknown';
+
+export interface JobView {
+  jobId: string;
+  state: JobState;
+  attempts: number;
+  payload: JobPayload;
+  result: JobResult | undefined;
+  failedReason: string | undefined;
+  createdAt: string;
+  finishedAt: string | undefined;
+}
+
+const ADD_CHUNK = 500;
+
+export interface Producer {
+  readonly queue: Queue<JobPayload, JobResult>;
+  enqueue(request: unknown): Promise<EnqueuedJob>;
+  enqueueMany(requests: readonly unknown[], options?: { batchId?: string; source?: string }): Promise<{ batchId: string; jobs: EnqueuedJob[] }>;
+  /** Creates the batch record; `total` is the number of jobs that will be added to it. */
+  beginBatch(options: { batchId?: string; total: number; source?: string }): Promise<string>;
+  /** Adds already-prepared jobs (chunked `addBulk`). */
+  addPrepared(jobs: readonly PreparedJob[]): Promise<void>;
+  /** Removes the batch's jobs that have not started, e.g. after a failed ingest. Returns how many. */
+  abortBatch(batchId: string, jobIds: readonly string[]): Promise<number>;
+  getJob(jobId: string): Promise<JobView | null>;
+  getBatch(batchId: string): Promise<BatchStatus | null>;
+  /** Whether the queue is paused and, when a worker paused it for an account-wide error, why. */
+  pauseState(): Promise<PauseState>;
+  /** The batch's results manifest, one entry per terminal job, in file-line order. */
+  batchResults(batchId: string): Promise<ManifestEntry[]>;
+  close(): Promise<void>;
+}
+
+export async function createProducer(options: ProducerOptions): Promise<Producer> {
+  const retentionSeconds = (options.retentionHours ?? 24 * 7) * 3600;
+  const connection: Redis = createRedisConnection(options.redisUrl, 'producer');
+  await waitForRedis(connection, options.redisUrl);
+  const queue = new Queue<JobPayload, JobResult>(GENERATE_QUEUE, { connection, prefix: options.prefix });
+  const jobOptions: JobsOptions = {
+    attempts: options.maxAttempts ?? 6,
+    backoff: { type: 'zimage' },
+    // Kept for the retention period so that status, results and idempotency keys keep working.
+    removeOnComplete: { age: retentionSeconds },
+    removeOnFail: { age: retentionSeconds },
+  };
+
+  function toBulk(job: PreparedJob) {
+    return { name: 'generate', data: job.payload, opts: { ...jobOptions, jobId: job.jobId, priority: job.bullPriority } };
+  }
+
+  async function enqueue(request: unknown): Promise<EnqueuedJob> {
+    const prepared = prepareJob(request, { now: Date.now() });
+    if (!prepared.ok) {
+      throw new AppError('REQUEST_INVALID', `Invalid job request: ${prepared.issues.map((i) => `${i.field || '(request)'}: ${i.message}`).join('; ')}`, {
+        details: { issues: prepared.issues },
+      });
+    }
+    const { job } = prepared;
+    if (job.payload.batchId) await ensureBatchExists(job.payload.batchId);
+    const bulk = toBulk(job);
+    await queue.add(bulk.name, bulk.data, bulk.opts);
+    if (!job.idempotent) return { jobId: job.jobId, key: job.payload.key, created: true };
+    // BullMQ ignores an add whose id exists; tell a repeat from a conflicting reuse of the key.
+    const stored = await Job.fromId<JobPayload, JobResult>(queue, job.jobId);
+    if (stored && stored.data.requestHash !== job.payload.requestHash) {
+      throw new AppError('IDEMPOTENCY_CONFLICT', `Idempotency key already used for a different request (job ${job.jobId})`, {
+        details: { jobId: job.jobId },
+      });
+    }
+    const created = !stored || stored.data.createdAt === job.payload.createdAt;
+    return { jobId: job.jobId, key: stored?.data.key ?? job.payload.key, created };
+  }
+
+  async function ensureBatchExists(batchId: string): Promise<void> {
+    if (!(await connection.exists(batchKey(options.prefix, batchId)))) {
+      throw new AppError('REQUEST_INVALID', `batchId: no batch ${batchId}; create batches with enqueueMany or zimage batch`);
+    }
+  }
+
+  async function beginBatch(batch: { batchId?: string; total: number; source?: string }): Promise<string> {
+    const batchId = batch.batchId ?? `b_${randomUUID().replaceAll('-', '').slice(0, 20)}`;
+    const key = batchKey(options.prefix, batchId);
+    const created = await connection.hsetnx(key, 'total', String(batch.total));
+    if (!created) throw new AppError('REQUEST_INVALID', `batchId: batch ${batchId} already exists`);
+    await connection
+      .multi()
+      .hset(key, { createdAt: new Date().toISOString(), source: batch.source ?? '', succeeded: 0, failed: 0, expired: 0, cancelled: 0 })
+      .expire(key, retentionSeconds + 7 * 24 * 3600)
+      .exec();
+    return batchId;
+  }
+
+  async function addPrepared(jobs: readonly PreparedJob[]): Promise<void> {
+    for (let i = 0; i < jobs.length; i += ADD_CHUNK) {
+      await queue.addBulk(jobs.slice(i, i + ADD_CHUNK).map(toBulk));
+    }
+  }
+
+  async function enqueueMany(requests: readonly unknown[], batchOptions: { batchId?: string; source?: string } = {}) {
+    const now = Date.now();
+    const batchId = batchOptions.batchId ?? `b_${randomUUID().replaceAll('-', '').slice(0, 20)}`;
+    const prepared: PreparedJob[] = [];
+    const invalid: ItemIssues[] = [];
+    requests.forEach((request, index) => {
+      const context: PrepareContext = { now, batchId, line: index + 1 };
+      const outcome = prepareJob(request, context);
+      if (outcome.ok) prepared.push(outcome.job);
+      else invalid.push({ index, issues: outcome.issues });
+    });
+    if (invalid.length > 0) {
+      throw new AppError('BATCH_INVALID', `${invalid.length} of ${requests.length} items are invalid; nothing was enqueued`, {
+        details: { items: invalid },
+      });
+    }
+    await beginBatch({ batchId, total: prepared.length, ...(batchOptions.source ? { source: batchOptions.source } : {}) });
+    await addPrepared(prepared);
+    return { batchId, jobs: prepared.map((job) => ({ jobId: job.jobId, key: job.payload.key, created: true })) };
+  }
+
+  async function abortBatch(batchId: string, jobIds: readonly string[]): Promise<number> {
+    let removed = 0;
+    for (const jobId of jobIds) removed += (await queue.remove(jobId)) ? 1 : 0;
+    await connection.hset(batchKey(options.prefix, batchId), 'aborted', new Date().toISOString());
+    return removed;
+  }
+
+  async function getJob(jobId: string): Promise<JobView | null> {
+    const job = await Job.fromId<JobPayload, JobResult>(queue, jobId);
+    if (!job) return null;
+    const state = (await job.getState()) as JobState;
+    return {
+      jobId,
+      state,
+      attempts: job.attemptsStarted ?? job.attemptsMade,
+      payload: job.data,
+      result: job.returnvalue ?? undefined,
+      failedReason: job.failedReason || undefined,
+      createdAt: new Date(job.timestamp).toISOString(),
+      finishedAt: job.finishedOn ? new Date(job.finishedOn).toISOString() : undefined,
+    };
+  }
+
+  async function getBatch(batchId: string): Promise<BatchStatus | null> {
+    const hash = await connection.hgetall(batchKey(options.prefix, batchId));
+    if (!hash['total']) return null;
+    const n = (field: string) => Number(hash[field] ?? 0);
+    const total = n('total');
+    const done = n('succeeded') + n('failed') + n('expired') + n('cancelled');
+    return {
+      batchId,
+      total,
+      succeeded: n('succeeded'),
+      failed: n('failed'),
+      expired: n('expired'),
+      cancelled: n('cancelled'),
+      pending: Math.max(0, total - done),
+      createdAt: hash['createdAt'] || undefined,
+      completedAt: hash['completedAt'] || undefined,
+      source: hash['source'] || undefined,
+    };
+  }
+
+  async function batchResults(batchId: string): Promise<ManifestEntry[]> {
+    const entries: ManifestEntry[] = [];
+    let cursor = '0';
+    do {
+      const [next, flat] = await connection.hscan(batchResultsKey(options.prefix, batchId), cursor, 'COUNT', 1000);
+      cursor = next;
+      for (let i = 1; i < flat.length; i += 2) entries.push(JSON.parse(flat[i] as string) as ManifestEntry);
+    } while (cursor !== '0');
+    return entries.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
+  }
+
+  async function pauseState(): Promise<PauseState> {
+    const paused = await queue.isPaused();
+    const reason = paused ? await connection.get(pauseReasonKey(options.prefix)) : null;
+    return { paused, reason: reason ? (JSON.parse(reason) as PauseState['reason']) : undefined };
+  }
+
+  let closing: Promise<void> | undefined;
+  return {
+    pauseState,
+    queue,
+    enqueue,
+    enqueueMany,
+    beginBatch,
+    addPrepared,
+    abortBatch,
+    getJob,
+    getBatch,
+    batchResults,
+    close() {
+      closing ??= (async () => {
+        await queue.close();
+        await connection.quit().catch(() => {});
+      })();
+      return closing;
+    },
+  };
+}

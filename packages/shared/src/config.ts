@@ -1,0 +1,128 @@
+/**
+ * Configuration from the environment, parsed once at each entry point with zod.
+ *
+ * Every problem is reported at once, each naming its variable. Nothing below an entry point reads
+ * `process.env`; the parsed object is passed down. Secret values are never echoed in errors.
+ */
+import { z } from 'zod';
+import { AppError } from './errors.js';
+import { REGIONS, type Region } from './job-result.js';
+import { DEFAULT_PREFIX } from './queue-names.js';
+
+export const REGION_BASE_URLS: Record<Region, string> = {
+  singapore: 'https://dashscope-intl.aliyuncs.com',
+  beijing: 'https://dashscope.aliyuncs.com',
+};
+
+const SECRET_VARIABLES = new Set(['DASHSCOPE_API_KEY', 'AWS_SECRET_ACCESS_KEY', 'AWS_ACCESS_KEY_ID']);
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const emptyAsUndefined = (value: unknown) => (typeof value === 'string' && value.trim() === '' ? undefined : value);
+
+const intVar = (min: number, max: number, fallback: number) =>
+  z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .regex(/^\d+$/, { error: `must be a whole number between ${min} and ${max}` })
+      .transform(Number)
+      .pipe(z.number().min(min, { error: `must be at least ${min}` }).max(max, { error: `must be at most ${max}` }))
+      .default(fallback),
+  );
+
+const boolVar = (fallback: boolean) =>
+  z.preprocess(
+    emptyAsUndefined,
+    z
+      .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' })
+      .transform((v) => v === 'true' || v === '1' || v === 'yes')
+      .default(fallback),
+  );
+
+const urlVar = (protocols: RegExp, rule: string) =>
+  z.preprocess(emptyAsUndefined, z.url({ protocol: protocols, error: rule }).optional());
+
+/** Variables every entry point that talks to Redis reads. */
+export const baseEnvSchema = z.object({
+  REDIS_URL: z.preprocess(
+    emptyAsUndefined,
+    z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).default('redis://127.0.0.1:6379'),
+  ),
+  LOG_LEVEL: z.preprocess(emptyAsUndefined, z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info')),
+  ZIMAGE_PREFIX: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .regex(/^[A-Za-z0-9_{}-]{1,32}$/, { error: 'must match [A-Za-z0-9_{}-]{1,32}' })
+      .default(DEFAULT_PREFIX),
+  ),
+});
+
+export const producerEnvSchema = baseEnvSchema.extend({
+  /** Attempts per job for transient errors (throttling does not use attempts). */
+  ZIMAGE_MAX_ATTEMPTS: intVar(1, 50, 6),
+  /** How long finished jobs (and idempotency keys) are kept, in hours. */
+  ZIMAGE_RETENTION_HOURS: intVar(1, 24 * 90, 24 * 7),
+});
+
+export const workerEnvSchema = baseEnvSchema.extend({
+  DASHSCOPE_API_KEY: z.preprocess(emptyAsUndefined, z.string().min(8, { error: 'looks too short to be an API key' }).optional()),
+  DASHSCOPE_REGION: z.preprocess(emptyAsUndefined, z.enum(REGIONS, { error: 'must be singapore or beijing' }).default('singapore')),
+  DASHSCOPE_BASE_URL: urlVar(/^https?$/, 'must be an http(s) URL'),
+  STORAGE_URL: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .regex(/^(file:|s3:\/\/)/, { error: 'must start with file: or s3://' })
+      .default('file:./output'),
+  ),
+  AWS_REGION: z.preprocess(emptyAsUndefined, z.string().optional()),
+  AWS_ACCESS_KEY_ID: z.preprocess(emptyAsUndefined, z.string().optional()),
+  AWS_SECRET_ACCESS_KEY: z.preprocess(emptyAsUndefined, z.string().optional()),
+  AWS_ENDPOINT_URL_S3: urlVar(/^https?$/, 'must be an http(s) URL'),
+  ZIMAGE_S3_FORCE_PATH_STYLE: boolVar(false),
+  ZIMAGE_IMAGE_HOSTS: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .transform((v) => v.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean))
+      .pipe(
+        z.array(z.string().regex(/^(\*\.)?[a-z0-9.-]+(:\d+)?$/, { error: 'each host must look like example.com, *.example.com or host:port' })),
+      )
+      .optional(),
+  ),
+  ZIMAGE_RPM: intVar(1, 100_000, 120),
+  /** Jobs one worker process runs at once (most of the time is spent waiting on the upstream). */
+  ZIMAGE_CONCURRENCY: intVar(1, 1000, 8),
+  ZIMAGE_MAX_IMAGE_BYTES: intVar(1024, 200 * 1024 * 1024, 20 * 1024 * 1024),
+  ZIMAGE_REQUEST_TIMEOUT_MS: intVar(1000, 600_000, 60_000),
+  ZIMAGE_CONNECT_TIMEOUT_MS: intVar(100, 120_000, 10_000),
+  ZIMAGE_SHUTDOWN_TIMEOUT_MS: intVar(0, 600_000, 30_000),
+});
+
+export type BaseEnv = z.output<typeof baseEnvSchema>;
+export type ProducerEnv = z.output<typeof producerEnvSchema>;
+export type WorkerEnv = z.output<typeof workerEnvSchema>;
+
+/**
+ * Parses `env` with `schema`. Throws one CONFIG_INVALID error that lists every problem, each
+ * naming its variable, and never quotes the value of a secret.
+ */
+export function loadConfig<T extends z.ZodType>(schema: T, env: Readonly<Record<string, string | undefined>>): z.output<T> {
+  const parsed = schema.safeParse(env);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((issue) => {
+    const name = String(issue.path[0] ?? '(environment)');
+    const raw = env[name];
+    const shown = raw === undefined || SECRET_VARIABLES.has(name) ? '' : ` (got "${raw.slice(0, 80)}")`;
+    return `${name}: ${issue.message}${shown}`;
+  });
+  throw new AppError('CONFIG_INVALID', `Invalid configuration:\n  - ${problems.join('\n  - ')}`, {
+    details: { variables: parsed.error.issues.map((i) => String(i.path[0])) },
+  });
+}
+
+/** The base URL to call: DASHSCOPE_BASE_URL when set, else the region's. No trailing slash. */
+export function dashscopeBaseUrl(env: Pick<WorkerEnv, 'DASHSCOPE_BASE_URL' | 'DASHSCOPE_REGION'>): string {
+  return (env.DASHSCOPE_BASE_URL ?? REGION_BASE_URLS[env.DASHSCOPE_REGION]).replace(/\/+$/, '');
+}

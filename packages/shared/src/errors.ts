@@ -1,0 +1,300 @@
+/**
+ * The one error catalogue of zimage.
+ *
+ * Every failure that crosses a boundary (upstream API, network, object storage, payloads, config,
+ * Redis) is an `AppError` with a stable `code` from `ERROR_CATALOGUE`. Code everywhere matches on
+ * `err.code`, never on `instanceof` or on message text. `docs/errors.md` is the human view of this
+ * table; keep the two in step.
+ *
+ * `retry` says what the worker does with the error:
+ * - `never`: the job fails at once (BullMQ `UnrecoverableError`); retrying cannot help and may bill.
+ * - `transient`: the job retries with exponential backoff and jitter, up to its attempts.
+ * - `throttle`: the job goes back to the queue without using an attempt; the queue slows down.
+ * - `account`: the whole account is unusable (bad key, arrears): the queue is paused for an
+ *   operator instead of failing the backlog one job at a time.
+ */
+
+export type RetryPolicy = 'never' | 'transient' | 'throttle' | 'account';
+
+export interface ErrorSpec {
+  /** What the worker does with it. */
+  readonly retry: RetryPolicy;
+  /** HTTP status when the error is reported by our own HTTP API. */
+  readonly httpStatus: number;
+  /** One sentence: what happened. */
+  readonly summary: string;
+  /** What an operator should do about it. */
+  readonly action: string;
+}
+
+export const ERROR_CATALOGUE = {
+  // ── input we were given ─────────────────────────────────────────────────────────────────────
+  REQUEST_INVALID: {
+    retry: 'never',
+    httpStatus: 400,
+    summary: 'A job request failed validation (prompt, size, seed, key, metadata, webhook, ...).',
+    action: 'Fix the field named in the error; nothing was enqueued.',
+  },
+  BATCH_INVALID: {
+    retry: 'never',
+    httpStatus: 400,
+    summary: 'One or more rows of a batch file are invalid; every bad row is listed with its line.',
+    action: 'Fix the listed rows, or pass --skip-invalid to enqueue the valid rows only.',
+  },
+  IDEMPOTENCY_CONFLICT: {
+    retry: 'never',
+    httpStatus: 409,
+    summary: 'The idempotency key was already used for a different request.',
+    action: 'Use a new idempotency key for a different request.',
+  },
+  PAYLOAD_INVALID: {
+    retry: 'never',
+    httpStatus: 500,
+    summary: 'A job in Redis does not match the job schema (written by other or older code).',
+    action: 'Inspect the job data; re-enqueue it through the producer.',
+  },
+  JOB_EXPIRED: {
+    retry: 'never',
+    httpStatus: 410,
+    summary: 'The job was not started before its deadline; it was never sent upstream or billed.',
+    action: 'None, or enqueue it again with a later deadline.',
+  },
+  JOB_NOT_FOUND: {
+    retry: 'never',
+    httpStatus: 404,
+    summary: 'No job or batch with that id exists (or it was removed by retention).',
+    action: 'Check the id.',
+  },
+  CONFIG_INVALID: {
+    retry: 'never',
+    httpStatus: 500,
+    summary: 'An environment variable or option is invalid; every problem is listed by name.',
+    action: 'Fix the named variables and restart.',
+  },
+
+  // ── upstream (DashScope) answers, classified by its `code` ─────────────────────────────────
+  UPSTREAM_INVALID_PARAMETER: {
+    retry: 'never',
+    httpStatus: 422,
+    summary: 'DashScope rejected the request body (InvalidParameter, BadRequest.*).',
+    action: 'Usually a bug or a contract change: report it with the upstream request id.',
+  },
+  UPSTREAM_CONTENT_REJECTED: {
+    retry: 'never',
+    httpStatus: 422,
+    summary: 'Content moderation rejected the prompt or image (DataInspectionFailed, CustomRoleBlocked).',
+    action: 'Rephrase the prompt. Not billed.',
+  },
+  UPSTREAM_IP_INFRINGEMENT: {
+    retry: 'never',
+    httpStatus: 422,
+    summary: 'The prompt is suspected of IP infringement (IPInfringementSuspect).',
+    action: 'Rephrase the prompt without protected names or characters. Not billed.',
+  },
+  UPSTREAM_AUTH_INVALID: {
+    retry: 'account',
+    httpStatus: 502,
+    summary: 'The API key is invalid, or belongs to the other region (InvalidApiKey, NOT AUTHORIZED).',
+    action: 'Check DASHSCOPE_API_KEY and DASHSCOPE_REGION, then `zimage resume`.',
+  },
+  UPSTREAM_ACCESS_DENIED: {
+    retry: 'account',
+    httpStatus: 502,
+    summary: 'The account or workspace may not use the model (AccessDenied*, Model.AccessDenied, Workspace.AccessDenied).',
+    action: 'Activate Model Studio / authorise the model for the workspace, then `zimage resume`.',
+  },
+  UPSTREAM_BILLING: {
+    retry: 'account',
+    httpStatus: 502,
+    summary: 'The account is in arrears or has not purchased the model (Arrearage, *BillOverdue, CommodityNotPurchased).',
+    action: 'Settle the account in the Alibaba Cloud console, then `zimage resume`.',
+  },
+  UPSTREAM_FREE_QUOTA_EXHAUSTED: {
+    retry: 'account',
+    httpStatus: 502,
+    summary: 'The free quota is used up and pay-as-you-go is off (AllocationQuota.FreeTierOnly, "Free allocated quota exceeded").',
+    action: 'Turn off "free tier only" or enable billing, then `zimage resume`.',
+  },
+  UPSTREAM_MODEL_NOT_FOUND: {
+    retry: 'account',
+    httpStatus: 502,
+    summary: 'The model or workspace does not exist at this endpoint (ModelNotFound, WorkSpaceNotFound, NotFound).',
+    action: 'Check DASHSCOPE_REGION / DASHSCOPE_BASE_URL, then `zimage resume`.',
+  },
+  UPSTREAM_THROTTLED: {
+    retry: 'throttle',
+    httpStatus: 503,
+    summary: 'The account is over its request rate (Throttling, Throttling.RateQuota, Throttling.BurstRate, Throttling.AllocationQuota).',
+    action: 'None: jobs wait and the queue slows down. If constant, lower ZIMAGE_RPM.',
+  },
+  UPSTREAM_UNAVAILABLE: {
+    retry: 'transient',
+    httpStatus: 503,
+    summary: 'The model is overloaded or unavailable (ModelServingError, ModelUnavailable, HTTP 503).',
+    action: 'None: retried with backoff. If it persists, check the Alibaba Cloud status page.',
+  },
+  UPSTREAM_INTERNAL: {
+    retry: 'transient',
+    httpStatus: 502,
+    summary: 'DashScope failed internally (InternalError*, SystemError, ModelServiceFailed, RequestTimeOut, RewriteFailed).',
+    action: 'None: retried a limited number of times. Report persistent ones with the request id.',
+  },
+  UPSTREAM_GATEWAY: {
+    retry: 'transient',
+    httpStatus: 502,
+    summary: 'A proxy in front of DashScope failed (HTTP 502/504, often a non-JSON body).',
+    action: 'None: retried with backoff.',
+  },
+  UPSTREAM_BAD_RESPONSE: {
+    retry: 'transient',
+    httpStatus: 502,
+    summary: 'DashScope answered 200 without a usable image URL, or with a body we cannot parse.',
+    action: 'Report it with the request id: the contract may have changed.',
+  },
+  UPSTREAM_REJECTED: {
+    retry: 'never',
+    httpStatus: 502,
+    summary: 'DashScope answered with an error code we do not know and a 4xx status.',
+    action: 'Read the upstream code and message in the failure; report it so it can be classified.',
+  },
+
+  // ── network ────────────────────────────────────────────────────────────────────────────────
+  NETWORK_TIMEOUT: {
+    retry: 'transient',
+    httpStatus: 504,
+    summary: 'A connection or response timed out (the upstream may still have billed the image).',
+    action: 'None: retried. Persistent timeouts: check connectivity to the region.',
+  },
+  NETWORK_ERROR: {
+    retry: 'transient',
+    httpStatus: 502,
+    summary: 'The connection failed or was reset (ECONNRESET, ECONNREFUSED, socket errors).',
+    action: 'None: retried. Persistent ones: check DNS, proxies and DASHSCOPE_BASE_URL.',
+  },
+
+  // ── the generated image ────────────────────────────────────────────────────────────────────
+  IMAGE_URL_EXPIRED: {
+    retry: 'transient',
+    httpStatus: 502,
+    summary: 'The temporary image URL answered 403/404: it expired, so the image is generated again.',
+    action: 'None. Frequent ones mean jobs wait too long between generation and download.',
+  },
+  IMAGE_HOST_NOT_ALLOWED: {
+    retry: 'never',
+    httpStatus: 502,
+    summary: 'The image URL points at a host outside ZIMAGE_IMAGE_HOSTS, or is not https.',
+    action: 'If the host is legitimate, add it to ZIMAGE_IMAGE_HOSTS.',
+  },
+  IMAGE_TOO_LARGE: {
+    retry: 'never',
+    httpStatus: 502,
+    summary: 'The image is larger than the download cap.',
+    action: 'Raise the cap (ZIMAGE_MAX_IMAGE_BYTES) if the size is expected.',
+  },
+  IMAGE_INVALID: {
+    retry: 'transient',
+    httpStatus: 502,
+    summary: 'The downloaded bytes are not a PNG, or its size differs from the one the API reported.',
+    action: 'None: the download is retried. Persistent ones: report with the request id.',
+  },
+  IMAGE_DOWNLOAD_FAILED: {
+    retry: 'transient',
+    httpStatus: 502,
+    summary: 'The image download failed with an unexpected status.',
+    action: 'None: the download is retried (not the generation).',
+  },
+
+  // ── storage ────────────────────────────────────────────────────────────────────────────────
+  STORAGE_KEY_INVALID: {
+    retry: 'never',
+    httpStatus: 400,
+    summary: 'An object key is unsafe or malformed (.., absolute path, control characters, too long).',
+    action: 'Fix the key or key template.',
+  },
+  STORAGE_WRITE_FAILED: {
+    retry: 'transient',
+    httpStatus: 503,
+    summary: 'Writing the image to storage failed; the paid image is kept and only the write is retried.',
+    action: 'Check STORAGE_URL, credentials, bucket and disk space.',
+  },
+  STORAGE_UNAVAILABLE: {
+    retry: 'transient',
+    httpStatus: 503,
+    summary: 'The object store could not be reached or read.',
+    action: 'Check STORAGE_URL, AWS_* settings and the storage service.',
+  },
+
+  // ── infrastructure ─────────────────────────────────────────────────────────────────────────
+  REDIS_UNAVAILABLE: {
+    retry: 'transient',
+    httpStatus: 503,
+    summary: 'Redis could not be reached at REDIS_URL.',
+    action: 'Start Redis or fix REDIS_URL.',
+  },
+  INTERNAL: {
+    retry: 'transient',
+    httpStatus: 500,
+    summary: 'An unexpected error (a bug).',
+    action: 'Report it with the log line; the job is retried.',
+  },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+export interface AppErrorOptions {
+  cause?: unknown;
+  /** Extra structured facts (upstream code, request id, field paths, ...). Never secrets. */
+  details?: Record<string, unknown>;
+  /** Server-suggested wait before retrying, in ms (Retry-After), where known. */
+  retryAfterMs?: number;
+}
+
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly retry: RetryPolicy;
+  readonly details: Record<string, unknown>;
+  readonly retryAfterMs: number | undefined;
+
+  constructor(code: ErrorCode, message: string, options: AppErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'AppError';
+    this.code = code;
+    this.retry = ERROR_CATALOGUE[code].retry;
+    this.details = options.details ?? {};
+    this.retryAfterMs = options.retryAfterMs;
+  }
+
+  get httpStatus(): number {
+    return ERROR_CATALOGUE[this.code].httpStatus;
+  }
+}
+
+export function isAppError(value: unknown): value is AppError {
+  return (
+    value instanceof AppError ||
+    (value instanceof Error && value.name === 'AppError' && typeof (value as { code?: unknown }).code === 'string')
+  );
+}
+
+/** Turns anything thrown into an `Error`, keeping the original as `cause` (never a string). */
+export function coerceError(value: unknown): Error {
+  if (value instanceof Error) return value;
+  return new Error(typeof value === 'string' ? value : `Non-error thrown: ${safeStringify(value)}`, {
+    cause: value,
+  });
+}
+
+/** Wraps an unknown error as an `AppError`, keeping AppErrors as they are. */
+export function toAppError(value: unknown, fallback: ErrorCode = 'INTERNAL'): AppError {
+  if (isAppError(value)) return value;
+  const error = coerceError(value);
+  return new AppError(fallback, error.message, { cause: error });
+}
+
+function safeStringify(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * Publishes completion events to the Redis stream, exactly once per event id.
+ *
+ * Written as one Lua script (BullMQ has no primitive for this) because three things must happen
+ * atomically, even when two workers finish the last jobs of a batch at the same moment or a
+ * worker retries after a crash between steps:
+ *   1. a marker `emitted:{eventId}` is set if absent — if it was present, nothing else happens;
+ *   2. the event is appended to the bounded stream;
+ *   3. for batch jobs, the batch's outcome counter and results manifest entry are updated, and when
+ *      the last job becomes terminal `batch.completed` is appended, once (guarded by HSETNX).
+ */
+import type { Redis } from 'ioredis';
+import { eventIdFor, type JobEvent } from './events.js';
+import { batchKey, batchResultsKey, emittedMarkerKey, eventsStreamKey } from './queue-names.js';
+
+export type JobOutcome = 'succeeded' | 'failed' | 'expired' | 'cancelled';
+
+export interface PublishOptions {
+  prefix: string;
+  /** Approximate cap on the stream's length (XADD MAXLEN ~). */
+  maxLen: number;
+  /** How long "already emitted" markers are kept, in seconds. */
+  markerTtlSeconds: number;
+}
+
+export const DEFAULT_PUBLISH_OPTIONS: Omit<PublishOptions, 'prefix'> = {
+  maxLen: 100_000,
+  markerTtlSeconds: 14 * 24 * 3600,
+};
+
+export interface PublishOutcome {
+  /** False when the event had been published before (a retry or a duplicate). */
+  published: boolean;
+  /** True when this publication completed the job's batch and emitted `batch.completed`. */
+  batchCompleted: boolean;
+}
+
+const SCRIPT = `
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[3]) then return 0 end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'type', ARGV[4], 'id', ARGV[5], 'event', ARGV[1])
+if #KEYS < 4 then return 1 end
+redis.call('HINCRBY', KEYS[3], ARGV[6], 1)
+redis.call('HSET', KEYS[4], ARGV[7], ARGV[8])
+local ttl = redis.call('PTTL', KEYS[3])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[4], ttl) end
+local h = redis.call('HMGET', KEYS[3], 'total', 'succeeded', 'failed', 'expired', 'cancelled')
+local total = tonumber(h[1])
+local s, f, e, c = tonumber(h[2]) or 0, tonumber(h[3]) or 0, tonumber(h[4]) or 0, tonumber(h[5]) or 0
+if total == nil or s + f + e + c < total then return 1 end
+if redis.call('HSETNX', KEYS[3], 'completedAt', ARGV[10]) == 0 then return 1 end
+local event = cjson.encode({
+  id = ARGV[9], version = 1, type = 'batch.completed', timestamp = ARGV[10],
+  data = { batchId = ARGV[11], total = total, succeeded = s, failed = f, expired = e, cancelled = c }
+})
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'type', 'batch.completed', 'id', ARGV[9], 'event', event)
+return 2
+`;
+
+/** One line of a batch's results manifest (stored per job in the batch's results hash). */
+export interface ManifestEntry {
+  jobId: string;
+  line?: number;
+  rowKey?: string;
+  status: JobOutcome;
+  key?: string;
+  sha256?: string;
+  errorCode?: string;
+}
+
+export async function publishJobEvent(
+  redis: Redis,
+  event: JobEvent,
+  outcome: JobOutcome,
+  manifest: ManifestEntry,
+  options: PublishOptions,
+): Promise<PublishOutcome> {
+  const batchId = event.data.batchId;
+  const keys = [emittedMarkerKey(options.prefix, event.id), eventsStreamKey(options.prefix)];
+  if (batchId) keys.push(batchKey(options.prefix, batchId), batchResultsKey(options.prefix, batchId));
+  const args = [
+    JSON.stringify(event),
+    String(options.maxLen),
+    String(options.markerTtlSeconds),
+    event.type,
+    event.id,
+    outcome,
+    event.data.jobId,
+    JSON.stringify(manifest),
+    batchId ? eventIdFor('batch.completed', batchId) : '',
+    new Date().toISOString(),
+    batchId ?? '',
+  ];
+  const result = (await redis.eval(SCRIPT, keys.length, ...keys, ...args)) as number;
+  return { published: result > 0, batchCompleted: result === 2 };
+}

@@ -1,0 +1,83 @@
+/**
+ * Completion events, published on the Redis stream `zimage:events` (and, later, as webhooks).
+ *
+ * Every event has a stable id derived from what it is about (`job.succeeded` of job X always has the
+ * same id), so a consumer can deduplicate however often an event is delivered.
+ */
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { jobResultSchema } from './job-result.js';
+
+export const EVENT_SCHEMA_VERSION = 1;
+
+const base = {
+  id: z.string(),
+  version: z.literal(EVENT_SCHEMA_VERSION),
+  /** ISO 8601 time the event was first produced. */
+  timestamp: z.string(),
+};
+
+const jobRef = {
+  jobId: z.string(),
+  batchId: z.string().optional(),
+  metadata: z.record(z.string(), z.string()),
+};
+
+export const jobSucceededEventSchema = z.object({
+  ...base,
+  type: z.literal('job.succeeded'),
+  data: z.object({ ...jobRef, result: jobResultSchema }),
+});
+
+export const jobFailedEventSchema = z.object({
+  ...base,
+  type: z.literal('job.failed'),
+  data: z.object({
+    ...jobRef,
+    error: z.object({
+      code: z.string(),
+      message: z.string(),
+      upstreamCode: z.string().optional(),
+      requestId: z.string().optional(),
+    }),
+    attempts: z.number().int(),
+  }),
+});
+
+export const jobExpiredEventSchema = z.object({
+  ...base,
+  type: z.literal('job.expired'),
+  data: z.object({ ...jobRef, deadline: z.string() }),
+});
+
+export const batchCompletedEventSchema = z.object({
+  ...base,
+  type: z.literal('batch.completed'),
+  data: z.object({
+    batchId: z.string(),
+    total: z.number().int(),
+    succeeded: z.number().int(),
+    failed: z.number().int(),
+    expired: z.number().int(),
+    cancelled: z.number().int(),
+  }),
+});
+
+export const zimageEventSchema = z.discriminatedUnion('type', [
+  jobSucceededEventSchema,
+  jobFailedEventSchema,
+  jobExpiredEventSchema,
+  batchCompletedEventSchema,
+]);
+
+export type ZimageEvent = z.output<typeof zimageEventSchema>;
+export type JobSucceededEvent = z.output<typeof jobSucceededEventSchema>;
+export type JobFailedEvent = z.output<typeof jobFailedEventSchema>;
+export type JobExpiredEvent = z.output<typeof jobExpiredEventSchema>;
+export type BatchCompletedEvent = z.output<typeof batchCompletedEventSchema>;
+export type JobEvent = JobSucceededEvent | JobFailedEvent | JobExpiredEvent;
+
+/** `evt_` + 24 hex chars of sha256(type:subject). No dots, as Standard Webhooks ids require. */
+export function eventIdFor(type: ZimageEvent['type'], subjectId: string): string {
+  return `evt_${createHash('sha256').update(`${type}:${subjectId}`).digest('hex').slice(0, 24)}`;
+}

@@ -1,0 +1,53 @@
+/**
+ * The payload: the normalised job request as stored in the BullMQ job's data.
+ *
+ * The worker validates it again before doing anything, because Redis may hold jobs written by
+ * other or older code. Evolve it additively only: new fields are optional.
+ * Never store secrets here (no API keys, no webhook secrets).
+ */
+import { z } from 'zod';
+import { webhookSchema } from './job-request.js';
+
+/** Written by the worker as it goes, so a retry resumes where the previous attempt stopped. */
+export const checkpointSchema = z.object({
+  /** Set once the upstream returned an image: from here on, retries never call the API again
+   * unless the URL has expired. */
+  generated: z
+    .object({
+      imageUrl: z.string(),
+      requestId: z.string().optional(),
+      usedPrompt: z.string(),
+      width: z.number().int(),
+      height: z.number().int(),
+      at: z.number(),
+      generateMs: z.number(),
+    })
+    .optional(),
+  /** Times the image had to be generated again because its URL expired (each one was billed). */
+  regenerations: z.number().int().nonnegative().default(0),
+});
+export type Checkpoint = z.output<typeof checkpointSchema>;
+
+export const jobPayloadSchema = z.object({
+  v: z.literal(1),
+  prompt: z.string().min(1),
+  width: z.number().int().positive(),
+  height: z.number().int().positive(),
+  seed: z.number().int().nonnegative().optional(),
+  promptExtend: z.boolean(),
+  key: z.string().min(1),
+  metadata: z.record(z.string(), z.string()),
+  webhook: webhookSchema.optional(),
+  /** Epoch ms; not started by then → expired, never sent upstream. */
+  deadline: z.number().optional(),
+  batchId: z.string().optional(),
+  /** 1-based line of the batch file the job came from, for the results manifest. */
+  line: z.number().int().positive().optional(),
+  /** The row's identifying value (e.g. its SKU), echoed in the results manifest. */
+  rowKey: z.string().optional(),
+  /** sha256 of the normalised request, to tell a repeated idempotency key from a conflicting one. */
+  requestHash: z.string(),
+  createdAt: z.number(),
+  checkpoint: checkpointSchema.optional(),
+});
+export type JobPayload = z.output<typeof jobPayloadSchema>;

@@ -1,0 +1,39 @@
+/**
+ * Object key templates such as `catalogue/{sku}.png`.
+ *
+ * Placeholders are filled from the job's metadata (a CSV row's columns end up there) and a few
+ * built-ins: `{id}` (job id), `{batchId}`, `{date}` (UTC, YYYY-MM-DD, at enqueue). A substituted
+ * value may not contain `/`, `\` or control characters: a product title must not be able to create
+ * folders or climb out of the prefix. The final key is checked by `assertSafeObjectKey` as well.
+ */
+const PLACEHOLDER = /\{([A-Za-z0-9_.-]+)\}/g;
+const UNSAFE_VALUE = /[/\\\u0000-\u001f\u007f]/;
+
+export function templateFields(template: string): string[] {
+  return [...template.matchAll(PLACEHOLDER)].map((m) => m[1] as string);
+}
+
+/** Fills a template. Returns the text, or a sentence naming the field that could not be filled. */
+export function renderTemplate(template: string, values: Readonly<Record<string, string | undefined>>): string | { error: string } {
+  let problem: string | undefined;
+  const text = template.replace(PLACEHOLDER, (_whole, name: string) => {
+    const value = values[name];
+    if (value === undefined || value.trim() === '') {
+      problem ??= `placeholder {${name}} has no value (no field or column "${name}")`;
+      return '';
+    }
+    return value;
+  });
+  return problem ? { error: problem } : text;
+}
+
+/** Like `renderTemplate`, but also refuses values that would change the key's folder structure. */
+export function renderKeyTemplate(template: string, values: Readonly<Record<string, string | undefined>>): string | { error: string } {
+  for (const name of templateFields(template)) {
+    const value = values[name];
+    if (value !== undefined && UNSAFE_VALUE.test(value)) {
+      return { error: `placeholder {${name}} value "${value}" contains "/", "\\" or a control character` };
+    }
+  }
+  return renderTemplate(template, values);
+}

@@ -1,0 +1,184 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, readFile, rm, rename, stat } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { AppError, coerceError } from '../errors.js';
+import { assertSafeObjectKey } from './object-key.js';
+import { resolveContainedPath } from './contained-path.js';
+import type { ObjectInfo, PutObjectInput, Storage, StoredObject } from './storage.js';
+
+export interface FileStorageOptions {
+  /** The folder; a relative path is resolved against `process.cwd()` now, once. */
+  dir: string;
+}
+
+/** errno codes meaning "no object at this key" for head/read (a name that is too long cannot exist). */
+const MISSING = new Set(['ENOENT', 'ENOTDIR', 'EISDIR', 'ENAMETOOLONG']);
+/**
+ * errno codes meaning the key itself cannot be a file here (a folder already has its name, a
+ * parent is a file, or the name is too long). Retrying cannot help, so these are key errors.
+ */
+const KEY_CONFLICT = new Set(['ENOTDIR', 'EISDIR', 'ENAMETOOLONG']);
+
+/**
+ * Stores objects as plain files under one folder.
+ *
+ * Writes are atomic: the bytes go to a temp file in the target's own folder (same filesystem, so
+ * `rename` is atomic), are fsynced, then renamed over the final path. A reader therefore sees the
+ * old file or the new one, never a partial PNG, even if the process dies mid-write; at worst a
+ * `.name.<random>.tmp` file is left behind.
+ */
+export function createFileStorage(options: FileStorageOptions): Storage {
+  const root = path.resolve(options.dir);
+  const description = `file:${root}`;
+
+  const pathFor = (key: string): string => resolveContainedPath(root, assertSafeObjectKey(key));
+
+  return {
+    kind: 'file',
+    description,
+
+    async put(input: PutObjectInput): Promise<StoredObject> {
+      const full = pathFor(input.key);
+      const stored = { key: input.key, url: pathToFileURL(full).href, bytes: input.body.byteLength, sha256: input.sha256 };
+      try {
+        const existing = await hashFile(full).catch((error: unknown) => {
+          if (MISSING.has(errnoCode(error) ?? '')) return undefined;
+          throw error;
+        });
+        if (existing !== undefined && existing.sha256 === input.sha256.toLowerCase()) return { ...stored, skipped: true };
+        await mkdir(path.dirname(full), { recursive: true });
+        await writeAtomically(full, input.body);
+        return { ...stored, skipped: false };
+      } catch (error) {
+        const code = errnoCode(error);
+        if (code !== undefined && KEY_CONFLICT.has(code)) {
+          throw new AppError('STORAGE_KEY_INVALID', `Object key ${JSON.stringify(input.key)} cannot be a file in ${description} (${code})`, {
+            cause: coerceError(error),
+            details: { key: input.key, rule: 'path-conflict', errno: code },
+          });
+        }
+        throw new AppError('STORAGE_WRITE_FAILED', `Writing ${stored.url} failed: ${coerceError(error).message}`, {
+          cause: coerceError(error),
+          details: { key: input.key, storage: description, errno: code },
+        });
+      }
+    },
+
+    async head(key: string): Promise<ObjectInfo | null> {
+      const full = pathFor(key);
+      try {
+        const info = await stat(full);
+        if (!info.isFile()) return null;
+        const { sha256, bytes } = await hashFile(full);
+        return { key, bytes, sha256, metadata: {} };
+      } catch (error) {
+        if (MISSING.has(errnoCode(error) ?? '')) return null;
+        throw unavailable(`Reading ${pathToFileURL(full).href} failed`, key, error);
+      }
+    },
+
+    async read(key: string): Promise<Uint8Array | null> {
+      const full = pathFor(key);
+      try {
+        const buffer = await readFile(full);
+        return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+      } catch (error) {
+        if (MISSING.has(errnoCode(error) ?? '')) return null;
+        throw unavailable(`Reading ${pathToFileURL(full).href} failed`, key, error);
+      }
+    },
+
+    urlFor(key: string): string {
+      return pathToFileURL(pathFor(key)).href;
+    },
+
+    async check(): Promise<void> {
+      // A real write, not `access(W_OK)`: root ignores permission bits and only a write notices a
+      // read-only mount or a full disk that can no longer create files.
+      const probe = path.join(root, `.zimage-check.${randomBytes(6).toString('hex')}.tmp`);
+      try {
+        await mkdir(root, { recursive: true });
+        const handle = await open(probe, 'wx');
+        await handle.close();
+      } catch (error) {
+        throw unavailable(`Storage folder ${root} is not writable`, undefined, error);
+      } finally {
+        await rm(probe, { force: true }).catch(() => undefined);
+      }
+    },
+
+    async close(): Promise<void> {
+      // Nothing is held open between calls.
+    },
+  };
+
+  function unavailable(what: string, key: string | undefined, error: unknown): AppError {
+    const cause = coerceError(error);
+    return new AppError('STORAGE_UNAVAILABLE', `${what}: ${cause.message}`, {
+      cause,
+      details: { ...(key === undefined ? {} : { key }), storage: description, errno: errnoCode(error) },
+    });
+  }
+}
+
+async function writeAtomically(full: string, body: Uint8Array): Promise<void> {
+  const folder = path.dirname(full);
+  const temp = path.join(folder, `.${tempStem(path.basename(full))}.${randomBytes(6).toString('hex')}.tmp`);
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(temp, 'wx');
+    await handle.writeFile(body);
+    await handle.sync();
+    await handle.close();
+    handle = undefined;
+    await rename(temp, full);
+  } catch (error) {
+    await handle?.close().catch(() => undefined);
+    await rm(temp, { force: true }).catch(() => undefined);
+    throw error;
+  }
+  await syncFolder(folder);
+}
+
+/** Makes the rename itself durable. Best effort: some filesystems refuse to fsync a folder. */
+async function syncFolder(folder: string): Promise<void> {
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(folder, 'r');
+    await handle.sync();
+  } catch {
+    // The data is already fsynced and renamed; only crash-durability of the name is at stake.
+  } finally {
+    await handle?.close().catch(() => undefined);
+  }
+}
+
+/** Keeps the temp name under NAME_MAX (255 bytes) even when the final name is near it. */
+function tempStem(name: string): string {
+  if (Buffer.byteLength(name) <= 200) return name;
+  let stem = '';
+  for (const char of name) {
+    if (Buffer.byteLength(stem + char) > 200) break;
+    stem += char;
+  }
+  return stem;
+}
+
+async function hashFile(full: string): Promise<{ sha256: string; bytes: number }> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  for await (const chunk of createReadStream(full)) {
+    const data = chunk as Buffer;
+    bytes += data.byteLength;
+    hash.update(data);
+  }
+  return { sha256: hash.digest('hex'), bytes };
+}
+
+function errnoCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}

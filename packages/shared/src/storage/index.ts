@@ -1,0 +1,14 @@
+export { assertSafeObjectKey, MAX_OBJECT_KEY_BYTES, type ObjectKeyRule } from './object-key.js';
+export { parseStorageUrl, type ParsedStorageUrl } from './storage-url.js';
+export { createStorage, type CreateStorageOptions } from './create-storage.js';
+export { createFileStorage, type FileStorageOptions } from './file-storage.js';
+export { createS3Storage, type S3StorageOptions } from './s3-storage.js';
+export { createS3Client, DEFAULT_S3_REGION } from './s3-client.js';
+export {
+  decodeS3Metadata,
+  encodeS3Metadata,
+  ENCODED_VALUE_MARKER,
+  MAX_S3_METADATA_BYTES,
+  s3MetadataBytes,
+} from './s3-metadata.js';
+export type { ObjectInfo, PutObjectInput, Storage, StorageConfig, StoredObject } from './storage.js';

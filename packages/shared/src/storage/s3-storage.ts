@@ -1,0 +1,185 @@
+import { GetObjectCommand, HeadBucketCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { AppError, coerceError } from '../errors.js';
+import type { ErrorCode } from '../errors.js';
+import { assertSafeObjectKey, MAX_OBJECT_KEY_BYTES } from './object-key.js';
+import { createS3Client } from './s3-client.js';
+import { decodeS3Metadata, encodeS3Metadata } from './s3-metadata.js';
+import type { ObjectInfo, PutObjectInput, Storage, StorageConfig, StoredObject } from './storage.js';
+
+export interface S3StorageOptions {
+  bucket: string;
+  /** Key prefix without leading or trailing `/` (as `parseStorageUrl` returns it); '' for none. */
+  prefix: string;
+  /** Used to build the client when `client` is not given. */
+  s3?: StorageConfig['s3'];
+  /** An injected client is never destroyed by `close()`: its owner may still be using it. */
+  client?: S3Client;
+}
+
+/** What the SDK attaches to its errors; everything optional because network errors have none. */
+interface SdkErrorShape {
+  name?: unknown;
+  code?: unknown;
+  message?: unknown;
+  $metadata?: { httpStatusCode?: number; requestId?: string };
+}
+
+export function createS3Storage(options: S3StorageOptions): Storage {
+  const { bucket } = options;
+  const prefix = options.prefix.replace(/^\/+|\/+$/g, '');
+  const owned = options.client === undefined;
+  const client = options.client ?? createS3Client(options.s3);
+  const description = prefix === '' ? `s3://${bucket}` : `s3://${bucket}/${prefix}`;
+  // Anything the SDK might echo back that we would not want in a log line.
+  const secrets = [options.s3?.secretAccessKey, options.s3?.accessKeyId].filter(
+    (value): value is string => typeof value === 'string' && value.length >= 4,
+  );
+  let closed: Promise<void> | undefined;
+
+  const objectKey = (key: string): string => {
+    assertSafeObjectKey(key);
+    const full = prefix === '' ? key : `${prefix}/${key}`;
+    const bytes = Buffer.byteLength(full, 'utf8');
+    if (bytes > MAX_OBJECT_KEY_BYTES) {
+      throw new AppError('STORAGE_KEY_INVALID', `Object key with its prefix is ${bytes} UTF-8 bytes; S3 allows ${MAX_OBJECT_KEY_BYTES}`, {
+        details: { key, rule: 'too-long' },
+      });
+    }
+    return full;
+  };
+  const urlOf = (fullKey: string): string => `s3://${bucket}/${fullKey}`;
+
+  return {
+    kind: 's3',
+    description,
+
+    async put(input: PutObjectInput): Promise<StoredObject> {
+      const Key = objectKey(input.key);
+      const Metadata = encodeS3Metadata(input.metadata, input.sha256);
+      const stored = { key: input.key, url: urlOf(Key), bytes: input.body.byteLength, sha256: input.sha256 };
+
+      // Skip-if-identical: a retried job (or a re-run batch) must not rewrite an object it already
+      // stored. A 403 here is not fatal: write-only credentials cannot HEAD, so we just write.
+      try {
+        const existing = await client.send(new HeadObjectCommand({ Bucket: bucket, Key }));
+        if (existing.Metadata?.['sha256'] === input.sha256.toLowerCase()) return { ...stored, skipped: true };
+      } catch (error) {
+        const status = httpStatus(error);
+        if (status !== 404 && status !== 403) throw wrap('STORAGE_WRITE_FAILED', 'HeadObject', stored.url, error, { key: input.key });
+      }
+
+      try {
+        // A Buffer view over the same memory: lib-storage needs a Buffer (or stream) and copying a
+        // multi-megabyte image for that is waste. Bodies of 5 MB or more go multipart.
+        const Body = Buffer.from(input.body.buffer, input.body.byteOffset, input.body.byteLength);
+        const upload = new Upload({
+          client,
+          params: { Bucket: bucket, Key, Body, ContentType: input.contentType ?? 'image/png', Metadata },
+        });
+        await upload.done();
+      } catch (error) {
+        throw wrap('STORAGE_WRITE_FAILED', 'Upload', stored.url, error, { key: input.key });
+      }
+      return { ...stored, skipped: false };
+    },
+
+    async head(key: string): Promise<ObjectInfo | null> {
+      const Key = objectKey(key);
+      try {
+        const response = await client.send(new HeadObjectCommand({ Bucket: bucket, Key }));
+        const { sha256, metadata } = decodeS3Metadata(response.Metadata);
+        return { key, bytes: response.ContentLength ?? 0, sha256, metadata };
+      } catch (error) {
+        // HEAD has no error body, so a missing bucket is also a bare 404 here; `check()` tells them apart.
+        if (httpStatus(error) === 404) return null;
+        throw wrap('STORAGE_UNAVAILABLE', 'HeadObject', urlOf(Key), error, { key });
+      }
+    },
+
+    async read(key: string): Promise<Uint8Array | null> {
+      const Key = objectKey(key);
+      try {
+        const response = await client.send(new GetObjectCommand({ Bucket: bucket, Key }));
+        return response.Body === undefined ? new Uint8Array() : await response.Body.transformToByteArray();
+      } catch (error) {
+        if (errorName(error) === 'NoSuchKey' || (httpStatus(error) === 404 && errorName(error) !== 'NoSuchBucket')) return null;
+        throw wrap('STORAGE_UNAVAILABLE', 'GetObject', urlOf(Key), error, { key });
+      }
+    },
+
+    urlFor(key: string): string {
+      return urlOf(objectKey(key));
+    },
+
+    async check(): Promise<void> {
+      try {
+        await client.send(new HeadBucketCommand({ Bucket: bucket }));
+      } catch (error) {
+        throw wrap('STORAGE_UNAVAILABLE', 'HeadBucket', `s3://${bucket}`, error, {});
+      }
+    },
+
+    close(): Promise<void> {
+      closed ??= Promise.resolve().then(() => {
+        if (owned) client.destroy();
+      });
+      return closed;
+    },
+  };
+
+  function wrap(code: ErrorCode, operation: string, target: string, error: unknown, details: Record<string, unknown>): AppError {
+    const shape = (error ?? {}) as SdkErrorShape;
+    const status = httpStatus(error);
+    // The SDK names errors it could not parse (HEAD responses have no body) "Unknown"/"UnknownError";
+    // network failures are plain `Error`s with an errno code. Neither name says anything.
+    const rawName = errorName(error);
+    const name = rawName === undefined || UNINFORMATIVE.has(rawName) ? undefined : rawName;
+    const errno = typeof shape.code === 'string' && shape.code !== rawName ? shape.code : undefined;
+    const sdkMessage = typeof shape.message === 'string' && !UNINFORMATIVE.has(shape.message) ? shape.message : '';
+    const hint = hintFor(operation, status);
+    const facts = [name, errno, status === undefined ? undefined : `HTTP ${status}`].filter((part) => part !== undefined);
+    // Node's AggregateError (happy eyeballs) has an empty message; the errno then says it all.
+    const reason = [hint, facts.length > 0 ? facts.join(', ') : undefined, sdkMessage !== '' && sdkMessage !== name ? sdkMessage : undefined]
+      .filter((part) => part !== undefined)
+      .join(': ');
+    return new AppError(code, redact(`S3 ${operation} ${target} failed${reason === '' ? '' : `: ${reason}`}`), {
+      cause: coerceError(error),
+      details: {
+        ...details,
+        storage: description,
+        operation,
+        ...(status === undefined ? {} : { httpStatus: status }),
+        ...(name === undefined ? {} : { awsCode: redact(name) }),
+        ...(errno === undefined ? {} : { errno }),
+        ...(shape.$metadata?.requestId === undefined ? {} : { requestId: shape.$metadata.requestId }),
+      },
+    });
+  }
+
+  function redact(text: string): string {
+    let result = text;
+    for (const secret of secrets) result = result.split(secret).join('[redacted]');
+    return result;
+  }
+}
+
+const UNINFORMATIVE = new Set(['Error', 'Unknown', 'UnknownError']);
+
+function hintFor(operation: string, status: number | undefined): string | undefined {
+  if (status === 403) return 'access denied (check the credentials and the bucket policy)';
+  if (status === 404 && operation === 'HeadBucket') return 'the bucket does not exist';
+  if (status === 301) return 'the bucket is in another region (check AWS_REGION)';
+  return undefined;
+}
+
+function httpStatus(error: unknown): number | undefined {
+  const status = (error as SdkErrorShape | null)?.$metadata?.httpStatusCode;
+  return typeof status === 'number' ? status : undefined;
+}
+
+function errorName(error: unknown): string | undefined {
+  const name = (error as SdkErrorShape | null)?.name;
+  return typeof name === 'string' ? name : undefined;
+}

@@ -1,0 +1,44 @@
+/**
+ * Which image URLs the worker may download. The upstream returns signed OSS URLs on hosts that
+ * vary by region and time, so the default allows `*.aliyuncs.com` (over https) plus the host of
+ * DASHSCOPE_BASE_URL (the emulator, or a workspace domain). Anything else is refused: an upstream
+ * answer must not be able to point the worker at an internal address.
+ */
+import { AppError } from '@zimage/shared';
+
+export const DEFAULT_IMAGE_HOSTS = ['*.aliyuncs.com'];
+
+export interface ImageHostPolicy {
+  /** Host patterns: `example.com`, `*.example.com`, `host:port`. */
+  hosts: readonly string[];
+  /** DASHSCOPE_BASE_URL's origin; plain http is accepted only from this origin (a local emulator). */
+  baseOrigin: string;
+}
+
+export function imageHostPolicy(configuredHosts: readonly string[] | undefined, baseUrl: string): ImageHostPolicy {
+  const base = new URL(baseUrl);
+  return { hosts: [...(configuredHosts ?? DEFAULT_IMAGE_HOSTS), base.host.toLowerCase()], baseOrigin: base.origin };
+}
+
+/** Returns the URL to fetch (http upgraded to https for aliyuncs.com), or throws IMAGE_HOST_NOT_ALLOWED. */
+export function checkImageUrl(raw: string, policy: ImageHostPolicy): URL {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new AppError('IMAGE_HOST_NOT_ALLOWED', `Image URL is not a valid URL: ${raw.slice(0, 120)}`);
+  }
+  if (url.protocol === 'http:' && url.hostname.toLowerCase().endsWith('.aliyuncs.com')) url.protocol = 'https:';
+  const host = url.host.toLowerCase();
+  if (!policy.hosts.some((pattern) => hostMatches(host, url.hostname.toLowerCase(), pattern))) {
+    throw new AppError('IMAGE_HOST_NOT_ALLOWED', `Image host ${host} is not in ZIMAGE_IMAGE_HOSTS (${policy.hosts.join(', ')})`);
+  }
+  if (url.protocol === 'https:') return url;
+  if (url.protocol === 'http:' && url.origin === policy.baseOrigin) return url;
+  throw new AppError('IMAGE_HOST_NOT_ALLOWED', `Image URL must be https (got ${url.protocol}//${host})`);
+}
+
+function hostMatches(hostWithPort: string, hostname: string, pattern: string): boolean {
+  if (pattern.startsWith('*.')) return hostname.endsWith(pattern.slice(1)) && hostname.length > pattern.length - 1;
+  return pattern.includes(':') ? hostWithPort === pattern : hostname === pattern;
+}
