@@ -101,7 +101,12 @@ export interface Producer {
 export async function createProducer(options: ProducerOptions): Promise<Producer> {
   const retentionSeconds = (options.retentionHours ?? 24 * 7) * 3600;
   const connection: Redis = createRedisConnection(options.redisUrl, 'producer');
-  await waitForRedis(connection, options.redisUrl);
+  try {
+    await waitForRedis(connection, options.redisUrl);
+  } catch (error) {
+    connection.disconnect(); // or ioredis keeps reconnecting and holds the process open
+    throw error;
+  }
   const queue = new Queue<JobPayload, JobResult>(GENERATE_QUEUE, { connection, prefix: options.prefix });
   const jobOptions: JobsOptions = {
     attempts: options.maxAttempts ?? 6,

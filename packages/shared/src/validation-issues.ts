@@ -8,14 +8,15 @@ export interface FieldIssue {
 }
 
 export function toFieldIssues(error: z.ZodError): FieldIssue[] {
-  return error.issues.map((issue) => ({
-    field: issue.path.map(String).join('.'),
-    message: describeIssue(issue),
-  }));
+  return error.issues.flatMap((issue) => {
+    const path = issue.path.map(String);
+    // One issue per unknown field, so each is named where it is.
+    if (issue.code === 'unrecognized_keys') return issue.keys.map((key) => ({ field: [...path, key].join('.'), message: 'is not a known field' }));
+    return [{ field: path.join('.'), message: describeIssue(issue) }];
+  });
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'unrecognized_keys') return `unknown field(s): ${issue.keys.join(', ')}`;
   if (issue.code === 'invalid_type' && issue.input === undefined) return 'is required';
   return issue.message;
 }

@@ -9,6 +9,7 @@ import {
   ERROR_CATALOGUE,
   GENERATE_QUEUE,
   pauseReasonKey,
+  waitForRedis,
   type JobPayload,
   type JobResult,
   type Logger,
@@ -65,6 +66,13 @@ export async function startGenerationWorker(options: GenerationWorkerOptions): P
   const redis = createRedisConnection(options.redisUrl, 'worker');
   const queueConnection = createRedisConnection(options.redisUrl, 'worker');
   const workerConnection = createRedisConnection(options.redisUrl, 'worker');
+  try {
+    // Fail fast at start-up with an error naming REDIS_URL; outages after that are waited out.
+    await waitForRedis(redis, options.redisUrl, 10_000);
+  } catch (error) {
+    for (const connection of [redis, queueConnection, workerConnection]) connection.disconnect();
+    throw error;
+  }
   const dispatcher = new Agent({ connect: { timeout: options.connectTimeoutMs }, keepAliveTimeout: 30_000, connections: 64 });
   const client =
     options.client ??

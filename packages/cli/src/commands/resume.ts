@@ -5,7 +5,12 @@ import { Queue } from 'bullmq';
 export async function resumeCommand(): Promise<number> {
   const env = loadConfig(baseEnvSchema, process.env);
   const connection = createRedisConnection(env.REDIS_URL, 'producer');
-  await waitForRedis(connection, env.REDIS_URL);
+  try {
+    await waitForRedis(connection, env.REDIS_URL);
+  } catch (error) {
+    connection.disconnect();
+    throw error;
+  }
   const queue = new Queue(GENERATE_QUEUE, { connection, prefix: env.ZIMAGE_PREFIX });
   try {
     await queue.resume();

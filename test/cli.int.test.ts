@@ -1,0 +1,96 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { inject } from 'vitest';
+import { Redis } from 'ioredis';
+import { runCli } from './support/run-cli.js';
+
+const redisUrl = inject('redisUrl');
+const dir = mkdtempSync(join(tmpdir(), 'zimage-cli-'));
+
+async function queuedJobs(prefix: string): Promise<number> {
+  const redis = new Redis(redisUrl);
+  try {
+    return (await redis.keys(`${prefix}:generate:*`)).filter((k) => /:generate:[0-9a-f-]{36}$/.test(k) || /:generate:idem-/.test(k)).length;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+function env(prefix: string) {
+  return { REDIS_URL: redisUrl, ZIMAGE_PREFIX: prefix };
+}
+
+describe('zimage command line', () => {
+  it('enqueue prints a job id, and rejects bad input naming the field, enqueuing nothing', async () => {
+    const prefix = `c${randomUUID().slice(0, 8)}`;
+    const ok = await runCli(['enqueue', '--prompt', 'A red chair', '--size', '512x512', '--metadata', 'sku=C-1', '--key', 'chairs/{sku}.png'], env(prefix));
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout.trim()).toMatch(/^[0-9a-f-]{36}$/);
+
+    const cases: [string[], RegExp][] = [
+      [['--prompt', '   '], /prompt: must not be empty/],
+      [['--prompt', 'x'.repeat(801)], /prompt: must be at most 800 characters/],
+      [['--prompt', 'x', '--size', '100*100'], /size: total pixels 100×100 = 10000 must be between/],
+      [['--prompt', 'x', '--seed', '-1'], /seed: must be between 0 and 2147483647/],
+      [['--prompt', 'x', '--seed', '1.5'], /--seed must be a whole number/],
+      [['--prompt', 'x', '--key', '../etc/{sku}.png', '--metadata', 'sku=a'], /key: .*\.\./],
+      [['--prompt', 'x', '--metadata', 'novalue'], /--metadata must look like key=value/],
+    ];
+    for (const [args, message] of cases) {
+      const result = await runCli(['enqueue', ...args], env(prefix));
+      expect(result.code, `${args.join(' ')}\n${result.stderr}`).toBe(2);
+      expect(result.stderr).toMatch(message);
+    }
+    expect(await queuedJobs(prefix)).toBe(1);
+  });
+
+  it('batch reports every bad row with its line and enqueues nothing; --skip-invalid enqueues the rest', async () => {
+    const prefix = `c${randomUUID().slice(0, 8)}`;
+    const file = join(dir, 'products.csv');
+    writeFileSync(
+      file,
+      [
+        'sku,title,color,seed,size',
+        'A-1,Mug,white,1,512*512',
+        'A-2,Bowl,,2,512*512', // empty color: the template cannot be filled
+        'A-3,Plate,blue,x,512*512', // bad seed
+        'A-4,"Tea ""pot""",green,4,99*99', // too small
+        'A-5,Cup,red,5,512*512',
+      ].join('\n'),
+    );
+    const args = ['batch', file, '--prompt-template', 'Studio photo of {title} in {color}', '--key', 'catalogue/{sku}.png'];
+    const rejected = await runCli(args, env(prefix));
+    expect(rejected.code).toBe(2);
+    expect(rejected.stderr).toMatch(/3 of 5 rows are invalid; nothing was enqueued/);
+    expect(rejected.stderr).toMatch(/line 3: prompt: --prompt-template: placeholder \{color\} has no value/);
+    expect(rejected.stderr).toMatch(/line 4: seed: must be a whole number \(got "x"\)/);
+    expect(rejected.stderr).toMatch(/line 5: size: total pixels/);
+    expect(await queuedJobs(prefix)).toBe(0);
+
+    const skipped = await runCli([...args, '--skip-invalid', '--rejected', join(dir, 'rejected.jsonl')], env(prefix));
+    expect(skipped.code, skipped.stderr).toBe(0);
+    expect(skipped.stdout.trim()).toMatch(/^b_[0-9a-f]{20}$/);
+    expect(skipped.stderr).toMatch(/Enqueued 2 of 5 rows/);
+    const lines = readFileSync(join(dir, 'rejected.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { line: number });
+    expect(lines.map((l) => l.line)).toEqual([3, 4, 5]);
+    expect(await queuedJobs(prefix)).toBe(2);
+
+    const status = await runCli(['status', skipped.stdout.trim()], env(prefix));
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.stdout).toMatch(/total 2 · succeeded 0 · failed 0 · expired 0 · cancelled 0 · pending 2/);
+  });
+
+  it('reports every configuration problem at once, naming each variable, and a down Redis by REDIS_URL', async () => {
+    const config = await runCli(['worker'], { ZIMAGE_RPM: 'fast', LOG_LEVEL: 'loud', STORAGE_URL: 'ftp://x', DASHSCOPE_API_KEY: 'sk-xyz' });
+    expect(config.code).toBe(2);
+    for (const name of ['ZIMAGE_RPM', 'LOG_LEVEL', 'STORAGE_URL', 'DASHSCOPE_API_KEY']) expect(config.stderr).toContain(name);
+    expect(config.stderr).not.toContain('sk-xyz');
+
+    const down = await runCli(['enqueue', '--prompt', 'x'], { REDIS_URL: 'redis://127.0.0.1:1' });
+    expect(down.code).toBe(3);
+    expect(down.stderr).toMatch(/REDIS_UNAVAILABLE: Cannot reach Redis at REDIS_URL=redis:\/\/127\.0\.0\.1:1/);
+  });
+});
