@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { readPngSize } from '@zimage/worker';
-import { isTerminal, startStack } from './support/stack.js';
+import { dumpRedis } from './support/dump-redis.js';
+import { isTerminal, startStack, TEST_API_KEY } from './support/stack.js';
 import { startS3rver } from './support/s3rver-server.js';
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
@@ -48,6 +49,11 @@ describe('the pipeline, end to end', () => {
     expect(completed).toHaveLength(1);
     expect(completed[0]?.data).toMatchObject({ batchId, total: 3, succeeded: 3, failed: 0 });
     expect(new Set(events.map((e) => e.id)).size).toBe(events.length);
+
+    // The API key is never written to Redis (payloads, results, events, markers).
+    const dump = await dumpRedis(stack.redis, `${stack.prefix}:*`);
+    expect(dump.length).toBeGreaterThan(1000);
+    expect(dump).not.toContain(TEST_API_KEY);
 
     const manifest = await stack.producer.batchResults(batchId);
     expect(manifest.map((m) => [m.line, m.status, m.key])).toEqual([
@@ -98,6 +104,17 @@ describe('the pipeline, end to end', () => {
     expect(view.state).toBe('completed');
     expect(view.result?.attempts).toBe(5);
     expect(stack.emulator.stats()).toMatchObject({ requests: 5, imagesGenerated: 1, dropped: 1 });
+  });
+
+  it('times out a hung upstream call and retries it (the abandoned call may still be billed)', async () => {
+    await using stack = await startStack({ maxAttempts: 3, emulator: { faults: { slowMs: 1500 } }, worker: { requestTimeoutMs: 300 } });
+    stack.emulator.failNext('slow');
+    const job = await stack.producer.enqueue({ prompt: 'A windmill', size: '512*512' });
+    const view = await stack.waitForJob(job.jobId, isTerminal);
+    expect(view.state).toBe('completed');
+    expect(view.result?.attempts).toBe(2);
+    await new Promise((r) => setTimeout(r, 1500)); // let the emulator finish the abandoned request
+    expect(stack.emulator.stats()).toMatchObject({ requests: 2, clientDisconnects: 1 });
   });
 
   it('fails a moderated prompt after exactly one upstream call, with the code in the failure and the event', async () => {
