@@ -31,6 +31,8 @@ export interface StackOptions {
   /** Worker overrides, or false to start no worker. */
   worker?: Partial<GenerationWorkerOptions> | false;
   maxAttempts?: number;
+  /** The test account's configured quota (ZIMAGE_RPM). @defaultValue 60000 */
+  rpm?: number;
 }
 
 export interface Stack extends AsyncDisposable {
@@ -72,18 +74,15 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     redisUrl,
     prefix,
     logger,
-    region: 'singapore',
-    baseUrl: emulator.url,
-    apiKey: TEST_API_KEY,
+    accounts: [{ id: 'test', region: 'singapore', baseUrl: emulator.url, apiKey: TEST_API_KEY, rpm: options.rpm ?? 60_000 }],
     storage,
-    rpm: 60_000,
+    governorLogIntervalMs: 0,
     concurrency: 4,
     maxImageBytes: 20 * 1024 * 1024,
     requestTimeoutMs: 10_000,
     connectTimeoutMs: 2_000,
     shutdownTimeoutMs: 10_000,
     retryBackoff: FAST_BACKOFF,
-    throttleBackoff: FAST_BACKOFF,
     ...(options.worker || {}),
   };
   const workers: GenerationWorker[] = [];

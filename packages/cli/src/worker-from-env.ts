@@ -2,10 +2,10 @@
  * Builds a generation worker from parsed environment configuration (the `worker` and `demo`
  * commands share it).
  */
-import { createStorage, dashscopeBaseUrl, type Logger, type WorkerEnv } from '@zimage/shared';
+import { createStorage, type AccountConfig, type Logger, type WorkerEnv } from '@zimage/shared';
 import { startGenerationWorker, type GenerationWorker } from '@zimage/worker';
 
-export async function workerFromEnv(env: WorkerEnv, logger: Logger, overrides: { apiKey: string; baseUrl?: string }): Promise<GenerationWorker> {
+export async function workerFromEnv(env: WorkerEnv, logger: Logger, accounts: readonly AccountConfig[]): Promise<GenerationWorker> {
   const storage = createStorage({
     url: env.STORAGE_URL,
     s3: {
@@ -21,11 +21,8 @@ export async function workerFromEnv(env: WorkerEnv, logger: Logger, overrides: {
     redisUrl: env.REDIS_URL,
     prefix: env.ZIMAGE_PREFIX,
     logger,
-    region: env.DASHSCOPE_REGION,
-    baseUrl: overrides.baseUrl ?? dashscopeBaseUrl(env),
-    apiKey: overrides.apiKey,
+    accounts,
     storage,
-    rpm: env.ZIMAGE_RPM,
     concurrency: env.ZIMAGE_CONCURRENCY,
     imageHosts: env.ZIMAGE_IMAGE_HOSTS,
     maxImageBytes: env.ZIMAGE_MAX_IMAGE_BYTES,

@@ -89,3 +89,4 @@ export { renderKeyTemplate, renderTemplate, templateFields } from './key-templat
 export { formatFieldIssues, toFieldIssues, type FieldIssue } from './validation-issues.js';
 export * from './storage/index.js';
 export { freePort, startRedisServer, type RedisServerHandle } from './redis-server.js';
+export { resolveAccounts, type AccountConfig } from './accounts.js';

@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { webhookSchema } from './job-request.js';
+import { REGIONS } from './job-result.js';
 
 /** Written by the worker as it goes, so a retry resumes where the previous attempt stopped. */
 export const checkpointSchema = z.object({
@@ -21,6 +22,9 @@ export const checkpointSchema = z.object({
       height: z.number().int(),
       at: z.number(),
       generateMs: z.number(),
+      /** The account (and its region) that generated the image, for the result and the bill. */
+      accountId: z.string().optional(),
+      region: z.enum(REGIONS).optional(),
     })
     .optional(),
   /** Times the image had to be generated again because its URL expired (each one was billed). */

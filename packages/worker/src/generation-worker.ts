@@ -12,14 +12,16 @@ import {
   waitForRedis,
   type JobPayload,
   type JobResult,
+  type AccountConfig,
   type Logger,
-  type Region,
   type Storage,
 } from '@zimage/shared';
 import { Queue, Worker } from 'bullmq';
 import { Agent } from 'undici';
 import { BACKOFF_TYPE, backoffDelay, RETRY_BACKOFF, type BackoffPolicy } from './backoff.js';
-import { createDashscopeClient, type DashscopeClient } from './dashscope-client.js';
+import { createDashscopeClient } from './dashscope-client.js';
+import { createGovernor, type Governor } from './governor/governor.js';
+import type { PaceConfig } from './governor/pace.js';
 import { imageHostPolicy } from './image-hosts.js';
 import { createProcessor, errorFromFailedReason, publishFailedEvent, type GenerationJob } from './process-job.js';
 
@@ -27,13 +29,10 @@ export interface GenerationWorkerOptions {
   redisUrl: string;
   prefix: string;
   logger: Logger;
-  region: Region;
-  baseUrl: string;
-  apiKey: string;
-  /** STORAGE_URL and the S3 settings, or a ready storage (tests). */
+  /** The DashScope accounts to use, each with its own fleet-wide pace. */
+  accounts: readonly AccountConfig[];
   storage: Storage;
-  /** The account's requests per minute; jobs start at most this often, evenly spaced. */
-  rpm: number;
+  /** Most jobs this process runs at once (the fleet-wide number follows Little's law). */
   concurrency: number;
   imageHosts?: readonly string[] | undefined;
   maxImageBytes: number;
@@ -47,15 +46,19 @@ export interface GenerationWorkerOptions {
   maxRegenerations?: number;
   /** Backoff for transient errors. @defaultValue RETRY_BACKOFF (1 s doubling to 60 s, 50% jitter) */
   retryBackoff?: BackoffPolicy;
-  /** Backoff for throttling. @defaultValue THROTTLE_BACKOFF (1 s doubling to 30 s, 50% jitter) */
-  throttleBackoff?: BackoffPolicy;
-  /** Injected client (tests of client behaviour use the emulator instead; this is for wrappers). */
-  client?: DashscopeClient;
+  /** Overrides of the governor's pacing constants (tests, bench). */
+  pace?: Partial<PaceConfig>;
+  /** How often the governor's state is logged, ms; 0 for never. @defaultValue 30000 */
+  governorLogIntervalMs?: number;
+  /** Keep BullMQ's global concurrency at what Little's law says the accounts need. @defaultValue true */
+  adaptiveConcurrency?: boolean;
 }
 
 export interface GenerationWorker {
   readonly worker: Worker<JobPayload, JobResult>;
   readonly queue: Queue<JobPayload, JobResult>;
+  /** Pace, utilisation and throttle ratio per account. */
+  readonly governor: Governor;
   /** Stops taking jobs, waits for in-flight ones up to the shutdown timeout, closes everything. */
   close(): Promise<void>;
 }
@@ -74,15 +77,25 @@ export async function startGenerationWorker(options: GenerationWorkerOptions): P
     throw error;
   }
   const dispatcher = new Agent({ connect: { timeout: options.connectTimeoutMs }, keepAliveTimeout: 30_000, connections: 64 });
-  const client =
-    options.client ??
-    createDashscopeClient({
-      baseUrl: options.baseUrl,
-      apiKey: options.apiKey,
-      connectTimeoutMs: options.connectTimeoutMs,
-      requestTimeoutMs: options.requestTimeoutMs,
-      dispatcher,
-    });
+  const clients = new Map(
+    options.accounts.map((account) => [
+      account.id,
+      createDashscopeClient({
+        baseUrl: account.baseUrl,
+        apiKey: account.apiKey,
+        connectTimeoutMs: options.connectTimeoutMs,
+        requestTimeoutMs: options.requestTimeoutMs,
+        dispatcher,
+      }),
+    ]),
+  );
+  const governor = createGovernor({
+    redis,
+    prefix: options.prefix,
+    accounts: options.accounts,
+    logger,
+    ...(options.pace ? { pace: options.pace } : {}),
+  });
   const queue = new Queue<JobPayload, JobResult>(GENERATE_QUEUE, { connection: queueConnection, prefix: options.prefix });
   const publish = { ...DEFAULT_PUBLISH_OPTIONS, prefix: options.prefix, maxLen: options.eventsMaxLen ?? DEFAULT_PUBLISH_OPTIONS.maxLen };
 
@@ -98,31 +111,26 @@ export async function startGenerationWorker(options: GenerationWorkerOptions): P
   }
 
   const processor = createProcessor({
-    client,
+    governor,
+    clients,
     storage: options.storage,
     redis,
-    queue,
     logger,
-    region: options.region,
     download: {
       dispatcher,
-      policy: imageHostPolicy(options.imageHosts, options.baseUrl),
+      policy: imageHostPolicy(options.imageHosts, options.accounts.map((a) => a.baseUrl)),
       maxBytes: options.maxImageBytes,
       timeoutMs: options.requestTimeoutMs,
     },
     publish,
     onAccountError,
     ...(options.maxRegenerations === undefined ? {} : { maxRegenerations: options.maxRegenerations }),
-    ...(options.throttleBackoff === undefined ? {} : { throttleBackoff: options.throttleBackoff }),
   });
 
   const worker = new Worker<JobPayload, JobResult>(GENERATE_QUEUE, processor, {
     connection: workerConnection,
     prefix: options.prefix,
     concurrency: options.concurrency,
-    // A smooth fleet-wide pace: one job start per 60000/rpm ms across every worker process, never
-    // a minute's quota in one burst. (The adaptive governor replaces this later.)
-    limiter: { max: 1, duration: Math.max(1, Math.floor(60_000 / options.rpm)) },
     settings: {
       backoffStrategy: (attemptsMade: number, type?: string, err?: Error) => {
         if (type !== BACKOFF_TYPE) return -1;
@@ -147,14 +155,48 @@ export async function startGenerationWorker(options: GenerationWorkerOptions): P
 
   await worker.waitUntilReady();
   logger.info(
-    { concurrency: options.concurrency, rpm: options.rpm, region: options.region, storage: options.storage.description },
-    `Worker ready: ${options.concurrency} at once, paced at ${options.rpm} requests a minute`,
+    { concurrency: options.concurrency, accounts: options.accounts.map((a) => ({ id: a.id, region: a.region, rpm: a.rpm })), storage: options.storage.description },
+    `Worker ready: ${options.concurrency} at once; ${options.accounts.map((a) => `${a.id} (${a.region}, ~${a.rpm} rpm)`).join(', ')}`,
   );
+
+  // Little's law: keep as many jobs active fleet-wide as the accounts can serve, so waiting jobs
+  // stay in the queue, in priority order, instead of holding slots while they wait for the pace.
+  const timers: NodeJS.Timeout[] = [];
+  if (options.adaptiveConcurrency !== false) {
+    let applied = 0;
+    const adjust = async () => {
+      const wanted = await governor.suggestedConcurrency();
+      if (wanted !== applied) {
+        await queue.setGlobalConcurrency(wanted);
+        applied = wanted;
+      }
+    };
+    await adjust().catch((error: unknown) => logger.warn({ err: error }, 'Could not set global concurrency'));
+    timers.push(setInterval(() => void adjust().catch((error: unknown) => logger.warn({ err: error }, 'Could not set global concurrency')), 5_000));
+  }
+  const logEvery = options.governorLogIntervalMs ?? 30_000;
+  if (logEvery > 0) {
+    timers.push(
+      setInterval(() => {
+        void governor
+          .snapshot()
+          .then((accounts) => {
+            const text = accounts
+              .map((a) => `${a.id} ${a.rpm.toFixed(0)} rpm (target ${a.targetRpm.toFixed(0)}, used ${(a.utilisation * 100).toFixed(0)}%, throttled ${(a.throttleRatio * 100).toFixed(1)}%${a.disabledReason ? ', DISABLED' : ''})`)
+              .join('; ');
+            logger.info({ accounts }, `Governor: ${text}`);
+          })
+          .catch(() => {});
+      }, logEvery),
+    );
+  }
+  for (const timer of timers) timer.unref();
 
   let closing: Promise<void> | undefined;
   async function close(): Promise<void> {
     closing ??= (async () => {
       logger.info({ timeoutMs: options.shutdownTimeoutMs }, 'Shutting down: no new jobs; waiting for in-flight ones');
+      for (const timer of timers) clearInterval(timer);
       const graceful = worker.close().then(() => 'done' as const);
       const outcome = await Promise.race([graceful, sleep(options.shutdownTimeoutMs).then(() => 'timeout' as const)]);
       if (outcome === 'timeout') {
@@ -165,7 +207,7 @@ export async function startGenerationWorker(options: GenerationWorkerOptions): P
       }
       const steps: [string, () => Promise<unknown>][] = [
         ['queue', () => queue.close()],
-        ['client', () => client.close()],
+        ['clients', () => Promise.all([...clients.values()].map((c) => c.close()))],
         ['dispatcher', () => dispatcher.close()],
         ['redis', () => redis.quit()],
         ['queue connection', () => queueConnection.quit()],
@@ -179,7 +221,7 @@ export async function startGenerationWorker(options: GenerationWorkerOptions): P
     return closing;
   }
 
-  return { worker, queue, close };
+  return { worker, queue, governor, close };
 }
 
 function sleep(ms: number): Promise<void> {

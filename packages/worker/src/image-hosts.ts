@@ -11,13 +11,16 @@ export const DEFAULT_IMAGE_HOSTS = ['*.aliyuncs.com'];
 export interface ImageHostPolicy {
   /** Host patterns: `example.com`, `*.example.com`, `host:port`. */
   hosts: readonly string[];
-  /** DASHSCOPE_BASE_URL's origin; plain http is accepted only from this origin (a local emulator). */
-  baseOrigin: string;
+  /** The accounts' base URL origins; plain http is accepted only from these (a local emulator). */
+  baseOrigins: readonly string[];
 }
 
-export function imageHostPolicy(configuredHosts: readonly string[] | undefined, baseUrl: string): ImageHostPolicy {
-  const base = new URL(baseUrl);
-  return { hosts: [...(configuredHosts ?? DEFAULT_IMAGE_HOSTS), base.host.toLowerCase()], baseOrigin: base.origin };
+export function imageHostPolicy(configuredHosts: readonly string[] | undefined, baseUrls: string | readonly string[]): ImageHostPolicy {
+  const bases = (typeof baseUrls === 'string' ? [baseUrls] : baseUrls).map((u) => new URL(u));
+  return {
+    hosts: [...(configuredHosts ?? DEFAULT_IMAGE_HOSTS), ...bases.map((b) => b.host.toLowerCase())],
+    baseOrigins: bases.map((b) => b.origin),
+  };
 }
 
 /** Returns the URL to fetch (http upgraded to https for aliyuncs.com), or throws IMAGE_HOST_NOT_ALLOWED. */
@@ -34,7 +37,7 @@ export function checkImageUrl(raw: string, policy: ImageHostPolicy): URL {
     throw new AppError('IMAGE_HOST_NOT_ALLOWED', `Image host ${host} is not in ZIMAGE_IMAGE_HOSTS (${policy.hosts.join(', ')})`);
   }
   if (url.protocol === 'https:') return url;
-  if (url.protocol === 'http:' && url.origin === policy.baseOrigin) return url;
+  if (url.protocol === 'http:' && policy.baseOrigins.includes(url.origin)) return url;
   throw new AppError('IMAGE_HOST_NOT_ALLOWED', `Image URL must be https (got ${url.protocol}//${host})`);
 }
 

@@ -6,3 +6,6 @@ export { readGenerationOutput, type GenerationOutput } from './dashscope-respons
 export { BACKOFF_TYPE, backoffDelay, RETRY_BACKOFF, THROTTLE_BACKOFF, type BackoffPolicy } from './backoff.js';
 export { checkImageUrl, DEFAULT_IMAGE_HOSTS, imageHostPolicy, type ImageHostPolicy } from './image-hosts.js';
 export { readPngSize } from './png-header.js';
+export { createGovernor, type AccountSnapshot, type CallOutcome, type Governor, type GovernorOptions, type GovernedAccount, type Lease } from './governor/governor.js';
+export { applyFeedback, defaultPaceConfig, initialPaceState, paceView, reserve, targetRpm, type Feedback, type PaceConfig, type PaceState, type Reservation } from './governor/pace.js';
+export { createPaceStore, paceKey, type PaceStore } from './governor/pace-store.js';

@@ -22,41 +22,39 @@ import {
   type JobResult,
   type Logger,
   type PublishOptions,
-  type Region,
   type Storage,
 } from '@zimage/shared';
-import { DelayedError, RateLimitError, UnrecoverableError, type Job, type Queue } from 'bullmq';
+import { DelayedError, RateLimitError, UnrecoverableError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { backoffDelay, THROTTLE_BACKOFF, type BackoffPolicy } from './backoff.js';
 import type { DashscopeClient } from './dashscope-client.js';
+import type { CallOutcome, Governor } from './governor/governor.js';
 import { downloadImage, type DownloadOptions } from './image-download.js';
-import { rateLimited, toRetryable, toUnrecoverable } from './to-bullmq-error.js';
+import { toRetryable, toUnrecoverable } from './to-bullmq-error.js';
 
 export interface ProcessorDeps {
-  client: Pick<DashscopeClient, 'generate'>;
+  /** Hands out upstream calls at each account's pace. */
+  governor: Pick<Governor, 'acquire' | 'report' | 'snapshot'>;
+  /** One client per account id. */
+  clients: ReadonlyMap<string, Pick<DashscopeClient, 'generate'>>;
   storage: Storage;
   /** Connection used to publish events. */
   redis: Redis;
-  /** The generation queue, for fleet-wide rate limiting. */
-  queue: Pick<Queue, 'rateLimit'>;
   logger: Logger;
-  region: Region;
   download: Omit<DownloadOptions, 'signal'>;
   publish: PublishOptions;
-  /** Called on account-wide errors (bad key, arrears): pauses the queue for an operator. */
+  /** Called when every account has an account-wide error (bad key, arrears): pauses the queue. */
   onAccountError(error: AppError): Promise<void>;
   /** Generations allowed after the first, because of expired image URLs. @defaultValue 2 */
   maxRegenerations?: number;
-  /** @defaultValue THROTTLE_BACKOFF */
-  throttleBackoff?: BackoffPolicy;
 }
+
+/** A throttled or re-routed job waits this long (plus jitter) before it is picked up again. */
+const REQUEUE_DELAY_MS = 100;
 
 export type GenerationJob = Job<JobPayload, JobResult>;
 
 export function createProcessor(deps: ProcessorDeps) {
   const maxRegenerations = deps.maxRegenerations ?? 2;
-  // Consecutive throttles seen by this process; the backoff grows with it and resets on success.
-  let throttleStreak = 0;
 
   async function processJob(job: GenerationJob, token?: string, signal?: AbortSignal): Promise<JobResult> {
     const parsed = jobPayloadSchema.safeParse(job.data);
@@ -71,7 +69,7 @@ export function createProcessor(deps: ProcessorDeps) {
       return await run(job, payload, log, token, signal);
     } catch (error) {
       if (isBullmqControl(error)) throw error;
-      throw await handleFailure(job, payload, toAppError(error), log);
+      throw await handleFailure(job, payload, toAppError(error), log, token);
     }
   }
 
@@ -82,16 +80,30 @@ export function createProcessor(deps: ProcessorDeps) {
       if (payload.deadline !== undefined && Date.now() >= payload.deadline) {
         await expire(job, payload, log);
       }
+      const lease = await deps.governor.acquire(signal);
+      // The wait for a slot may outlast the deadline: then the call is never made.
+      if (payload.deadline !== undefined && Date.now() >= payload.deadline) {
+        await expire(job, payload, log);
+      }
+      const { account } = lease;
+      const client = deps.clients.get(account.id);
+      if (!client) throw new AppError('INTERNAL', `no client for account ${account.id}`);
       const started = Date.now();
-      const output = await deps.client.generate({
-        prompt: payload.prompt,
-        width: payload.width,
-        height: payload.height,
-        seed: payload.seed,
-        promptExtend: payload.promptExtend,
-        signal,
-      });
-      throttleStreak = 0;
+      let output;
+      try {
+        output = await client.generate({
+          prompt: payload.prompt,
+          width: payload.width,
+          height: payload.height,
+          seed: payload.seed,
+          promptExtend: payload.promptExtend,
+          signal,
+        });
+      } catch (error) {
+        await deps.governor.report(account.id, outcomeOf(toAppError(error)));
+        throw error;
+      }
+      await deps.governor.report(account.id, { kind: 'ok', latencyMs: Date.now() - started });
       checkpoint = {
         ...checkpoint,
         generated: {
@@ -102,6 +114,8 @@ export function createProcessor(deps: ProcessorDeps) {
           height: output.height ?? payload.height,
           at: Date.now(),
           generateMs: Date.now() - started,
+          accountId: account.id,
+          region: account.region,
         },
       };
       // The image is paid for from here on: record it before anything else can fail.
@@ -151,11 +165,11 @@ export function createProcessor(deps: ProcessorDeps) {
       height: image.height,
       usedPrompt: generated.usedPrompt,
       requestId: generated.requestId,
-      region: deps.region,
+      region: generated.region ?? 'singapore',
       attempts: job.attemptsMade + 1,
       regenerations: checkpoint.regenerations,
       storageSkipped: stored.skipped,
-      estimatedCostUsd: priceOf(deps.region, payload.promptExtend) * (1 + checkpoint.regenerations),
+      estimatedCostUsd: priceOf(generated.region ?? 'singapore', payload.promptExtend) * (1 + checkpoint.regenerations),
       timings: {
         queuedMs: Math.max(0, (job.processedOn ?? now) - job.timestamp),
         generateMs: generated.generateMs,
@@ -191,20 +205,20 @@ export function createProcessor(deps: ProcessorDeps) {
     throw toUnrecoverable(new AppError('JOB_EXPIRED', `not started before its deadline ${deadline}; never sent upstream`));
   }
 
-  async function handleFailure(job: GenerationJob, payload: JobPayload, error: AppError, log: Logger): Promise<Error> {
+  async function handleFailure(job: GenerationJob, payload: JobPayload, error: AppError, log: Logger, token?: string): Promise<Error> {
     const permanent = error.details['permanent'] === true;
     switch (permanent ? 'never' : error.retry) {
-      case 'throttle': {
-        throttleStreak += 1;
-        const delay = backoffDelay(throttleStreak, deps.throttleBackoff ?? THROTTLE_BACKOFF, error.retryAfterMs);
-        // Expected under load: info, not warn. The emulator's stats and the batch summary count them.
-        log.info({ code: error.code, upstreamCode: error.details['upstreamCode'], delayMs: delay }, 'Throttled; the queue waits');
-        await deps.queue.rateLimit(delay);
-        return rateLimited();
+      case 'throttle':
+        // The governor has already slowed the account down; the job goes back to the queue
+        // without using an attempt. Expected under load: info, not warn.
+        log.info({ code: error.code, upstreamCode: error.details['upstreamCode'] }, 'Throttled; back to the queue');
+        return requeue(job, token);
+      case 'account': {
+        const accounts = await deps.governor.snapshot();
+        if (accounts.every((a) => a.disabledReason !== null)) await deps.onAccountError(error);
+        else log.error({ err: error }, `Account disabled: ${error.code}; its work moves to the other accounts`);
+        return requeue(job, token);
       }
-      case 'account':
-        await deps.onAccountError(error);
-        return rateLimited();
       case 'never':
         await publishFailure(job, payload, error);
         log.warn({ err: error }, `Failed permanently: ${error.code}`);
@@ -272,6 +286,20 @@ export function errorFromFailedReason(reason: string | undefined): AppError {
   const code = match?.[1];
   if (code && code in ERROR_CATALOGUE) return new AppError(code as keyof typeof ERROR_CATALOGUE, match?.[2] ?? '');
   return new AppError('INTERNAL', reason || 'failed without a reason');
+}
+
+/** Back to the queue without using an attempt (BullMQ's DelayedError contract). */
+async function requeue(job: GenerationJob, token: string | undefined): Promise<DelayedError> {
+  await job.moveToDelayed(Date.now() + REQUEUE_DELAY_MS + Math.floor(Math.random() * REQUEUE_DELAY_MS * 2), token);
+  return new DelayedError();
+}
+
+/** What a failed call tells the governor about the account's pace. */
+function outcomeOf(error: AppError): CallOutcome {
+  if (error.retry === 'throttle') return { kind: 'throttled', retryAfterMs: error.retryAfterMs };
+  if (error.code === 'NETWORK_TIMEOUT') return { kind: 'timeout' };
+  if (error.retry === 'account') return { kind: 'account-error', reason: `${error.code}: ${error.message}` };
+  return { kind: 'error' };
 }
 
 function isBullmqControl(error: unknown): boolean {

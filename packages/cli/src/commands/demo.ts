@@ -15,6 +15,8 @@ import {
   createLogger,
   createRedisConnection,
   loadConfig,
+  resolveAccounts,
+  type AccountConfig,
   startRedisServer,
   waitForRedis,
   workerEnvSchema,
@@ -62,21 +64,20 @@ export async function demoCommand(flags: { file?: string }): Promise<number> {
 
     // Upstream
     let emulator: Emulator | undefined;
-    let apiKey = env.DASHSCOPE_API_KEY;
-    let baseUrl: string | undefined;
-    if (apiKey) {
-      say(`Upstream: the real DashScope API (${env.DASHSCOPE_REGION}) — images are billed`);
+    let accounts: AccountConfig[];
+    if (env.DASHSCOPE_API_KEY || process.env['ZIMAGE_ACCOUNTS']) {
+      accounts = resolveAccounts(env, process.env);
+      say(`Upstream: the real DashScope API (${accounts.map((a) => `${a.id}/${a.region}`).join(', ')}) — images are billed`);
     } else {
       emulator = await createEmulator({ region: env.DASHSCOPE_REGION });
       cleanups.unshift(() => emulator?.close() ?? Promise.resolve());
-      apiKey = 'sk-zimage-demo-emulator';
-      baseUrl = emulator.url;
+      accounts = [{ id: 'emulator', region: env.DASHSCOPE_REGION, apiKey: 'sk-zimage-demo-emulator', baseUrl: emulator.url, rpm: env.ZIMAGE_RPM }];
       say(`Upstream: the local emulator at ${emulator.url} (set DASHSCOPE_API_KEY to use the real API)`);
     }
 
     // Worker and producer
     const runEnv = { ...env, REDIS_URL: redisUrl };
-    const worker = await workerFromEnv(runEnv, logger, { apiKey, ...(baseUrl ? { baseUrl } : {}) });
+    const worker = await workerFromEnv(runEnv, logger, accounts);
     cleanups.unshift(() => worker.close());
     const producer = await createProducer({ redisUrl, prefix: env.ZIMAGE_PREFIX });
     cleanups.unshift(() => producer.close());

@@ -1,14 +1,12 @@
-import { AppError, createLogger, loadConfig, workerEnvSchema } from '@zimage/shared';
+import { createLogger, loadConfig, resolveAccounts, workerEnvSchema } from '@zimage/shared';
 import { workerFromEnv } from '../worker-from-env.js';
 
 /** `zimage worker`: runs until SIGINT/SIGTERM, then drains in-flight jobs and exits 0. */
 export async function workerCommand(): Promise<number> {
   const env = loadConfig(workerEnvSchema, process.env);
-  if (!env.DASHSCOPE_API_KEY) {
-    throw new AppError('CONFIG_INVALID', 'Invalid configuration:\n  - DASHSCOPE_API_KEY: is required for `zimage worker` (use `zimage demo` to try it without one)');
-  }
-  const logger = createLogger({ level: env.LOG_LEVEL, secrets: [env.DASHSCOPE_API_KEY, env.AWS_SECRET_ACCESS_KEY] });
-  const worker = await workerFromEnv(env, logger, { apiKey: env.DASHSCOPE_API_KEY });
+  const accounts = resolveAccounts(env, process.env);
+  const logger = createLogger({ level: env.LOG_LEVEL, secrets: [...accounts.map((a) => a.apiKey), env.AWS_SECRET_ACCESS_KEY] });
+  const worker = await workerFromEnv(env, logger, accounts);
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
       logger.info({ signal }, `Received ${signal}`);

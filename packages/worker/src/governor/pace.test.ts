@@ -1,0 +1,185 @@
+import { describe, expect, it } from 'vitest';
+import { applyFeedback, defaultPaceConfig, initialPaceState, paceView, reserve, targetRpm, type PaceConfig, type PaceState } from './pace.js';
+
+const T0 = 1_000_000;
+
+/** Asks for slots as fast as they are granted, from `from` for `seconds`; returns grant times. */
+function drive(state: PaceState, config: PaceConfig, from: number, seconds: number): { state: PaceState; grants: number[] } {
+  const grants: number[] = [];
+  let now = from;
+  const until = from + seconds * 1000;
+  while (now < until) {
+    const { state: next, reservation } = reserve(state, now, config);
+    state = next;
+    if (reservation.granted) {
+      grants.push(reservation.at);
+      now = Math.max(now, reservation.at);
+    } else {
+      now += reservation.retryInMs;
+    }
+  }
+  return { state, grants };
+}
+
+function maxInWindow(times: number[], windowMs: number): number {
+  let best = 0;
+  let start = 0;
+  for (let end = 0; end < times.length; end++) {
+    while ((times[end] as number) - (times[start] as number) >= windowMs) start++;
+    best = Math.max(best, end - start + 1);
+  }
+  return best;
+}
+
+describe('pace: spacing (GCRA with reservations)', () => {
+  it('spaces slots evenly at 60000/rpm ms, never bunching them', () => {
+    const config = { ...defaultPaceConfig(120), growthPerSecond: 0 };
+    const state = { ...initialPaceState(config, T0), rpm: 120 };
+    const { grants } = drive(state, config, T0, 10);
+    const gaps = grants.slice(1).map((t, i) => t - (grants[i] as number));
+    expect(gaps.every((g) => Math.abs(g - 500) < 1e-6)).toBe(true);
+    expect(maxInWindow(grants, 1000)).toBe(2);
+    expect(grants.filter((t) => t < T0 + 10_000)).toHaveLength(20);
+  });
+
+  it('reserves at most horizonMs ahead and tells later callers when to ask again', () => {
+    const config = { ...defaultPaceConfig(60), growthPerSecond: 0, horizonMs: 2_000 };
+    let state: PaceState = { ...initialPaceState(config, T0), rpm: 60 };
+    const answers = [];
+    for (let i = 0; i < 5; i++) {
+      const out = reserve(state, T0, config);
+      state = out.state;
+      answers.push(out.reservation);
+    }
+    expect(answers.slice(0, 3)).toEqual([
+      { granted: true, at: T0 },
+      { granted: true, at: T0 + 1000 },
+      { granted: true, at: T0 + 2000 },
+    ]);
+    expect(answers[3]).toEqual({ granted: false, retryInMs: 1000 });
+  });
+
+  it('does not let an idle period be spent as a burst', () => {
+    const config = { ...defaultPaceConfig(120), growthPerSecond: 0 };
+    let state: PaceState = { ...initialPaceState(config, T0), rpm: 120 };
+    state = drive(state, config, T0, 2).state;
+    const later = T0 + 5_000; // idle for 3 s, under idleMs
+    const { grants } = drive(state, config, later, 2);
+    expect(maxInWindow(grants, 1000)).toBe(2);
+  });
+});
+
+describe('pace: adapting (slow start, multiplicative decrease, additive probing)', () => {
+  it('starts at half the configured quota and grows while unthrottled, below a doubling per 10 s', () => {
+    const config = defaultPaceConfig(600);
+    const start = initialPaceState(config, T0);
+    expect(start.rpm).toBe(300);
+    const after10s = drive(start, config, T0, 10).state;
+    expect(after10s.rpm).toBeGreaterThan(300 * 1.9);
+    expect(after10s.rpm).toBeLessThan(300 * 2.0);
+  });
+
+  it('on a throttle records the ceiling, cuts the pace, then settles at headroom × ceiling', () => {
+    const config = defaultPaceConfig(600);
+    let state: PaceState = { ...initialPaceState(config, T0), rpm: 640 };
+    state = applyFeedback(state, T0, { kind: 'throttled' }, config);
+    expect(state.ceilingRpm).toBe(640);
+    expect(state.rpm).toBeCloseTo(640 * 0.7);
+    expect(targetRpm(state, config)).toBeCloseTo(608);
+    state = drive(state, config, T0, 20).state;
+    expect(state.rpm).toBeCloseTo(608, 5);
+  });
+
+  it('decreases once per congestion event, however many 429s arrive together', () => {
+    const config = defaultPaceConfig(600);
+    let state: PaceState = { ...initialPaceState(config, T0), rpm: 600 };
+    for (let i = 0; i < 8; i++) state = applyFeedback(state, T0 + i * 50, { kind: 'throttled' }, config);
+    expect(state.rpm).toBeCloseTo(420);
+    expect(state.window.throttles).toBe(8);
+    state = applyFeedback(state, T0 + config.decreaseCooldownMs + 1, { kind: 'throttled' }, config);
+    expect(state.rpm).toBeCloseTo(294);
+    expect(state.ceilingRpm).toBe(420);
+  });
+
+  it('honours Retry-After by granting nothing until it has passed', () => {
+    const config = defaultPaceConfig(120);
+    const state = applyFeedback(initialPaceState(config, T0), T0, { kind: 'throttled', retryAfterMs: 5_000 }, config);
+    expect(reserve(state, T0 + 1_000, config).reservation).toEqual({ granted: false, retryInMs: 4_000 });
+    expect(reserve(state, T0 + 5_000, config).reservation.granted).toBe(true);
+  });
+
+  it('probes the ceiling up additively while steady, to find a quota that grew', () => {
+    const config = defaultPaceConfig(600);
+    let state: PaceState = { ...initialPaceState(config, T0), rpm: 570, ceilingRpm: 600, lastProbeAt: T0 };
+    state = drive(state, config, T0, 65).state;
+    expect(state.ceilingRpm).toBeCloseTo(600 * 1.02 * 1.02, 5);
+    expect(state.rpm).toBeCloseTo(600 * 1.02 * 1.02 * 0.95, 0);
+  });
+
+  it('converges just under a true quota that is 50% above or below the configured one', () => {
+    for (const [configured, truth] of [
+      [400, 600],
+      [900, 600],
+    ] as const) {
+      const config = defaultPaceConfig(configured);
+      let state = initialPaceState(config, T0);
+      let now = T0;
+      let throttles = 0;
+      let grants: number[] = [];
+      // The upstream throttles any call that would make more than truth/60 in one second.
+      while (now < T0 + 120_000) {
+        const out = reserve(state, now, config);
+        state = out.state;
+        if (!out.reservation.granted) {
+          now += out.reservation.retryInMs;
+          continue;
+        }
+        now = Math.max(now, out.reservation.at);
+        const recent = grants.filter((t) => now - t < 1000).length;
+        if (recent + 1 > truth / 60) {
+          throttles += 1;
+          state = applyFeedback(state, now, { kind: 'throttled' }, config);
+        } else {
+          grants.push(now);
+          grants = grants.filter((t) => now - t < 1000);
+        }
+      }
+      const view = paceView(state, now, config);
+      expect(view.rpm, `configured ${configured}`).toBeGreaterThan(truth * 0.9);
+      expect(view.rpm, `configured ${configured}`).toBeLessThanOrEqual(truth);
+      expect(throttles, `configured ${configured}`).toBeLessThan(40);
+    }
+  });
+
+  it('restarts slowly after an idle period', () => {
+    const config = defaultPaceConfig(600);
+    let state: PaceState = { ...initialPaceState(config, T0), rpm: 570, ceilingRpm: 600 };
+    state = drive(state, config, T0, 1).state;
+    const { state: after } = reserve(state, T0 + 1_000 + config.idleMs + 1, config);
+    expect(after.rpm).toBeCloseTo(285, 0);
+  });
+
+  it('reports utilisation and throttle ratio over the last minute', () => {
+    const config = { ...defaultPaceConfig(120), growthPerSecond: 0 };
+    let state: PaceState = { ...initialPaceState(config, T0), rpm: 120 };
+    state = drive(state, config, T0, 30).state;
+    state = applyFeedback(state, T0 + 30_000, { kind: 'throttled' }, config);
+    const view = paceView(state, T0 + 30_000, config);
+    // ~60 grants in 30 s at 2 a second (plus the slots reserved ahead), one throttle.
+    expect(view.throttleRatio).toBeGreaterThan(1 / 64);
+    expect(view.throttleRatio).toBeLessThan(1 / 58);
+    // ~2 grants a second against a sustainable 114 a minute (0.95 × the 120 ceiling).
+    expect(view.utilisation).toBeGreaterThan(1.0);
+    expect(view.utilisation).toBeLessThan(1.1);
+    expect(view.ceilingRpm).toBe(120);
+  });
+
+  it('a disabled account grants nothing until enabled', () => {
+    const config = defaultPaceConfig(120);
+    let state = applyFeedback(initialPaceState(config, T0), T0, { kind: 'disabled', reason: 'UPSTREAM_BILLING' }, config);
+    expect(reserve(state, T0 + 10, config).reservation.granted).toBe(false);
+    expect(paceView(state, T0, config).disabledReason).toBe('UPSTREAM_BILLING');
+    state = applyFeedback(state, T0 + 20, { kind: 'enabled' }, config);
+    expect(reserve(state, T0 + 30, config).reservation.granted).toBe(true);
+  });
+});

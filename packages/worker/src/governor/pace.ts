@@ -1,0 +1,208 @@
+/**
+ * The pace of one account: how fast the whole fleet may call it, and how that pace adapts.
+ *
+ * Pure arithmetic over a small state object; `pace-store.ts` keeps the state in Redis (one per
+ * account, shared by every worker process) and applies these functions with compare-and-set.
+ *
+ * Spacing — GCRA with reservations: each call gets its own slot `interval = 60000 / rpm` after
+ * the previous one (the "theoretical arrival time", TAT), so calls are spread evenly and never
+ * arrive as a minute's quota in one burst. Slots are reserved at most `horizonMs` ahead; a caller
+ * further back is told to ask again later, so a late high-priority job is not stuck behind a
+ * long line of reservations.
+ *
+ * Adapting — the real quota is learnt, not trusted from configuration:
+ * - probe: until the first throttle, the pace grows by `growthPerSecond` (multiplicative, capped
+ *   below a doubling per 10 s so the upstream's ramp guard does not fire);
+ * - a throttle (or a timeout, more gently) multiplies the pace by `decrease` and records the
+ *   pace at which it happened as the ceiling; one decrease per `decreaseCooldownMs`, since one
+ *   overshoot produces several 429s already in flight;
+ * - steady: the pace climbs back to `headroom` × ceiling and stays there; every
+ *   `probeIntervalMs` without a throttle the ceiling is raised by `probeStep` (additive increase),
+ *   so a quota that grew, or a ceiling learnt from a chance throttle, is found again;
+ * - slow start: after `idleMs` without calls the pace restarts at half the target.
+ */
+
+export interface PaceConfig {
+  /** The account's configured quota (ZIMAGE_RPM); the starting estimate, not a limit. */
+  configuredRpm: number;
+  /** Never slower than this. */
+  minRpm: number;
+  /** Never faster than this (requests/min). */
+  maxRpm: number;
+  /** Steady pace as a share of the learnt ceiling. */
+  headroom: number;
+  /** Multiplicative growth per second while below target. */
+  growthPerSecond: number;
+  /** Ceiling increase per probe, as a share of the ceiling. */
+  probeStep: number;
+  probeIntervalMs: number;
+  /** Pace multiplier on a throttle. */
+  decrease: number;
+  /** Pace multiplier on a timeout (it may be congestion, or just a slow answer). */
+  timeoutDecrease: number;
+  decreaseCooldownMs: number;
+  /** Without calls for this long, restart slowly. */
+  idleMs: number;
+  /** Slots are reserved at most this far ahead. */
+  horizonMs: number;
+}
+
+export function defaultPaceConfig(configuredRpm: number): PaceConfig {
+  return {
+    configuredRpm,
+    minRpm: Math.max(1, configuredRpm / 20),
+    maxRpm: configuredRpm * 3,
+    headroom: 0.95,
+    growthPerSecond: 0.07,
+    probeStep: 0.02,
+    probeIntervalMs: 30_000,
+    decrease: 0.7,
+    timeoutDecrease: 0.85,
+    decreaseCooldownMs: 2_000,
+    idleMs: 15_000,
+    horizonMs: 1_000,
+  };
+}
+
+export interface PaceState {
+  /** Current pace, requests per minute. */
+  rpm: number;
+  /** Pace at which the upstream last throttled us, raised by probes; null until the first throttle. */
+  ceilingRpm: number | null;
+  /** GCRA theoretical arrival time: the next free slot, epoch ms. */
+  tat: number;
+  /** When the pace was last grown (growth is by elapsed time). */
+  grownAt: number;
+  lastGrantAt: number;
+  lastDecreaseAt: number;
+  lastProbeAt: number;
+  /** No calls before this (Retry-After, or an account error). */
+  blockedUntil: number;
+  /** Why the account is blocked, when it is disabled (an account-wide error). */
+  disabledReason: string | null;
+  /** Counters for the current and previous minute, for utilisation and throttle ratio. */
+  window: { startedAt: number; grants: number; throttles: number; prevGrants: number; prevThrottles: number; prevSpanMs: number };
+}
+
+export function initialPaceState(config: PaceConfig, now: number): PaceState {
+  return {
+    rpm: Math.max(config.minRpm, config.configuredRpm / 2),
+    ceilingRpm: null,
+    tat: now,
+    grownAt: now,
+    lastGrantAt: now,
+    lastDecreaseAt: 0,
+    lastProbeAt: now,
+    blockedUntil: 0,
+    disabledReason: null,
+    window: { startedAt: now, grants: 0, throttles: 0, prevGrants: 0, prevThrottles: 0, prevSpanMs: 0 },
+  };
+}
+
+export function targetRpm(state: PaceState, config: PaceConfig): number {
+  return state.ceilingRpm === null ? config.maxRpm : Math.min(config.maxRpm, Math.max(config.minRpm, state.ceilingRpm * config.headroom));
+}
+
+export type Reservation = { granted: true; at: number } | { granted: false; retryInMs: number };
+
+/** Reserves the next slot, or says how long to wait before asking again. */
+export function reserve(previous: PaceState, now: number, config: PaceConfig): { state: PaceState; reservation: Reservation } {
+  const state = rollWindow(structuredClone(previous), now);
+  if (state.disabledReason !== null || now < state.blockedUntil) {
+    return { state, reservation: { granted: false, retryInMs: Math.max(1, state.blockedUntil - now) } };
+  }
+  const target = targetRpm(state, config);
+
+  // Slow start after idle: the upstream's ramp guard punishes going from nothing to full speed.
+  if (now - state.lastGrantAt > config.idleMs && state.tat <= now) {
+    state.rpm = Math.max(config.minRpm, Math.min(state.rpm, target / 2));
+    state.grownAt = now;
+  }
+  // Growth by elapsed time while we are being used and below target.
+  const elapsed = Math.max(0, now - state.grownAt) / 1000;
+  if (state.rpm < target) state.rpm = Math.min(target, state.rpm * (1 + config.growthPerSecond) ** elapsed);
+  state.grownAt = now;
+  // Additive probing of the ceiling while steady and unthrottled.
+  if (state.ceilingRpm !== null && now - Math.max(state.lastProbeAt, state.lastDecreaseAt) >= config.probeIntervalMs) {
+    state.ceilingRpm = Math.min(config.maxRpm / config.headroom, state.ceilingRpm * (1 + config.probeStep));
+    state.lastProbeAt = now;
+  }
+
+  const interval = 60_000 / state.rpm;
+  const slot = Math.max(state.tat, now);
+  if (slot - now > config.horizonMs) {
+    return { state, reservation: { granted: false, retryInMs: Math.ceil(slot - now - config.horizonMs) } };
+  }
+  state.tat = slot + interval;
+  state.lastGrantAt = now;
+  state.window.grants += 1;
+  return { state, reservation: { granted: true, at: slot } };
+}
+
+export type Feedback = { kind: 'throttled'; retryAfterMs?: number | undefined } | { kind: 'timeout' } | { kind: 'disabled'; reason: string } | { kind: 'enabled' };
+
+/** Applies what the upstream said about a call made at this pace. */
+export function applyFeedback(previous: PaceState, now: number, feedback: Feedback, config: PaceConfig): PaceState {
+  const state = rollWindow(structuredClone(previous), now);
+  switch (feedback.kind) {
+    case 'throttled': {
+      state.window.throttles += 1;
+      if (feedback.retryAfterMs !== undefined) state.blockedUntil = Math.max(state.blockedUntil, now + feedback.retryAfterMs);
+      if (now - state.lastDecreaseAt >= config.decreaseCooldownMs) {
+        state.ceilingRpm = state.ceilingRpm === null ? state.rpm : Math.min(state.ceilingRpm, state.rpm);
+        state.rpm = Math.max(config.minRpm, state.rpm * config.decrease);
+        state.lastDecreaseAt = now;
+        state.grownAt = now;
+        // Slots already handed out at the old pace stay; new ones follow the new spacing.
+        state.tat = Math.max(state.tat, now + 60_000 / state.rpm);
+      }
+      return state;
+    }
+    case 'timeout':
+      if (now - state.lastDecreaseAt >= config.decreaseCooldownMs) {
+        state.rpm = Math.max(config.minRpm, state.rpm * config.timeoutDecrease);
+        state.lastDecreaseAt = now;
+        state.grownAt = now;
+      }
+      return state;
+    case 'disabled':
+      state.disabledReason = feedback.reason;
+      return state;
+    case 'enabled':
+      state.disabledReason = null;
+      state.blockedUntil = 0;
+      return state;
+  }
+}
+
+/** Utilisation and throttle ratio over roughly the last minute. */
+export function paceView(state: PaceState, now: number, config: PaceConfig) {
+  const rolled = rollWindow(structuredClone(state), now);
+  const span = Math.max(1_000, now - rolled.window.startedAt + rolled.window.prevSpanMs);
+  const grants = rolled.window.grants + rolled.window.prevGrants;
+  const throttles = rolled.window.throttles + rolled.window.prevThrottles;
+  return {
+    rpm: round(rolled.rpm),
+    ceilingRpm: rolled.ceilingRpm === null ? null : round(rolled.ceilingRpm),
+    targetRpm: round(targetRpm(rolled, config)),
+    /** Calls granted per minute over the window, as a share of the pace the account can sustain. */
+    utilisation: round(((grants / span) * 60_000) / targetRpm(rolled, config)),
+    throttleRatio: grants === 0 ? 0 : round(throttles / grants),
+    blockedForMs: Math.max(0, rolled.blockedUntil - now),
+    disabledReason: rolled.disabledReason,
+  };
+}
+
+function rollWindow(state: PaceState, now: number): PaceState {
+  const age = now - state.window.startedAt;
+  if (age >= 120_000) state.window = { startedAt: now, grants: 0, throttles: 0, prevGrants: 0, prevThrottles: 0, prevSpanMs: 0 };
+  else if (age >= 60_000) {
+    const { grants, throttles } = state.window;
+    state.window = { startedAt: state.window.startedAt + 60_000, grants: 0, throttles: 0, prevGrants: grants, prevThrottles: throttles, prevSpanMs: 60_000 };
+  }
+  return state;
+}
+
+function round(value: number): number {
+  return Math.round(value * 1000) / 1000;
+}
