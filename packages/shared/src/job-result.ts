@@ -17,6 +17,8 @@ export const jobResultSchema = z.object({
   /** DashScope `request_id` of the generation that produced this image. */
   requestId: z.string().optional(),
   region: z.enum(REGIONS),
+  /** The configured account that generated the image (see ZIMAGE_ACCOUNTS). */
+  accountId: z.string().optional(),
   /** Processor runs of this job, including the successful one. */
   attempts: z.number().int(),
   /** Upstream generations beyond the first, each caused by an expired image URL. */

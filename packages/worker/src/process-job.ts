@@ -166,6 +166,7 @@ export function createProcessor(deps: ProcessorDeps) {
       usedPrompt: generated.usedPrompt,
       requestId: generated.requestId,
       region: generated.region ?? 'singapore',
+      accountId: generated.accountId,
       attempts: job.attemptsMade + 1,
       regenerations: checkpoint.regenerations,
       storageSkipped: stored.skipped,

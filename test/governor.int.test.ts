@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { createEmulator } from '@zimage/emulator';
+import { collect, spawnCli } from './support/run-cli.js';
+import { startStack, TEST_API_KEY } from './support/stack.js';
+
+describe('quota governor', () => {
+  it('keeps two worker processes sharing one account within its quota (plus a small burst)', async () => {
+    // 10 a second, 600 a minute, and a strict ramp guard (5 a second from idle).
+    await using stack = await startStack({
+      worker: false,
+      emulator: { latency: { minMs: 100, maxMs: 300 }, quota: { rps: 10, rpm: 600, burst: { enabled: true, floorPerSecond: 5 } } },
+    });
+    const { batchId } = await stack.producer.enqueueMany(Array.from({ length: 80 }, (_, i) => ({ prompt: `Tile ${i}`, size: '512*512' })));
+    const env = {
+      REDIS_URL: stack.redisUrl,
+      ZIMAGE_PREFIX: stack.prefix,
+      DASHSCOPE_API_KEY: TEST_API_KEY,
+      DASHSCOPE_BASE_URL: stack.emulator.url,
+      STORAGE_URL: `file:${stack.outputDir}`,
+      ZIMAGE_RPM: '600',
+      ZIMAGE_CONCURRENCY: '8',
+    };
+    const workers = [spawnCli(['worker'], env), spawnCli(['worker'], env)];
+    const exits = workers.map((w) => collect(w, 120_000));
+    try {
+      const status = await stack.waitForBatch(batchId, 90_000);
+      expect(status).toMatchObject({ succeeded: 80, failed: 0 });
+    } finally {
+      for (const w of workers) w.kill('SIGTERM');
+      for (const exit of exits) expect((await exit).code).toBe(0);
+    }
+    const stats = stack.emulator.stats();
+    expect(stats.imagesGenerated).toBe(80);
+    // Arrivals, throttled ones included, never exceed the quota by more than a burst of 2.
+    expect(stats.peakRequestsPerSecond).toBeLessThanOrEqual(12);
+    expect(stats.peakRequestsPerMinute).toBeLessThanOrEqual(600);
+    expect(stats.throttled / stats.requests).toBeLessThan(0.1);
+  });
+
+  it('moves a throttled account’s work to another account', async () => {
+    const slow = await createEmulator({ latency: { minMs: 20, maxMs: 50 }, quota: { rps: 1, rpm: 20, burst: { enabled: false }, retryAfterSeconds: 5 } });
+    try {
+      await using stack = await startStack({
+        emulator: { latency: { minMs: 20, maxMs: 50 }, quota: { rps: 20, rpm: 1200, burst: { enabled: false } } },
+        worker: false,
+      });
+      await stack.startWorker({
+        accounts: [
+          { id: 'small', region: 'beijing', baseUrl: slow.url, apiKey: TEST_API_KEY, rpm: 600 },
+          { id: 'big', region: 'singapore', baseUrl: stack.emulator.url, apiKey: TEST_API_KEY, rpm: 600 },
+        ],
+      });
+      const { batchId, jobs } = await stack.producer.enqueueMany(Array.from({ length: 40 }, (_, i) => ({ prompt: `Cup ${i}`, size: '512*512' })));
+      await stack.waitForBatch(batchId, 60_000);
+      const byAccount: Record<string, number> = {};
+      for (const job of jobs) {
+        const view = await stack.producer.getJob(job.jobId);
+        expect(view?.state).toBe('completed');
+        const account = view?.result?.accountId ?? '?';
+        byAccount[account] = (byAccount[account] ?? 0) + 1;
+        expect(view?.result?.region).toBe(account === 'small' ? 'beijing' : 'singapore');
+      }
+      expect(slow.stats().throttled).toBeGreaterThan(0);
+      expect(byAccount['big']).toBeGreaterThan(30);
+      expect((byAccount['small'] ?? 0) + (byAccount['big'] ?? 0)).toBe(40);
+      expect(slow.stats().imagesGenerated + stack.emulator.stats().imagesGenerated).toBe(40);
+      const snapshot = await stack.startWorker().then((w) => w.governor.snapshot());
+      expect(snapshot.map((a) => a.id)).toEqual(['test']);
+    } finally {
+      await slow.close();
+    }
+  });
+});
