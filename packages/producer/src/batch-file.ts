@@ -41,8 +41,18 @@ export function detectFormat(path: string): BatchFormat {
   return /\.(jsonl|ndjson)$/i.test(path) ? 'jsonl' : 'csv';
 }
 
-/** Streams the rows of a batch file. Structural errors (bad CSV quoting, invalid JSON) are rows with issues. */
-export async function* readBatchRows(path: string, format: BatchFormat = detectFormat(path)): AsyncGenerator<BatchRow | { line: number; error: string }> {
+/**
+ * A row that could not be read. `fatal` when the rest of the file cannot be read either (an
+ * unclosed quote, a bad header): then even --skip-invalid must stop, or rows would be lost silently.
+ */
+export interface UnreadableRow {
+  line: number;
+  error: string;
+  fatal?: boolean;
+}
+
+/** Streams the rows of a batch file. A row with the wrong number of fields, or invalid JSON, is an unreadable row. */
+export async function* readBatchRows(path: string, format: BatchFormat = detectFormat(path)): AsyncGenerator<BatchRow | UnreadableRow> {
   if (format === 'jsonl') {
     const lines = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity });
     let line = 0;
@@ -64,19 +74,47 @@ export async function* readBatchRows(path: string, format: BatchFormat = detectF
     }
     return;
   }
-  const parser = createReadStream(path).pipe(
-    parse({ columns: true, bom: true, info: true, skip_empty_lines: true, trim: true, relax_column_count: false }),
-  );
-  let previousEnd = 1; // the header
+  // Records as arrays (not `columns: true`) so a row with a wrong field count is reported and
+  // reading goes on, instead of csv-parse stopping the whole file at it.
+  const parser = createReadStream(path).pipe(parse({ bom: true, raw: true, skip_empty_lines: true, trim: true, relax_column_count: true }));
+  let header: string[] | undefined;
+  let cursor = 1;
   try {
-    for await (const { record, info } of parser as AsyncIterable<{ record: Record<string, string>; info: { lines: number } }>) {
-      yield { line: previousEnd + 1, fields: record };
-      previousEnd = info.lines;
+    for await (const { record, raw } of parser as AsyncIterable<{ record: string[]; raw: string }>) {
+      const { start, next } = locateRecord(raw, cursor);
+      cursor = next;
+      if (!header) {
+        const duplicate = record.find((name, i) => record.indexOf(name) !== i);
+        if (record.some((name) => name === '') || duplicate !== undefined) {
+          yield { line: start, error: `CSV header: column names must be non-empty and unique${duplicate ? ` ("${duplicate}" twice)` : ''}`, fatal: true };
+          return;
+        }
+        header = record;
+        continue;
+      }
+      if (record.length !== header.length) {
+        yield { line: start, error: `CSV: has ${record.length} fields; the header has ${header.length}` };
+        continue;
+      }
+      const columns = header;
+      yield { line: start, fields: Object.fromEntries(columns.map((name, i) => [name, record[i] ?? ''])) };
     }
   } catch (error) {
-    const lines = (error as { lines?: number }).lines;
-    yield { line: lines ?? previousEnd + 1, error: `CSV: ${(error as Error).message}` };
+    yield { line: cursor, error: `CSV: ${(error as Error).message}; the rest of the file cannot be read`, fatal: true };
   }
+}
+
+const LINE_BREAK = /\r\n|\n|\r/g;
+
+/**
+ * Where a record starts, from its raw text: csv-parse's own line count skips blank lines and
+ * counts a CRLF inside quotes twice, so lines are counted here (blank lines lead the raw text).
+ */
+export function locateRecord(raw: string, cursor: number): { start: number; next: number } {
+  const leading = /^(?:\r\n|\n|\r)*/.exec(raw)?.[0] ?? '';
+  const body = raw.slice(leading.length).replace(/(?:\r\n|\n|\r)$/, '');
+  const start = cursor + (leading.match(LINE_BREAK)?.length ?? 0);
+  return { start, next: start + (body.match(LINE_BREAK)?.length ?? 0) + 1 };
 }
 
 const KNOWN_COLUMNS: Record<string, keyof JobRequestInput> = {

@@ -59,9 +59,21 @@ export async function ingestBatchFile(producer: Producer, options: IngestOptions
     return prepared.ok ? { job: prepared.job } : { issues: prepared.issues };
   };
 
+  const closeRejects = async () => {
+    const file = rejectsFile;
+    rejectsFile = undefined;
+    if (file) await new Promise<void>((resolve, reject) => file.end((error?: Error | null) => (error ? reject(error) : resolve())));
+  };
+
   // Pass 1: validate everything, keep nothing but the problems.
   for await (const row of readBatchRows(options.path, format)) {
     rows += 1;
+    if ('error' in row && row.fatal) {
+      await closeRejects();
+      throw new AppError('BATCH_INVALID', `line ${row.line}: ${row.error}; nothing was enqueued`, {
+        details: { rows: [...rejected, { line: row.line, issues: [{ field: '', message: row.error }] }].slice(0, KEEP_REJECTED), rejectedCount: rejectedCount + 1 },
+      });
+    }
     const outcome = 'error' in row ? { issues: [{ field: '', message: row.error }] } : prepareRow(row);
     if ('job' in outcome) {
       valid += 1;
@@ -75,7 +87,7 @@ export async function ingestBatchFile(producer: Producer, options: IngestOptions
     }
     if (rows % 5000 === 0) options.onProgress?.('validate', rows);
   }
-  if (rejectsFile) await new Promise<void>((resolve, reject) => rejectsFile?.end((error?: Error | null) => (error ? reject(error) : resolve())));
+  await closeRejects();
 
   if (rejectedCount > 0 && !options.skipInvalid) {
     throw new AppError('BATCH_INVALID', `${rejectedCount} of ${rows} rows are invalid; nothing was enqueued`, {

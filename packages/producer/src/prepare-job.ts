@@ -44,7 +44,7 @@ export const DEFAULT_BATCH_KEY_TEMPLATE = '{batchId}/{id}.png';
 
 export function prepareJob(input: unknown, context: PrepareContext): PrepareOutcome {
   const parsed = jobRequestSchema.safeParse(input);
-  if (!parsed.success) return { ok: false, issues: toFieldIssues(parsed.error) };
+  if (!parsed.success) return { ok: false, issues: toFieldIssues(parsed.error, input) };
   const request: JobRequest = parsed.data;
   const issues: FieldIssue[] = [];
 

@@ -7,18 +7,30 @@ export interface FieldIssue {
   message: string;
 }
 
-export function toFieldIssues(error: z.ZodError): FieldIssue[] {
+/** `input` is what was validated: it tells a missing field ("is required") from a wrong one. */
+export function toFieldIssues(error: z.ZodError, input?: unknown): FieldIssue[] {
   return error.issues.flatMap((issue) => {
     const path = issue.path.map(String);
     // One issue per unknown field, so each is named where it is.
     if (issue.code === 'unrecognized_keys') return issue.keys.map((key) => ({ field: [...path, key].join('.'), message: 'is not a known field' }));
-    return [{ field: path.join('.'), message: describeIssue(issue) }];
+    return [{ field: path.join('.'), message: describeIssue(issue, input) }];
   });
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'invalid_type' && issue.input === undefined) return 'is required';
+function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
+  if (issue.code === 'invalid_type' && input !== undefined && valueAt(input, issue.path) === undefined) return 'is required';
+  // A record key that fails its pattern: say which rule, not "Invalid key in record".
+  if (issue.code === 'invalid_key') return issue.issues[0]?.message ?? issue.message;
   return issue.message;
+}
+
+function valueAt(value: unknown, path: readonly PropertyKey[]): unknown {
+  let current = value;
+  for (const key of path) {
+    if (current === null || typeof current !== 'object') return undefined;
+    current = (current as Record<PropertyKey, unknown>)[key];
+  }
+  return current;
 }
 
 export function formatFieldIssues(issues: readonly FieldIssue[]): string {

@@ -76,7 +76,9 @@ export interface UpstreamFailure {
 }
 
 export function classifyUpstreamFailure(failure: UpstreamFailure): AppError {
-  let errorCode: ErrorCode = (failure.code && UPSTREAM_CODE_TABLE[failure.code]) || errorCodeForStatus(failure.status);
+  // Object.hasOwn: an upstream code such as "toString" must not find Object.prototype's.
+  const known = failure.code !== undefined && Object.hasOwn(UPSTREAM_CODE_TABLE, failure.code) ? UPSTREAM_CODE_TABLE[failure.code] : undefined;
+  let errorCode: ErrorCode = known ?? errorCodeForStatus(failure.status);
   if (failure.code === 'Throttling.AllocationQuota' && FREE_QUOTA_MESSAGE.test(failure.message)) {
     errorCode = 'UPSTREAM_FREE_QUOTA_EXHAUSTED';
   }
@@ -100,15 +102,21 @@ export function classifyNetworkError(error: unknown, what: string): AppError {
   return new AppError(errorCode, `${what} failed: ${codeText}: ${err.message}`, { cause: err, details: { networkCode: codeText } });
 }
 
-/** `Retry-After` (seconds or HTTP date) or `retry-after-ms`, in ms; undefined when absent or odd. */
+/** Longest server-requested wait we honour: a bogus header must not park an account for days. */
+export const MAX_RETRY_AFTER_MS = 10 * 60_000;
+const HTTP_DATE = /^[A-Za-z]{3}, \d{2} [A-Za-z]{3} \d{4} \d{2}:\d{2}:\d{2} GMT$/;
+
+/** `Retry-After` (seconds or HTTP date) or `retry-after-ms`, in ms, capped; undefined when absent or odd. */
 export function parseRetryAfter(headers: Record<string, string | string[] | undefined>, now = Date.now()): number | undefined {
-  const ms = first(headers['retry-after-ms']);
-  if (ms && /^\d+(\.\d+)?$/.test(ms)) return Math.ceil(Number(ms));
-  const value = first(headers['retry-after']);
+  const cap = (ms: number) => Math.min(MAX_RETRY_AFTER_MS, ms);
+  const ms = first(headers['retry-after-ms'])?.trim();
+  if (ms && /^\d+(\.\d+)?$/.test(ms)) return cap(Math.ceil(Number(ms)));
+  const value = first(headers['retry-after'])?.trim();
   if (!value) return undefined;
-  if (/^\d+(\.\d+)?$/.test(value)) return Math.ceil(Number(value) * 1000);
+  if (/^\d+(\.\d+)?$/.test(value)) return cap(Math.ceil(Number(value) * 1000));
+  if (!HTTP_DATE.test(value)) return undefined;
   const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+  return Number.isNaN(date) ? undefined : cap(Math.max(0, date - now));
 }
 
 function first(value: string | string[] | undefined): string | undefined {

@@ -59,7 +59,7 @@ export function createProcessor(deps: ProcessorDeps) {
   async function processJob(job: GenerationJob, token?: string, signal?: AbortSignal): Promise<JobResult> {
     const parsed = jobPayloadSchema.safeParse(job.data);
     if (!parsed.success) {
-      const error = new AppError('PAYLOAD_INVALID', `Job ${job.id} data is not a valid payload: ${formatFieldIssues(toFieldIssues(parsed.error))}`);
+      const error = new AppError('PAYLOAD_INVALID', `Job ${job.id} data is not a valid payload: ${formatFieldIssues(toFieldIssues(parsed.error, job.data))}`);
       await publishFailure(job, undefined, error);
       throw toUnrecoverable(error);
     }

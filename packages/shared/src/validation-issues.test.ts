@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { jobRequestSchema } from './job-request.js';
+import { formatFieldIssues, toFieldIssues } from './validation-issues.js';
+
+function fieldIssuesOf(input: unknown) {
+  const result = jobRequestSchema.safeParse(input);
+  if (result.success) throw new Error('expected the request to be invalid');
+  return toFieldIssues(result.error, input);
+}
+
+describe('toFieldIssues', () => {
+  it('says "is required" for a missing prompt', () => {
+    expect(fieldIssuesOf({})).toEqual([{ field: 'prompt', message: 'is required' }]);
+  });
+
+  it('says what is wrong with a field of the wrong type, not that it is missing', () => {
+    expect(fieldIssuesOf({ prompt: 'a', seed: '5' })).toEqual([{ field: 'seed', message: 'must be an integer' }]);
+    expect(fieldIssuesOf({ prompt: 42 })).toEqual([{ field: 'prompt', message: 'must be a string' }]);
+  });
+
+  it('names the rule a metadata key breaks', () => {
+    expect(fieldIssuesOf({ prompt: 'p', metadata: { 'bad key': 'v' } })).toEqual([
+      { field: 'metadata.bad key', message: 'metadata keys must match [A-Za-z0-9_.-]{1,64}' },
+    ]);
+  });
+
+  it('gives nested fields as dotted paths, including a metadata key with a space', () => {
+    expect(fieldIssuesOf({ prompt: 'p', metadata: { 'bad key': 'v' } }).map((i) => i.field)).toEqual(['metadata.bad key']);
+    expect(fieldIssuesOf({ prompt: 'p', webhook: { url: 'ftp://x' } })).toEqual([{ field: 'webhook.url', message: 'must be an absolute http(s) URL' }]);
+    expect(fieldIssuesOf({ prompt: 'p', webhook: { url: 'https://x.example', events: ['nope'] } }).map((i) => i.field)).toEqual(['webhook.events.0']);
+  });
+
+  it('keeps the schema message for a rule that failed', () => {
+    expect(fieldIssuesOf({ prompt: 'p', tier: '1024' })).toEqual([{ field: 'tier', message: 'tier needs an aspect' }]);
+  });
+
+  it('names each unknown top-level field as its own issue', () => {
+    expect(fieldIssuesOf({ prompt: 'p', n: 2, watermark: false })).toEqual([
+      { field: 'n', message: 'is not a known field' },
+      { field: 'watermark', message: 'is not a known field' },
+    ]);
+  });
+
+  it('names an unknown nested field with its full path', () => {
+    expect(fieldIssuesOf({ prompt: 'p', webhook: { url: 'https://x.example', secret: 's' } })).toEqual([
+      { field: 'webhook.secret', message: 'is not a known field' },
+    ]);
+  });
+});
+
+describe('formatFieldIssues', () => {
+  it('joins issues as "field: message", without a prefix for whole-object issues', () => {
+    expect(
+      formatFieldIssues([
+        { field: 'prompt', message: 'is required' },
+        { field: '', message: 'unknown field(s): n' },
+        { field: 'metadata.sku', message: 'is reserved' },
+      ]),
+    ).toBe('prompt: is required; unknown field(s): n; metadata.sku: is reserved');
+  });
+
+  it('gives an empty string for no issues', () => {
+    expect(formatFieldIssues([])).toBe('');
+  });
+});
