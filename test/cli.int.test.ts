@@ -1,14 +1,15 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { Redis } from 'ioredis';
 import { runCli } from './support/run-cli.js';
 
 const redisUrl = inject('redisUrl');
 const dir = mkdtempSync(join(tmpdir(), 'zimage-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 async function queuedJobs(prefix: string): Promise<number> {
   const redis = new Redis(redisUrl);
@@ -77,6 +78,11 @@ describe('zimage command line', () => {
     const lines = readFileSync(join(dir, 'rejected.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { line: number });
     expect(lines.map((l) => l.line)).toEqual([3, 4, 5]);
     expect(await queuedJobs(prefix)).toBe(2);
+
+    const missing = await runCli(['batch', join(dir, 'nope.csv')], env(prefix));
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/BATCH_INVALID: Cannot read .*nope\.csv: no such file/);
+    expect(missing.stderr).not.toMatch(/\n\s+at /); // a message, not a stack trace
 
     const status = await runCli(['status', skipped.stdout.trim()], env(prefix));
     expect(status.code, status.stderr).toBe(0);

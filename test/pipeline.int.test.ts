@@ -5,10 +5,27 @@ import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s
 import { describe, expect, it } from 'vitest';
 import { readPngSize } from '@zimage/worker';
 import { dumpRedis } from './support/dump-redis.js';
+import { runCli } from './support/run-cli.js';
 import { isTerminal, startStack, TEST_API_KEY } from './support/stack.js';
 import { startS3rver } from './support/s3rver-server.js';
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+
+async function waitUntilAsync(condition: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > until) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > until) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
 
 describe('the pipeline, end to end', () => {
   it('turns a batch into PNGs in a folder, with results, a manifest and one event per job', async () => {
@@ -65,6 +82,7 @@ describe('the pipeline, end to end', () => {
 
   it('stores to s3:// with content type, job metadata and sha256 as object metadata', async () => {
     const s3 = await startS3rver();
+    let client: S3Client | undefined;
     try {
       await using stack = await startStack({ storage: { s3: { endpoint: s3.endpoint, bucket: s3.bucket, prefix: 'renders' } } });
       const job = await stack.producer.enqueue({ prompt: 'A teapot, product photo', size: '512*512', key: 'tea/{sku}.png', metadata: { sku: 'T-1', title: '青花瓷茶壶' } });
@@ -72,7 +90,7 @@ describe('the pipeline, end to end', () => {
       expect(view.state).toBe('completed');
       expect(view.result?.url).toBe(`s3://${s3.bucket}/renders/tea/T-1.png`);
 
-      const client = new S3Client({
+      client = new S3Client({
         endpoint: s3.endpoint,
         region: 'us-east-1',
         forcePathStyle: true,
@@ -90,8 +108,8 @@ describe('the pipeline, end to end', () => {
       expect(head.Metadata?.['sku']).toBe('T-1');
       expect(head.Metadata?.['zimage-job-id']).toBe(job.jobId);
       expect((await stack.storage.head('tea/T-1.png'))?.metadata['title']).toBe('青花瓷茶壶');
-      client.destroy();
     } finally {
+      client?.destroy();
       await s3.close();
     }
   });
@@ -113,8 +131,9 @@ describe('the pipeline, end to end', () => {
     const view = await stack.waitForJob(job.jobId, isTerminal);
     expect(view.state).toBe('completed');
     expect(view.result?.attempts).toBe(2);
-    await new Promise((r) => setTimeout(r, 1500)); // let the emulator finish the abandoned request
-    expect(stack.emulator.stats()).toMatchObject({ requests: 2, clientDisconnects: 1 });
+    // The emulator finishes (and bills) the abandoned request after its slow answer.
+    await waitUntil(() => stack.emulator.stats().clientDisconnects === 1, 5_000);
+    expect(stack.emulator.stats()).toMatchObject({ requests: 2, imagesGenerated: 2 });
   });
 
   it('fails a moderated prompt after exactly one upstream call, with the code in the failure and the event', async () => {
@@ -140,19 +159,20 @@ describe('the pipeline, end to end', () => {
     expect((await stack.events()).filter((e) => e.type === 'job.failed')).toHaveLength(1);
   });
 
-  it('retries a failed storage write without calling the API again', async () => {
+  it('retries a failed storage write without calling the API again or using attempts', async () => {
     const s3 = await startS3rver();
     try {
-      await s3.stop(); // S3 is down when the first attempt tries to store
-      await using stack = await startStack({ storage: { s3: { endpoint: s3.endpoint, bucket: s3.bucket } }, maxAttempts: 6 });
+      await s3.stop(); // S3 is down when the paid image is to be stored
+      // Two attempts only: an outage longer than the attempts' backoff must not lose the image.
+      await using stack = await startStack({ storage: { s3: { endpoint: s3.endpoint, bucket: s3.bucket } }, maxAttempts: 2 });
       const job = await stack.producer.enqueue({ prompt: 'A paper lantern', size: '512*512' });
-      await stack.waitForJob(job.jobId, (j) => j.attempts >= 2 || isTerminal(j));
+      await waitUntil(() => stack.emulator.stats().downloads >= 4, 20_000);
       await s3.start();
       const view = await stack.waitForJob(job.jobId, isTerminal);
       expect(view.state).toBe('completed');
-      expect(view.result!.attempts).toBeGreaterThanOrEqual(2);
+      expect(view.result!.attempts).toBe(1);
       expect(stack.emulator.stats()).toMatchObject({ requests: 1, imagesGenerated: 1 });
-      expect(stack.emulator.stats().downloads).toBe(view.result!.attempts);
+      expect(stack.emulator.stats().downloads).toBeGreaterThanOrEqual(4); // three or more failed stores, one generation
     } finally {
       await s3.close();
     }
@@ -161,8 +181,7 @@ describe('the pipeline, end to end', () => {
   it('generates again when the image URL has expired, and counts it', async () => {
     await using stack = await startStack({ emulator: { imageTtlMs: 1 }, worker: { maxRegenerations: 50 } });
     const job = await stack.producer.enqueue({ prompt: 'A glass vase', size: '512*512' });
-    const until = Date.now() + 10_000;
-    while (stack.emulator.stats().downloadsRejected === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+    await waitUntil(() => stack.emulator.stats().downloadsRejected > 0, 10_000);
     stack.emulator.configure({ imageTtlMs: 60_000 });
     const view = await stack.waitForJob(job.jobId, isTerminal);
     expect(view.state).toBe('completed');
@@ -186,7 +205,6 @@ describe('the pipeline, end to end', () => {
     const stats = stack.emulator.stats();
     expect(stats.throttled).toBeGreaterThan(0);
     expect(stats.imagesGenerated).toBe(6);
-    expect(stats.peakAcceptedPerSecond).toBeLessThanOrEqual(1);
     // The worker is paced at 2 a second; throttling never makes it send faster than that.
     expect(stats.peakRequestsPerSecond).toBeLessThanOrEqual(3);
     for (const entry of await stack.producer.batchResults(batchId)) {
@@ -195,11 +213,27 @@ describe('the pipeline, end to end', () => {
     }
   });
 
-  it('pauses the queue on an account-wide error instead of failing the backlog', async () => {
+  it('pauses the queue when a paid image cannot be accepted, keeps it, and finishes after the fix and `zimage resume`', async () => {
+    await using stack = await startStack({ worker: { maxImageBytes: 1024 } });
+    const job = await stack.producer.enqueue({ prompt: 'A huge poster', size: '512*512' });
+    await waitUntilAsync(async () => (await stack.producer.pauseState()).paused, 10_000);
+    expect((await stack.producer.pauseState()).reason?.code).toBe('IMAGE_TOO_LARGE');
+    expect((await stack.producer.getJob(job.jobId))?.state).not.toBe('failed');
+    await stack.worker?.close();
+
+    await stack.startWorker({ maxImageBytes: 20 * 1024 * 1024 });
+    const resumed = await runCli(['resume'], { REDIS_URL: stack.redisUrl, ZIMAGE_PREFIX: stack.prefix });
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const view = await stack.waitForJob(job.jobId, isTerminal);
+    expect(view.state).toBe('completed');
+    expect(view.result?.attempts).toBe(1);
+    expect(stack.emulator.stats().imagesGenerated).toBe(1); // the paid image was kept, not generated again
+  });
+
+  it('pauses the queue on an account-wide error instead of failing the backlog, and resumes after the fix', async () => {
     await using stack = await startStack({ emulator: { apiKeys: ['sk-the-real-key-000000'] }, worker: { concurrency: 1 } });
     const { batchId, jobs } = await stack.producer.enqueueMany(Array.from({ length: 5 }, (_, i) => ({ prompt: `Chair ${i}`, size: '512*512' })));
-    const until = Date.now() + 10_000;
-    while (!(await stack.producer.pauseState()).paused && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    await waitUntilAsync(async () => (await stack.producer.pauseState()).paused, 10_000);
     const pause = await stack.producer.pauseState();
     expect(pause).toMatchObject({ paused: true, reason: { code: 'UPSTREAM_AUTH_INVALID' } });
     expect(pause.reason?.message).not.toContain('sk-test');
@@ -207,12 +241,19 @@ describe('the pipeline, end to end', () => {
     expect(status).toMatchObject({ failed: 0, succeeded: 0, pending: 5 });
     expect(stack.emulator.stats().requests).toBeLessThanOrEqual(2);
     for (const job of jobs) expect((await stack.producer.getJob(job.jobId))?.state).not.toBe('failed');
+
+    stack.emulator.configure({ apiKeys: [TEST_API_KEY] }); // the operator fixes the key
+    const resumed = await runCli(['resume'], { REDIS_URL: stack.redisUrl, ZIMAGE_PREFIX: stack.prefix });
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toMatch(/accounts enabled: test/);
+    expect(await stack.waitForBatch(batchId)).toMatchObject({ succeeded: 5, failed: 0 });
   });
 
   it('expires a job whose deadline passed before it started, without calling the API', async () => {
     await using stack = await startStack({ worker: false });
-    const job = await stack.producer.enqueue({ prompt: 'A clock', size: '512*512', deadline: new Date(Date.now() + 300).toISOString() });
-    await new Promise((r) => setTimeout(r, 400));
+    const deadline = Date.now() + 1_000;
+    const job = await stack.producer.enqueue({ prompt: 'A clock', size: '512*512', deadline: new Date(deadline).toISOString() });
+    await waitUntil(() => Date.now() > deadline + 50, 5_000);
     await stack.startWorker();
     const view = await stack.waitForJob(job.jobId, isTerminal);
     expect(view.state).toBe('failed');

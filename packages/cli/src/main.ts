@@ -54,6 +54,7 @@ program
   .option('--prompt-extend', 'prompt_extend for rows without a prompt_extend column')
   .option('--priority <0-100>', 'priority for rows without a priority column')
   .option('--row-key <column>', 'column that identifies a row in the manifest (default: the first)')
+  .option('--metadata-columns <list>', 'comma-separated columns to keep as metadata (default: all)')
   .option('--skip-invalid', 'enqueue the valid rows and write the rejected ones to a file')
   .option('--rejected <path>', 'where --skip-invalid writes rejected rows (default FILE.rejected.jsonl)')
   .option('--watch', 'show progress until the batch ends, then write the results manifest')

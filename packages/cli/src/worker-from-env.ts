@@ -28,6 +28,6 @@ export async function workerFromEnv(env: WorkerEnv, logger: Logger, accounts: re
     maxImageBytes: env.ZIMAGE_MAX_IMAGE_BYTES,
     requestTimeoutMs: env.ZIMAGE_REQUEST_TIMEOUT_MS,
     connectTimeoutMs: env.ZIMAGE_CONNECT_TIMEOUT_MS,
-    shutdownTimeoutMs: env.ZIMAGE_SHUTDOWN_TIMEOUT_MS,
+    shutdownTimeoutMs: env.ZIMAGE_SHUTDOWN_TIMEOUT_MS ?? env.ZIMAGE_REQUEST_TIMEOUT_MS * 2 + 30_000,
   });
 }

@@ -20,6 +20,11 @@ export interface RowMapping {
   promptTemplate?: string | undefined;
   /** e.g. "catalogue/{sku}.png"; a row's `key` column wins. */
   keyTemplate?: string | undefined;
+  /**
+   * Columns copied into the job's metadata (and so into events and object metadata).
+   * @defaultValue every column whose name is a valid metadata key
+   */
+  metadataColumns?: readonly string[] | undefined;
   /** Column that identifies a row in the results manifest. @defaultValue the first column */
   rowKeyColumn?: string | undefined;
   /** Fields applied to every row unless the row sets them (size, promptExtend, priority, ...). */
@@ -56,8 +61,9 @@ export async function* readBatchRows(path: string, format: BatchFormat = detectF
   if (format === 'jsonl') {
     const lines = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity });
     let line = 0;
-    for await (const text of lines) {
+    for await (let text of lines) {
       line += 1;
+      if (line === 1 && text.startsWith('\uFEFF')) text = text.slice(1); // a UTF-8 byte order mark
       if (text.trim() === '') continue;
       let value: unknown;
       try {
@@ -156,7 +162,8 @@ export function rowToRequest(row: BatchRow, mapping: RowMapping): RowOutcome {
       }
       continue;
     }
-    if (METADATA_KEY_PATTERN.test(column) && raw !== '' && raw !== undefined && raw !== null) {
+    const wanted = mapping.metadataColumns ? mapping.metadataColumns.includes(column) : METADATA_KEY_PATTERN.test(column);
+    if (wanted && raw !== '' && raw !== undefined && raw !== null) {
       metadata[column] = typeof raw === 'string' ? raw : JSON.stringify(raw);
     }
   }

@@ -6,11 +6,11 @@
  * rows go to a rejects file and the rest are enqueued. Pass 2 adds jobs in chunks; if the file
  * changed in between (a row that was valid no longer is), the jobs added so far are removed.
  */
-import { randomUUID } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { AppError, type FieldIssue } from '@zimage/shared';
 import { detectFormat, readBatchRows, rowToRequest, type BatchFormat, type RowMapping } from './batch-file.js';
-import { prepareJob, type PreparedJob } from './prepare-job.js';
+import { DuplicateFinder, newBatchId, prepareJob, type PreparedJob } from './prepare-job.js';
 import type { Producer } from './producer.js';
 
 export interface IngestOptions extends RowMapping {
@@ -32,6 +32,8 @@ export interface IngestReport {
   batchId: string;
   rows: number;
   enqueued: number;
+  /** Rows whose idempotency key matched a job already in the queue (not added again). */
+  alreadyQueued: number;
   rejectedCount: number;
   /** The first 1,000 rejected rows (all of them are in the rejects file). */
   rejected: RejectedRow[];
@@ -42,8 +44,13 @@ const KEEP_REJECTED = 1000;
 const CHUNK = 1000;
 
 export async function ingestBatchFile(producer: Producer, options: IngestOptions): Promise<IngestReport> {
+  const info = await stat(options.path).catch((error: NodeJS.ErrnoException) => {
+    throw new AppError('BATCH_INVALID', `Cannot read ${options.path}: ${error.code === 'ENOENT' ? 'no such file' : error.message}`, { cause: error });
+  });
+  if (!info.isFile()) throw new AppError('BATCH_INVALID', `Cannot read ${options.path}: not a file`);
   const format = options.format ?? detectFormat(options.path);
-  const batchId = options.batchId ?? `b_${randomUUID().replaceAll('-', '').slice(0, 20)}`;
+  const batchId = options.batchId ?? newBatchId();
+  const duplicates = new DuplicateFinder();
   const now = Date.now();
   const rejected: RejectedRow[] = [];
   let rejectedCount = 0;
@@ -74,7 +81,11 @@ export async function ingestBatchFile(producer: Producer, options: IngestOptions
         details: { rows: [...rejected, { line: row.line, issues: [{ field: '', message: row.error }] }].slice(0, KEEP_REJECTED), rejectedCount: rejectedCount + 1 },
       });
     }
-    const outcome = 'error' in row ? { issues: [{ field: '', message: row.error }] } : prepareRow(row);
+    let outcome = 'error' in row ? { issues: [{ field: '', message: row.error }] } : prepareRow(row);
+    if ('job' in outcome) {
+      const clashes = duplicates.check(outcome.job, row.line);
+      if (clashes.length > 0) outcome = { issues: clashes.map((c) => ({ ...c, message: c.message.replace('item', 'line') })) };
+    }
     if ('job' in outcome) {
       valid += 1;
     } else {
@@ -99,12 +110,15 @@ export async function ingestBatchFile(producer: Producer, options: IngestOptions
   // Pass 2: enqueue in chunks.
   await producer.beginBatch({ batchId, total: valid, source: options.path });
   const added: string[] = [];
+  const existing: string[] = [];
+  const pass2Duplicates = new DuplicateFinder();
   let chunk: PreparedJob[] = [];
   const flush = async () => {
     if (chunk.length === 0) return;
-    await producer.addPrepared(chunk);
-    for (const job of chunk) added.push(job.jobId);
-    options.onProgress?.('enqueue', added.length);
+    const outcome = await producer.addPrepared(chunk);
+    added.push(...outcome.added);
+    existing.push(...outcome.existing);
+    options.onProgress?.('enqueue', added.length + existing.length);
     chunk = [];
   };
   try {
@@ -112,7 +126,7 @@ export async function ingestBatchFile(producer: Producer, options: IngestOptions
     for await (const row of readBatchRows(options.path, format)) {
       if ('error' in row) continue;
       const outcome = prepareRow(row);
-      if (!('job' in outcome)) continue;
+      if (!('job' in outcome) || pass2Duplicates.check(outcome.job, row.line).length > 0) continue;
       seen += 1;
       if (seen > valid) throw new Error('the file has more valid rows than when it was validated');
       chunk.push(outcome.job);
@@ -120,9 +134,11 @@ export async function ingestBatchFile(producer: Producer, options: IngestOptions
     }
     await flush();
     if (seen !== valid) throw new Error(`the file changed while it was enqueued (${seen} valid rows, ${valid} before)`);
+    // Rows whose idempotency key was already in the queue: the batch waits only for the new jobs.
+    if (existing.length > 0) await producer.adjustBatchTotal(batchId, -existing.length);
   } catch (error) {
     const removed = await producer.abortBatch(batchId, added).catch(() => 0);
     throw new AppError('BATCH_INVALID', `Batch ${batchId} aborted: ${(error as Error).message}; removed ${removed} queued jobs`, { cause: error });
   }
-  return { batchId, rows, enqueued: added.length, rejectedCount, rejected, rejectedPath: rejectedCount > 0 ? rejectedPath : undefined };
+  return { batchId, rows, enqueued: added.length, alreadyQueued: existing.length, rejectedCount, rejected, rejectedPath: rejectedCount > 0 ? rejectedPath : undefined };
 }

@@ -111,6 +111,33 @@ export function prepareJob(input: unknown, context: PrepareContext): PrepareOutc
   };
 }
 
+export function newBatchId(): string {
+  return `b_${randomUUID().replaceAll('-', '').slice(0, 20)}`;
+}
+
+/**
+ * Finds rows of one batch that would collide: two rows writing the same object key (two paid
+ * images, one overwriting the other) or sharing an idempotency key (BullMQ would silently keep
+ * one, and the batch would wait forever for the other).
+ */
+export class DuplicateFinder {
+  readonly #keys = new Map<string, number>();
+  readonly #jobIds = new Map<string, number>();
+
+  check(job: PreparedJob, line: number): FieldIssue[] {
+    if (job.idempotent) {
+      const idLine = this.#jobIds.get(job.jobId);
+      // The same idempotency key means the same job (and so the same key): one issue says it.
+      if (idLine !== undefined) return [{ field: 'idempotencyKey', message: `is also the idempotency key of item ${idLine}` }];
+      this.#jobIds.set(job.jobId, line);
+    }
+    const keyLine = this.#keys.get(job.payload.key);
+    if (keyLine !== undefined) return [{ field: 'key', message: `"${job.payload.key}" is also the key of item ${keyLine}` }];
+    this.#keys.set(job.payload.key, line);
+    return [];
+  }
+}
+
 export function idempotentJobId(idempotencyKey: string): string {
   return `idem-${sha256(idempotencyKey).slice(0, 32)}`;
 }

@@ -5,7 +5,6 @@
  * touches Redis, and `enqueueMany` validates every item before adding any. The Redis connection
  * fails fast when Redis is down instead of queueing commands in memory.
  */
-import { randomUUID } from 'node:crypto';
 import {
   AppError,
   batchKey,
@@ -14,6 +13,8 @@ import {
   GENERATE_QUEUE,
   pauseReasonKey,
   waitForRedis,
+  adjustBatchTotal,
+  DEFAULT_PUBLISH_OPTIONS,
   type FieldIssue,
   type JobPayload,
   type JobResult,
@@ -21,7 +22,7 @@ import {
 } from '@zimage/shared';
 import { Job, Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { prepareJob, type PrepareContext, type PreparedJob } from './prepare-job.js';
+import { DuplicateFinder, newBatchId, prepareJob, type PrepareContext, type PreparedJob } from './prepare-job.js';
 
 export interface ProducerOptions {
   redisUrl: string;
@@ -85,8 +86,13 @@ export interface Producer {
   enqueueMany(requests: readonly unknown[], options?: { batchId?: string; source?: string }): Promise<{ batchId: string; jobs: EnqueuedJob[] }>;
   /** Creates the batch record; `total` is the number of jobs that will be added to it. */
   beginBatch(options: { batchId?: string; total: number; source?: string }): Promise<string>;
-  /** Adds already-prepared jobs (chunked `addBulk`). */
-  addPrepared(jobs: readonly PreparedJob[]): Promise<void>;
+  /**
+   * Adds already-prepared jobs (chunked `addBulk`). Jobs whose idempotency key is already in the
+   * queue are left as they are and counted in `existing`.
+   */
+  addPrepared(jobs: readonly PreparedJob[]): Promise<{ added: string[]; existing: string[] }>;
+  /** Corrects a batch's expected total (e.g. by the jobs that already existed). */
+  adjustBatchTotal(batchId: string, delta: number): Promise<void>;
   /** Removes the batch's jobs that have not started, e.g. after a failed ingest. Returns how many. */
   abortBatch(batchId: string, jobIds: readonly string[]): Promise<number>;
   getJob(jobId: string): Promise<JobView | null>;
@@ -128,9 +134,20 @@ export async function createProducer(options: ProducerOptions): Promise<Producer
       });
     }
     const { job } = prepared;
-    if (job.payload.batchId) await ensureBatchExists(job.payload.batchId);
     const bulk = toBulk(job);
-    await queue.add(bulk.name, bulk.data, bulk.opts);
+    if (job.payload.batchId) {
+      // Joining an existing batch: count the job in before it can finish.
+      await joinBatch(job.payload.batchId);
+      try {
+        const { existing } = await addPrepared([job]);
+        if (existing.length > 0) await adjustTotal(job.payload.batchId, -1);
+      } catch (error) {
+        await adjustTotal(job.payload.batchId, -1).catch(() => {});
+        throw error;
+      }
+    } else {
+      await queue.add(bulk.name, bulk.data, bulk.opts);
+    }
     if (!job.idempotent) return { jobId: job.jobId, key: job.payload.key, created: true };
     // BullMQ ignores an add whose id exists; tell a repeat from a conflicting reuse of the key.
     const stored = await Job.fromId<JobPayload, JobResult>(queue, job.jobId);
@@ -143,14 +160,20 @@ export async function createProducer(options: ProducerOptions): Promise<Producer
     return { jobId: job.jobId, key: stored?.data.key ?? job.payload.key, created };
   }
 
-  async function ensureBatchExists(batchId: string): Promise<void> {
-    if (!(await connection.exists(batchKey(options.prefix, batchId)))) {
+  async function joinBatch(batchId: string): Promise<void> {
+    const completedAt = await connection.hget(batchKey(options.prefix, batchId), 'completedAt');
+    if (completedAt) throw new AppError('REQUEST_INVALID', `batchId: batch ${batchId} completed at ${completedAt}; start a new batch`);
+    if (!(await adjustBatchTotal(connection, batchId, 1, { prefix: options.prefix, maxLen: DEFAULT_PUBLISH_OPTIONS.maxLen }))) {
       throw new AppError('REQUEST_INVALID', `batchId: no batch ${batchId}; create batches with enqueueMany or zimage batch`);
     }
   }
 
+  async function adjustTotal(batchId: string, delta: number): Promise<void> {
+    await adjustBatchTotal(connection, batchId, delta, { prefix: options.prefix, maxLen: DEFAULT_PUBLISH_OPTIONS.maxLen });
+  }
+
   async function beginBatch(batch: { batchId?: string; total: number; source?: string }): Promise<string> {
-    const batchId = batch.batchId ?? `b_${randomUUID().replaceAll('-', '').slice(0, 20)}`;
+    const batchId = batch.batchId ?? newBatchId();
     const key = batchKey(options.prefix, batchId);
     const created = await connection.hsetnx(key, 'total', String(batch.total));
     if (!created) throw new AppError('REQUEST_INVALID', `batchId: batch ${batchId} already exists`);
@@ -162,22 +185,42 @@ export async function createProducer(options: ProducerOptions): Promise<Producer
     return batchId;
   }
 
-  async function addPrepared(jobs: readonly PreparedJob[]): Promise<void> {
+  async function addPrepared(jobs: readonly PreparedJob[]): Promise<{ added: string[]; existing: string[] }> {
+    const added: string[] = [];
+    const existing: string[] = [];
     for (let i = 0; i < jobs.length; i += ADD_CHUNK) {
-      await queue.addBulk(jobs.slice(i, i + ADD_CHUNK).map(toBulk));
+      let chunk = jobs.slice(i, i + ADD_CHUNK);
+      const idempotent = chunk.filter((job) => job.idempotent);
+      if (idempotent.length > 0) {
+        // BullMQ would silently keep the existing job; find those first so the batch's total stays true.
+        const pipeline = connection.pipeline();
+        for (const job of idempotent) pipeline.exists(`${options.prefix}:${GENERATE_QUEUE}:${job.jobId}`);
+        const found = new Set<string>();
+        const results = (await pipeline.exec()) ?? [];
+        idempotent.forEach((job, n) => {
+          if (results[n]?.[1] === 1) found.add(job.jobId);
+        });
+        existing.push(...found);
+        chunk = chunk.filter((job) => !found.has(job.jobId));
+      }
+      if (chunk.length > 0) await queue.addBulk(chunk.map(toBulk));
+      added.push(...chunk.map((job) => job.jobId));
     }
+    return { added, existing };
   }
 
   async function enqueueMany(requests: readonly unknown[], batchOptions: { batchId?: string; source?: string } = {}) {
     const now = Date.now();
-    const batchId = batchOptions.batchId ?? `b_${randomUUID().replaceAll('-', '').slice(0, 20)}`;
+    const batchId = batchOptions.batchId ?? newBatchId();
     const prepared: PreparedJob[] = [];
     const invalid: ItemIssues[] = [];
+    const duplicates = new DuplicateFinder();
     requests.forEach((request, index) => {
       const context: PrepareContext = { now, batchId, line: index + 1 };
       const outcome = prepareJob(request, context);
-      if (outcome.ok) prepared.push(outcome.job);
-      else invalid.push({ index, issues: outcome.issues });
+      const issues = outcome.ok ? duplicates.check(outcome.job, index) : outcome.issues;
+      if (outcome.ok && issues.length === 0) prepared.push(outcome.job);
+      else invalid.push({ index, issues });
     });
     if (invalid.length > 0) {
       throw new AppError('BATCH_INVALID', `${invalid.length} of ${requests.length} items are invalid; nothing was enqueued`, {
@@ -185,8 +228,10 @@ export async function createProducer(options: ProducerOptions): Promise<Producer
       });
     }
     await beginBatch({ batchId, total: prepared.length, ...(batchOptions.source ? { source: batchOptions.source } : {}) });
-    await addPrepared(prepared);
-    return { batchId, jobs: prepared.map((job) => ({ jobId: job.jobId, key: job.payload.key, created: true })) };
+    const { existing } = await addPrepared(prepared);
+    if (existing.length > 0) await adjustTotal(batchId, -existing.length);
+    const old = new Set(existing);
+    return { batchId, jobs: prepared.map((job) => ({ jobId: job.jobId, key: job.payload.key, created: !old.has(job.jobId) })) };
   }
 
   async function abortBatch(batchId: string, jobIds: readonly string[]): Promise<number> {
@@ -197,9 +242,11 @@ export async function createProducer(options: ProducerOptions): Promise<Producer
   }
 
   async function getJob(jobId: string): Promise<JobView | null> {
+    // State first: the job's hash is written in the same step as its state changes, so reading it
+    // second can only be newer (never "failed" without a failedReason).
+    const state = (await queue.getJobState(jobId)) as JobState;
     const job = await Job.fromId<JobPayload, JobResult>(queue, jobId);
     if (!job) return null;
-    const state = (await job.getState()) as JobState;
     return {
       jobId,
       state,
@@ -258,6 +305,7 @@ export async function createProducer(options: ProducerOptions): Promise<Producer
     beginBatch,
     addPrepared,
     abortBatch,
+    adjustBatchTotal: adjustTotal,
     getJob,
     getBatch,
     batchResults,

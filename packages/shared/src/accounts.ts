@@ -10,7 +10,7 @@
  *                     {"id":"bj","region":"beijing","apiKeyEnv":"DASHSCOPE_KEY_BJ","rpm":120}]'
  */
 import { z } from 'zod';
-import { dashscopeBaseUrl, REGION_BASE_URLS, type WorkerEnv } from './config.js';
+import { dashscopeBaseUrl, insecureBaseUrlProblem, REGION_BASE_URLS, type WorkerEnv } from './config.js';
 import { AppError } from './errors.js';
 import { REGIONS, type Region } from './job-result.js';
 
@@ -30,7 +30,13 @@ const accountEntrySchema = z
     region: z.enum(REGIONS, { error: 'region must be singapore or beijing' }),
     apiKeyEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, { error: 'apiKeyEnv must be an environment variable name' }).optional(),
     apiKey: z.string().min(8, { error: 'apiKey looks too short' }).optional(),
-    baseUrl: z.url({ protocol: /^https?$/, error: 'baseUrl must be an http(s) URL' }).optional(),
+    baseUrl: z
+      .url({ protocol: /^https?$/, error: 'baseUrl must be an http(s) URL' })
+      .superRefine((url, ctx) => {
+        const problem = insecureBaseUrlProblem(url);
+        if (problem) ctx.addIssue({ code: 'custom', message: `baseUrl ${problem}` });
+      })
+      .optional(),
     rpm: z.number().int().min(1).max(100_000).optional(),
   })
   .refine((entry) => (entry.apiKey === undefined) !== (entry.apiKeyEnv === undefined), { error: 'give exactly one of apiKey and apiKeyEnv' });

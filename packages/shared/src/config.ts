@@ -42,6 +42,18 @@ const boolVar = (fallback: boolean) =>
 const urlVar = (protocols: RegExp, rule: string) =>
   z.preprocess(emptyAsUndefined, z.url({ protocol: protocols, error: rule }).optional());
 
+/**
+ * Plain http would send the API key in clear text, so it is accepted only for loopback and for
+ * single-label names (a docker-compose or Kubernetes service such as `http://emulator:8089`).
+ */
+export function insecureBaseUrlProblem(url: string): string | undefined {
+  const parsed = new URL(url);
+  if (parsed.protocol !== 'http:') return undefined;
+  const host = parsed.hostname.replace(/^\[|\]$/g, '');
+  if (['localhost', '127.0.0.1', '::1'].includes(host) || host.startsWith('127.') || !host.includes('.')) return undefined;
+  return 'must be https (plain http only for loopback or a single-label service name): the API key would travel in clear text';
+}
+
 /** Variables every entry point that talks to Redis reads. */
 export const baseEnvSchema = z.object({
   REDIS_URL: z.preprocess(
@@ -68,7 +80,11 @@ export const producerEnvSchema = baseEnvSchema.extend({
 export const workerEnvSchema = baseEnvSchema.extend({
   DASHSCOPE_API_KEY: z.preprocess(emptyAsUndefined, z.string().min(8, { error: 'looks too short to be an API key' }).optional()),
   DASHSCOPE_REGION: z.preprocess(emptyAsUndefined, z.enum(REGIONS, { error: 'must be singapore or beijing' }).default('singapore')),
-  DASHSCOPE_BASE_URL: urlVar(/^https?$/, 'must be an http(s) URL'),
+  DASHSCOPE_BASE_URL: urlVar(/^https?$/, 'must be an http(s) URL').superRefine((url, ctx) => {
+    const problem = url === undefined ? undefined : insecureBaseUrlProblem(url);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  }),
+  ZIMAGE_ACCOUNTS: z.preprocess(emptyAsUndefined, z.string().optional()),
   STORAGE_URL: z.preprocess(
     emptyAsUndefined,
     z
@@ -97,7 +113,16 @@ export const workerEnvSchema = baseEnvSchema.extend({
   ZIMAGE_MAX_IMAGE_BYTES: intVar(1024, 200 * 1024 * 1024, 20 * 1024 * 1024),
   ZIMAGE_REQUEST_TIMEOUT_MS: intVar(1000, 600_000, 60_000),
   ZIMAGE_CONNECT_TIMEOUT_MS: intVar(100, 120_000, 10_000),
-  ZIMAGE_SHUTDOWN_TIMEOUT_MS: intVar(0, 600_000, 30_000),
+  /** Unset: twice the request timeout plus 30 s, so a call in flight can finish (it may be billed). */
+  ZIMAGE_SHUTDOWN_TIMEOUT_MS: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .regex(/^\d+$/, { error: 'must be a whole number of milliseconds' })
+      .transform(Number)
+      .pipe(z.number().max(3_600_000, { error: 'must be at most 3600000' }))
+      .optional(),
+  ),
 });
 
 export type BaseEnv = z.output<typeof baseEnvSchema>;
@@ -108,18 +133,39 @@ export type WorkerEnv = z.output<typeof workerEnvSchema>;
  * Parses `env` with `schema`. Throws one CONFIG_INVALID error that lists every problem, each
  * naming its variable, and never quotes the value of a secret.
  */
-export function loadConfig<T extends z.ZodType>(schema: T, env: Readonly<Record<string, string | undefined>>): z.output<T> {
+export function loadConfig<T extends z.ZodType>(
+  schema: T,
+  env: Readonly<Record<string, string | undefined>>,
+  /** Further rules over the raw environment, reported together with the schema's problems. */
+  extraChecks?: (env: Readonly<Record<string, string | undefined>>) => { variable: string; message: string }[],
+): z.output<T> {
   const parsed = schema.safeParse(env);
-  if (parsed.success) return parsed.data;
-  const problems = parsed.error.issues.map((issue) => {
-    const name = String(issue.path[0] ?? '(environment)');
-    const raw = env[name];
-    const shown = raw === undefined || SECRET_VARIABLES.has(name) ? '' : ` (got "${raw.slice(0, 80)}")`;
-    return `${name}: ${issue.message}${shown}`;
+  const extra = extraChecks?.(env) ?? [];
+  if (parsed.success && extra.length === 0) return parsed.data;
+  const issues = [
+    ...(parsed.success ? [] : parsed.error.issues.map((issue) => ({ variable: String(issue.path[0] ?? '(environment)'), message: issue.message }))),
+    ...extra,
+  ];
+  const problems = issues.map(({ variable, message }) => {
+    const raw = env[variable];
+    const shown = raw === undefined || SECRET_VARIABLES.has(variable) ? '' : ` (got "${maskUserinfo(raw).slice(0, 80)}")`;
+    return `${variable}: ${message}${shown}`;
   });
   throw new AppError('CONFIG_INVALID', `Invalid configuration:\n  - ${problems.join('\n  - ')}`, {
-    details: { variables: parsed.error.issues.map((i) => String(i.path[0])) },
+    details: { variables: issues.map((i) => i.variable) },
   });
+}
+
+/** `redis://user:secret@host` → `redis://user:***@host`: a URL's password is a secret too. */
+function maskUserinfo(value: string): string {
+  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/@:]*):[^/@]*@/i, '$1:***@');
+}
+
+/** The worker needs an account: DASHSCOPE_API_KEY, or ZIMAGE_ACCOUNTS. */
+export function requireAccount(env: Readonly<Record<string, string | undefined>>): { variable: string; message: string }[] {
+  return env['DASHSCOPE_API_KEY']?.trim() || env['ZIMAGE_ACCOUNTS']?.trim()
+    ? []
+    : [{ variable: 'DASHSCOPE_API_KEY', message: 'is required (or ZIMAGE_ACCOUNTS for several accounts)' }];
 }
 
 /** The base URL to call: DASHSCOPE_BASE_URL when set, else the region's. No trailing slash. */

@@ -7,7 +7,7 @@ const entries = Object.entries(ERROR_CATALOGUE) as Array<[ErrorCode, (typeof ERR
 describe('ERROR_CATALOGUE', () => {
   it.each(entries)('%s has a retry policy, a 3-digit HTTP status, a summary and an action', (code, spec) => {
     expect(code).toMatch(/^[A-Z][A-Z0-9_]*$/);
-    expect(['never', 'transient', 'throttle', 'account']).toContain(spec.retry);
+    expect(['never', 'transient', 'throttle', 'account', 'pause']).toContain(spec.retry);
     expect(Number.isInteger(spec.httpStatus)).toBe(true);
     expect(spec.httpStatus).toBeGreaterThanOrEqual(100);
     expect(spec.httpStatus).toBeLessThanOrEqual(599);
@@ -23,7 +23,9 @@ describe('ERROR_CATALOGUE', () => {
     ['UPSTREAM_THROTTLED', 'throttle'],
     ['UPSTREAM_INTERNAL', 'transient'],
     ['NETWORK_TIMEOUT', 'transient'],
-    ['IMAGE_HOST_NOT_ALLOWED', 'never'],
+    ['IMAGE_HOST_NOT_ALLOWED', 'pause'],
+    ['IMAGE_TOO_LARGE', 'pause'],
+    ['UPSTREAM_BAD_RESPONSE', 'pause'],
     ['STORAGE_WRITE_FAILED', 'transient'],
   ] as const)('%s is retried as %s', (code, retry) => {
     expect(ERROR_CATALOGUE[code].retry).toBe(retry);

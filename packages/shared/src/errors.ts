@@ -10,11 +10,15 @@
  * - `never`: the job fails at once (BullMQ `UnrecoverableError`); retrying cannot help and may bill.
  * - `transient`: the job retries with exponential backoff and jitter, up to its attempts.
  * - `throttle`: the job goes back to the queue without using an attempt; the queue slows down.
- * - `account`: the whole account is unusable (bad key, arrears): the queue is paused for an
- *   operator instead of failing the backlog one job at a time.
+ * - `account`: the whole account is unusable (bad key, arrears): its work moves to the other
+ *   accounts, and when none is left the queue is paused for an operator instead of failing the
+ *   backlog one job at a time.
+ * - `pause`: a configuration problem that would fail every job the same way after its image was
+ *   paid for (an unexpected image host, a download cap too low, an answer we cannot parse): the
+ *   queue is paused and the job keeps its checkpoint, so after the fix only the download is redone.
  */
 
-export type RetryPolicy = 'never' | 'transient' | 'throttle' | 'account';
+export type RetryPolicy = 'never' | 'transient' | 'throttle' | 'account' | 'pause';
 
 export interface ErrorSpec {
   /** What the worker does with it. */
@@ -146,10 +150,10 @@ export const ERROR_CATALOGUE = {
     action: 'None: retried with backoff.',
   },
   UPSTREAM_BAD_RESPONSE: {
-    retry: 'transient',
+    retry: 'pause',
     httpStatus: 502,
-    summary: 'DashScope answered 200 without a usable image URL, or with a body we cannot parse.',
-    action: 'Report it with the request id: the contract may have changed.',
+    summary: 'DashScope answered 200 without a usable image URL, or with a body we cannot parse (maybe billed).',
+    action: 'The queue is paused: retrying would pay again for every job. Report it with the request id (the contract may have changed), then `zimage resume`.',
   },
   UPSTREAM_REJECTED: {
     retry: 'never',
@@ -176,20 +180,20 @@ export const ERROR_CATALOGUE = {
   IMAGE_URL_EXPIRED: {
     retry: 'transient',
     httpStatus: 502,
-    summary: 'The temporary image URL answered 403/404: it expired, so the image is generated again.',
+    summary: 'The temporary image URL answered 403/404 after its Expires time (or on the last attempt): the image is generated again (billed again).',
     action: 'None. Frequent ones mean jobs wait too long between generation and download.',
   },
   IMAGE_HOST_NOT_ALLOWED: {
-    retry: 'never',
+    retry: 'pause',
     httpStatus: 502,
-    summary: 'The image URL points at a host outside ZIMAGE_IMAGE_HOSTS, or is not https.',
-    action: 'If the host is legitimate, add it to ZIMAGE_IMAGE_HOSTS.',
+    summary: 'The image URL points at a host outside ZIMAGE_IMAGE_HOSTS, or is not https on port 443.',
+    action: 'The queue is paused (every job would pay and fail the same way). If the host is legitimate, add it to ZIMAGE_IMAGE_HOSTS, then `zimage resume`.',
   },
   IMAGE_TOO_LARGE: {
-    retry: 'never',
+    retry: 'pause',
     httpStatus: 502,
     summary: 'The image is larger than the download cap.',
-    action: 'Raise the cap (ZIMAGE_MAX_IMAGE_BYTES) if the size is expected.',
+    action: 'The queue is paused. Raise ZIMAGE_MAX_IMAGE_BYTES if the size is expected, then `zimage resume`.',
   },
   IMAGE_INVALID: {
     retry: 'transient',
@@ -200,7 +204,7 @@ export const ERROR_CATALOGUE = {
   IMAGE_DOWNLOAD_FAILED: {
     retry: 'transient',
     httpStatus: 502,
-    summary: 'The image download failed with an unexpected status.',
+    summary: 'The image download failed (an unexpected status, or 403/404 before the URL expires).',
     action: 'None: the download is retried (not the generation).',
   },
 

@@ -4,7 +4,9 @@
  * Written as one Lua script (BullMQ has no primitive for this) because three things must happen
  * atomically, even when two workers finish the last jobs of a batch at the same moment or a
  * worker retries after a crash between steps:
- *   1. a marker `emitted:{eventId}` is set if absent — if it was present, nothing else happens;
+ *   1. a marker `emitted:{jobId}` is set if absent — if it was present, nothing else happens: a
+ *      job has one terminal event, so a job that somehow runs again after `job.failed` cannot
+ *      also publish `job.succeeded` and count twice in its batch;
  *   2. the event is appended to the bounded stream;
  *   3. for batch jobs, the batch's outcome counter and results manifest entry are updated, and when
  *      the last job becomes terminal `batch.completed` is appended, once (guarded by HSETNX).
@@ -38,7 +40,7 @@ export interface PublishOutcome {
 const SCRIPT = `
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[3]) then return 0 end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'type', ARGV[4], 'id', ARGV[5], 'event', ARGV[1])
-if #KEYS < 4 then return 1 end
+if #KEYS < 4 or redis.call('EXISTS', KEYS[3]) == 0 then return 1 end
 redis.call('HINCRBY', KEYS[3], ARGV[6], 1)
 redis.call('HSET', KEYS[4], ARGV[7], ARGV[8])
 local ttl = redis.call('PTTL', KEYS[3])
@@ -75,7 +77,7 @@ export async function publishJobEvent(
   options: PublishOptions,
 ): Promise<PublishOutcome> {
   const batchId = event.data.batchId;
-  const keys = [emittedMarkerKey(options.prefix, event.id), eventsStreamKey(options.prefix)];
+  const keys = [emittedMarkerKey(options.prefix, event.data.jobId), eventsStreamKey(options.prefix)];
   if (batchId) keys.push(batchKey(options.prefix, batchId), batchResultsKey(options.prefix, batchId));
   const args = [
     JSON.stringify(event),
@@ -92,4 +94,39 @@ export async function publishJobEvent(
   ];
   const result = (await redis.eval(SCRIPT, keys.length, ...keys, ...args)) as number;
   return { published: result > 0, batchCompleted: result === 2 };
+}
+
+const ADJUST_TOTAL_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local total = redis.call('HINCRBY', KEYS[1], 'total', ARGV[1])
+local h = redis.call('HMGET', KEYS[1], 'succeeded', 'failed', 'expired', 'cancelled')
+local s, f, e, c = tonumber(h[1]) or 0, tonumber(h[2]) or 0, tonumber(h[3]) or 0, tonumber(h[4]) or 0
+if s + f + e + c < total then return 0 end
+if redis.call('HSETNX', KEYS[1], 'completedAt', ARGV[3]) == 0 then return 0 end
+local event = cjson.encode({
+  id = ARGV[2], version = 1, type = 'batch.completed', timestamp = ARGV[3],
+  data = { batchId = ARGV[4], total = total, succeeded = s, failed = f, expired = e, cancelled = c }
+})
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'type', 'batch.completed', 'id', ARGV[2], 'event', event)
+return 1
+`;
+
+/**
+ * Changes a batch's expected job count (a job added to it later, or fewer jobs than announced
+ * because some were already in the queue), completing the batch if that makes it complete.
+ * Returns false when the batch does not exist.
+ */
+export async function adjustBatchTotal(redis: Redis, batchId: string, delta: number, options: Pick<PublishOptions, 'prefix' | 'maxLen'>): Promise<boolean> {
+  const result = (await redis.eval(
+    ADJUST_TOTAL_SCRIPT,
+    2,
+    batchKey(options.prefix, batchId),
+    eventsStreamKey(options.prefix),
+    String(delta),
+    eventIdFor('batch.completed', batchId),
+    new Date().toISOString(),
+    batchId,
+    String(options.maxLen),
+  )) as number;
+  return result >= 0;
 }

@@ -12,7 +12,9 @@ export {
 export {
   baseEnvSchema,
   dashscopeBaseUrl,
+  insecureBaseUrlProblem,
   loadConfig,
+  requireAccount,
   producerEnvSchema,
   REGION_BASE_URLS,
   workerEnvSchema,
@@ -78,6 +80,7 @@ export {
   type ZimageEvent,
 } from './events.js';
 export {
+  adjustBatchTotal,
   DEFAULT_PUBLISH_OPTIONS,
   publishJobEvent,
   type JobOutcome,

@@ -27,6 +27,8 @@ export const checkpointSchema = z.object({
       region: z.enum(REGIONS).optional(),
     })
     .optional(),
+  /** Failed download/store tries since the image was generated (they use no attempts). */
+  postFailures: z.number().int().nonnegative().optional(),
   /** Times the image had to be generated again because its URL expired (each one was billed). */
   regenerations: z.number().int().nonnegative().default(0),
 });

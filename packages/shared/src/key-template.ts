@@ -24,7 +24,11 @@ export function renderTemplate(template: string, values: Readonly<Record<string,
     }
     return value;
   });
-  return problem ? { error: problem } : text;
+  if (problem) return { error: problem };
+  // A placeholder the pattern could not read (`{Product Title}`) must not reach a paid prompt.
+  const leftover = /\{[^{}]*\}/.exec(text);
+  if (leftover) return { error: `${leftover[0]} is not a usable placeholder: names may use only letters, digits, _ . -` };
+  return text;
 }
 
 /** Like `renderTemplate`, but also refuses values that would change the key's folder structure. */

@@ -18,8 +18,9 @@ export function batchResultsKey(prefix: string, batchId: string): string {
   return `${prefix}:batch:${batchId}:results`;
 }
 
-export function emittedMarkerKey(prefix: string, eventId: string): string {
-  return `${prefix}:emitted:${eventId}`;
+/** "This job's terminal event was published" (one per job, whatever the outcome). */
+export function emittedMarkerKey(prefix: string, jobId: string): string {
+  return `${prefix}:emitted:${jobId}`;
 }
 
 export function pauseReasonKey(prefix: string): string {

@@ -78,7 +78,9 @@ export interface UpstreamFailure {
 export function classifyUpstreamFailure(failure: UpstreamFailure): AppError {
   // Object.hasOwn: an upstream code such as "toString" must not find Object.prototype's.
   const known = failure.code !== undefined && Object.hasOwn(UPSTREAM_CODE_TABLE, failure.code) ? UPSTREAM_CODE_TABLE[failure.code] : undefined;
-  let errorCode: ErrorCode = known ?? errorCodeForStatus(failure.status);
+  // Any Throttling.* we do not know yet is still a throttle, whatever status it came with.
+  const throttling = failure.code?.startsWith('Throttling') ? 'UPSTREAM_THROTTLED' : undefined;
+  let errorCode: ErrorCode = known ?? throttling ?? errorCodeForStatus(failure.status);
   if (failure.code === 'Throttling.AllocationQuota' && FREE_QUOTA_MESSAGE.test(failure.message)) {
     errorCode = 'UPSTREAM_FREE_QUOTA_EXHAUSTED';
   }

@@ -7,6 +7,7 @@
  */
 import { AppError } from '@zimage/shared';
 import { Agent, request, type Dispatcher } from 'undici';
+import { discard } from './discard-body.js';
 import { classifyNetworkError, classifyUpstreamFailure, parseRetryAfter } from './classify-upstream-error.js';
 import { errorBodySchema, readGenerationOutput, type GenerationOutput } from './dashscope-response.js';
 
@@ -115,7 +116,7 @@ async function readLimited(body: Dispatcher.ResponseData['body'], maxBytes: numb
     const buffer = chunk as Buffer;
     total += buffer.length;
     if (total > maxBytes) {
-      body.destroy();
+      discard(body);
       throw new Error(`response body over ${maxBytes} bytes`);
     }
     chunks.push(buffer);

@@ -23,7 +23,10 @@ import { createDashscopeClient } from './dashscope-client.js';
 import { createGovernor, type Governor } from './governor/governor.js';
 import type { PaceConfig } from './governor/pace.js';
 import { imageHostPolicy } from './image-hosts.js';
-import { createProcessor, errorFromFailedReason, publishFailedEvent, type GenerationJob } from './process-job.js';
+import type { GenerationJob } from './generation-job.js';
+import { publishFailed } from './job-events.js';
+import { createProcessor } from './process-job.js';
+import { errorFromFailedReason } from './to-bullmq-error.js';
 
 export interface GenerationWorkerOptions {
   redisUrl: string;
@@ -38,7 +41,11 @@ export interface GenerationWorkerOptions {
   maxImageBytes: number;
   requestTimeoutMs: number;
   connectTimeoutMs: number;
-  /** How long `close()` waits for in-flight jobs before giving up on them, ms. */
+  /**
+   * How long `close()` waits for in-flight jobs, ms. Past it, `close()` resolves with `timedOut`
+   * and the process should exit: unfinished jobs are recovered by another worker after their lock
+   * expires (a call cut off mid-flight may have been billed; keep this above the request timeout).
+   */
   shutdownTimeoutMs: number;
   /** Cap on the event stream's length. @defaultValue 100000 */
   eventsMaxLen?: number;
@@ -60,7 +67,7 @@ export interface GenerationWorker {
   /** Pace, utilisation and throttle ratio per account. */
   readonly governor: Governor;
   /** Stops taking jobs, waits for in-flight ones up to the shutdown timeout, closes everything. */
-  close(): Promise<void>;
+  close(): Promise<{ timedOut: boolean }>;
 }
 
 
@@ -99,15 +106,13 @@ export async function startGenerationWorker(options: GenerationWorkerOptions): P
   const queue = new Queue<JobPayload, JobResult>(GENERATE_QUEUE, { connection: queueConnection, prefix: options.prefix });
   const publish = { ...DEFAULT_PUBLISH_OPTIONS, prefix: options.prefix, maxLen: options.eventsMaxLen ?? DEFAULT_PUBLISH_OPTIONS.maxLen };
 
-  let pausedByUs = false;
-  async function onAccountError(error: AppError): Promise<void> {
-    await queue.pause();
+  async function pauseQueue(error: AppError): Promise<void> {
+    const wasPaused = await queue.isPaused();
     const action = ERROR_CATALOGUE[error.code].action;
     await redis.set(pauseReasonKey(options.prefix), JSON.stringify({ code: error.code, message: error.message, action, at: new Date().toISOString() }));
-    if (!pausedByUs) {
-      pausedByUs = true;
-      logger.fatal({ err: error, action }, `QUEUE PAUSED — ${error.code}: ${error.message}. ${action}`);
-    }
+    await queue.pause();
+    // Loud once per pause (every worker that sees the error gets here; only the first logs).
+    if (!wasPaused) logger.fatal({ err: error, action }, `QUEUE PAUSED — ${error.code}: ${error.message}. ${action}`);
   }
 
   const processor = createProcessor({
@@ -123,7 +128,7 @@ export async function startGenerationWorker(options: GenerationWorkerOptions): P
       timeoutMs: options.requestTimeoutMs,
     },
     publish,
-    onAccountError,
+    pauseQueue,
     ...(options.maxRegenerations === undefined ? {} : { maxRegenerations: options.maxRegenerations }),
   });
 
@@ -149,7 +154,7 @@ export async function startGenerationWorker(options: GenerationWorkerOptions): P
       if (!(await job.isFailed())) return;
       const error = errorFromFailedReason(job.failedReason);
       if (error.code === 'JOB_EXPIRED') return; // reported as job.expired, not job.failed
-      await publishFailedEvent({ redis, publish }, job, undefined, error);
+      await publishFailed({ redis, publish }, job, undefined, error);
     })().catch((error: unknown) => logger.error({ err: error, jobId: job.id }, 'Could not publish job.failed'));
   });
 
@@ -192,18 +197,19 @@ export async function startGenerationWorker(options: GenerationWorkerOptions): P
   }
   for (const timer of timers) timer.unref();
 
-  let closing: Promise<void> | undefined;
-  async function close(): Promise<void> {
+  let closing: Promise<{ timedOut: boolean }> | undefined;
+  async function close(): Promise<{ timedOut: boolean }> {
     closing ??= (async () => {
       logger.info({ timeoutMs: options.shutdownTimeoutMs }, 'Shutting down: no new jobs; waiting for in-flight ones');
       for (const timer of timers) clearInterval(timer);
       const graceful = worker.close().then(() => 'done' as const);
       const outcome = await Promise.race([graceful, sleep(options.shutdownTimeoutMs).then(() => 'timeout' as const)]);
       if (outcome === 'timeout') {
-        // Jobs still running will be picked up again by another worker once their lock expires;
-        // their checkpoints mean no paid image is generated twice.
-        logger.warn('Shutdown timeout: leaving in-flight jobs to be recovered by another worker');
-        await worker.close(true).catch((error: unknown) => logger.error({ err: error }, 'Force close failed'));
+        // BullMQ's close cannot be hurried (close(true) waits for the graceful close already under
+        // way), so we stop waiting instead: the caller exits, the jobs' locks expire, and another
+        // worker resumes them from their checkpoints.
+        logger.warn({ timeoutMs: options.shutdownTimeoutMs }, 'Shutdown timeout: exiting with jobs in flight; another worker will resume them');
+        return { timedOut: true };
       }
       const steps: [string, () => Promise<unknown>][] = [
         ['queue', () => queue.close()],
@@ -217,6 +223,7 @@ export async function startGenerationWorker(options: GenerationWorkerOptions): P
         await step().catch((error: unknown) => logger.warn({ err: error }, `Closing ${name} failed`));
       }
       logger.info('Worker stopped');
+      return { timedOut: false };
     })();
     return closing;
   }

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { AppError } from '@zimage/shared';
 import { request, type Dispatcher } from 'undici';
+import { discard } from './discard-body.js';
 import { classifyNetworkError } from './classify-upstream-error.js';
 import { checkImageUrl, type ImageHostPolicy } from './image-hosts.js';
 import { readPngSize } from './png-header.js';
@@ -54,7 +55,7 @@ export async function downloadImage(
   }
   const declared = Number(response.headers['content-length']);
   if (Number.isFinite(declared) && declared > options.maxBytes) {
-    response.body.destroy();
+    discard(response.body);
     throw new AppError('IMAGE_TOO_LARGE', `Image is ${declared} bytes, over the ${options.maxBytes}-byte cap`);
   }
 
@@ -66,7 +67,7 @@ export async function downloadImage(
       const buffer = chunk as Buffer;
       total += buffer.length;
       if (total > options.maxBytes) {
-        response.body.destroy();
+        discard(response.body);
         throw new AppError('IMAGE_TOO_LARGE', `Image is over the ${options.maxBytes}-byte cap`);
       }
       hash.update(buffer);

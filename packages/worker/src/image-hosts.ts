@@ -41,7 +41,10 @@ export function checkImageUrl(raw: string, policy: ImageHostPolicy): URL {
   throw new AppError('IMAGE_HOST_NOT_ALLOWED', `Image URL must be https (got ${url.protocol}//${host})`);
 }
 
+/** A pattern without a port matches the default port only (`url.host` then has no port). */
 function hostMatches(hostWithPort: string, hostname: string, pattern: string): boolean {
+  if (pattern.includes(':')) return hostWithPort === pattern;
+  if (hostWithPort !== hostname) return false;
   if (pattern.startsWith('*.')) return hostname.endsWith(pattern.slice(1)) && hostname.length > pattern.length - 1;
-  return pattern.includes(':') ? hostWithPort === pattern : hostname === pattern;
+  return hostname === pattern;
 }

@@ -8,4 +8,4 @@ export { checkImageUrl, DEFAULT_IMAGE_HOSTS, imageHostPolicy, type ImageHostPoli
 export { readPngSize } from './png-header.js';
 export { createGovernor, type AccountSnapshot, type CallOutcome, type Governor, type GovernorOptions, type GovernedAccount, type Lease } from './governor/governor.js';
 export { applyFeedback, defaultPaceConfig, initialPaceState, paceView, reserve, targetRpm, type Feedback, type PaceConfig, type PaceState, type Reservation } from './governor/pace.js';
-export { createPaceStore, paceKey, type PaceStore } from './governor/pace-store.js';
+export { createPaceStore, enableAllAccounts, paceKey, type PaceStore } from './governor/pace-store.js';

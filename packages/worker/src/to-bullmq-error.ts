@@ -1,15 +1,17 @@
 /**
  * The one boundary where our errors become BullMQ control flow:
- * - `never`     → `UnrecoverableError`: fail now, keep the remaining attempts unused;
- * - `throttle`  → `queue.rateLimit(ms)` + `RateLimitError`: every worker stops fetching for a
- *                 while and the job returns to the queue without using an attempt;
- * - `account`   → the queue is paused for an operator (see `pauseForAccount`), and the job returns
- *                 to the queue without using an attempt;
- * - `transient` → rethrown; BullMQ retries it with our backoff strategy.
+ * - `never`                        → `UnrecoverableError`: fail now, leave the remaining attempts;
+ * - `transient` before generation  → rethrown as a plain Error; BullMQ retries it with the
+ *                                    worker's backoff strategy (honouring Retry-After) and counts
+ *                                    an attempt;
+ * - everything that must not use an attempt (a throttle, a disabled account, a paused queue, a
+ *   storage or download failure after the image was paid for) → `requeue`: the job moves to
+ *   "delayed" and BullMQ's DelayedError contract returns it to the queue later, attempts intact.
  * The message keeps our stable code in front ("UPSTREAM_INTERNAL: ..."), so `failedReason` says it.
  */
-import { AppError } from '@zimage/shared';
-import { RateLimitError, UnrecoverableError } from 'bullmq';
+import { AppError, ERROR_CATALOGUE } from '@zimage/shared';
+import { DelayedError, UnrecoverableError } from 'bullmq';
+import type { GenerationJob } from './generation-job.js';
 
 export function failureMessage(error: AppError): string {
   return `${error.code}: ${error.message}`;
@@ -28,6 +30,20 @@ export function toRetryable(error: AppError): Error {
   return retryable;
 }
 
-export function rateLimited(): RateLimitError {
-  return new RateLimitError();
+/** Back to the queue after `delayMs`, without using an attempt. */
+export async function requeue(job: GenerationJob, token: string | undefined, delayMs: number): Promise<DelayedError> {
+  await job.moveToDelayed(Date.now() + Math.max(0, Math.round(delayMs)), token);
+  return new DelayedError();
+}
+
+export function isBullmqControl(error: unknown): boolean {
+  return error instanceof DelayedError || error instanceof UnrecoverableError || (error instanceof Error && error.message === 'bullmq:rateLimitExceeded');
+}
+
+/** Reads our code back from a BullMQ failedReason written by `failureMessage`. */
+export function errorFromFailedReason(reason: string | undefined): AppError {
+  const match = /^([A-Z][A-Z0-9_]+): ([\s\S]*)$/.exec(reason ?? '');
+  const code = match?.[1];
+  if (code && Object.hasOwn(ERROR_CATALOGUE, code)) return new AppError(code as keyof typeof ERROR_CATALOGUE, match?.[2] ?? '');
+  return new AppError('INTERNAL', reason || 'failed without a reason');
 }

@@ -1,5 +1,6 @@
 import { createProducer, ingestBatchFile, type IngestReport } from '@zimage/producer';
 import { AppError, isAppError, loadConfig, producerEnvSchema } from '@zimage/shared';
+import { parseInteger } from '../parse-options.js';
 import { formatSummary, watchBatch, writeManifest } from '../watch-batch.js';
 
 export interface BatchFlags {
@@ -9,6 +10,7 @@ export interface BatchFlags {
   promptExtend?: boolean;
   priority?: string;
   rowKey?: string;
+  metadataColumns?: string;
   skipInvalid?: boolean;
   rejected?: string;
   watch?: boolean;
@@ -18,6 +20,7 @@ export interface BatchFlags {
 /** `zimage batch FILE`: validate every row, enqueue, optionally watch to the end. */
 export async function batchCommand(file: string, flags: BatchFlags): Promise<number> {
   const env = loadConfig(producerEnvSchema, process.env);
+  const priority = parseInteger('--priority', flags.priority);
   const producer = await createProducer({
     redisUrl: env.REDIS_URL,
     prefix: env.ZIMAGE_PREFIX,
@@ -32,10 +35,11 @@ export async function batchCommand(file: string, flags: BatchFlags): Promise<num
         promptTemplate: flags.promptTemplate,
         keyTemplate: flags.key,
         rowKeyColumn: flags.rowKey,
+        metadataColumns: flags.metadataColumns === undefined ? undefined : flags.metadataColumns.split(',').map((c) => c.trim()).filter(Boolean),
         defaults: {
           ...(flags.size ? { size: flags.size } : {}),
           ...(flags.promptExtend ? { promptExtend: true } : {}),
-          ...(flags.priority ? { priority: Number(flags.priority) } : {}),
+          ...(priority !== undefined ? { priority } : {}),
         },
         skipInvalid: flags.skipInvalid ?? false,
         ...(flags.rejected ? { rejectedPath: flags.rejected } : {}),
@@ -45,6 +49,7 @@ export async function batchCommand(file: string, flags: BatchFlags): Promise<num
       throw error;
     }
     process.stderr.write(`Enqueued ${report.enqueued} of ${report.rows} rows as batch ${report.batchId}\n`);
+    if (report.alreadyQueued > 0) process.stderr.write(`${report.alreadyQueued} rows matched jobs already in the queue (same idempotency key); not added again\n`);
     if (report.rejectedCount > 0) process.stderr.write(`Skipped ${report.rejectedCount} invalid rows → ${report.rejectedPath}\n`);
     process.stdout.write(`${report.batchId}\n`);
     if (!flags.watch) return 0;

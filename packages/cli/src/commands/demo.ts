@@ -76,10 +76,13 @@ export async function demoCommand(flags: { file?: string }): Promise<number> {
     }
 
     // Worker and producer
-    const runEnv = { ...env, REDIS_URL: redisUrl };
+    // Its own key prefix: the demo's worker must not pick up (and maybe pay for) someone's backlog
+    // on a shared Redis, nor leave its emulator images in their batches.
+    const prefix = `${env.ZIMAGE_PREFIX}-demo`;
+    const runEnv = { ...env, REDIS_URL: redisUrl, ZIMAGE_PREFIX: prefix };
     const worker = await workerFromEnv(runEnv, logger, accounts);
     cleanups.unshift(() => worker.close());
-    const producer = await createProducer({ redisUrl, prefix: env.ZIMAGE_PREFIX });
+    const producer = await createProducer({ redisUrl, prefix });
     cleanups.unshift(() => producer.close());
     const pause = await producer.pauseState();
     if (pause.paused) {
@@ -100,6 +103,7 @@ export async function demoCommand(flags: { file?: string }): Promise<number> {
     await writeManifest(producer, report.batchId, manifest);
     say(`Images: ${env.STORAGE_URL.startsWith('file:') ? resolve(outputDir, 'catalogue') : `${env.STORAGE_URL}/catalogue/`}`);
     say(`Results manifest: ${resolve(manifest)}`);
+    if (!privateRedis) say(`Status: ZIMAGE_PREFIX=${prefix} pnpm zimage status ${report.batchId}`);
     if (emulator) {
       const stats = emulator.stats();
       say(`Emulator: ${stats.requests} requests, ${stats.throttled} throttled, ${stats.imagesGenerated} images billed ($${stats.billedUsd.toFixed(3)} at list price)`);

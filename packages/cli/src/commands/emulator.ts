@@ -20,12 +20,16 @@ export async function emulatorCommand(flags: EmulatorFlags): Promise<number> {
   if (flags.region && flags.region !== 'singapore' && flags.region !== 'beijing') {
     throw new AppError('REQUEST_INVALID', `--region must be singapore or beijing (got "${flags.region}")`);
   }
+  const port = parseInteger('--port', flags.port) ?? 0;
+  if (port < 0 || port > 65535) throw new AppError('REQUEST_INVALID', `--port must be between 0 and 65535 (got ${port})`);
   const rpm = parseInteger('--rpm', flags.rpm);
+  if (rpm !== undefined && rpm < 1) throw new AppError('REQUEST_INVALID', '--rpm must be at least 1');
   const rps = parseInteger('--rps', flags.rps);
+  if (rps !== undefined && rps < 1) throw new AppError('REQUEST_INVALID', '--rps must be at least 1');
   const retryAfter = parseInteger('--retry-after', flags.retryAfter);
   const emulator = await createEmulator({
     host: flags.host,
-    port: parseInteger('--port', flags.port) ?? 0,
+    port,
     ...(flags.region ? { region: flags.region as 'singapore' | 'beijing' } : {}),
     quota: {
       ...(rpm !== undefined ? { rpm } : {}),

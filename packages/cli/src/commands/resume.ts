@@ -1,4 +1,5 @@
 import { baseEnvSchema, createRedisConnection, GENERATE_QUEUE, loadConfig, pauseReasonKey, waitForRedis } from '@zimage/shared';
+import { enableAllAccounts } from '@zimage/worker';
 import { Queue } from 'bullmq';
 
 /** `zimage resume`: resumes a queue paused for an account-wide error, once it is fixed. */
@@ -13,9 +14,10 @@ export async function resumeCommand(): Promise<number> {
   }
   const queue = new Queue(GENERATE_QUEUE, { connection, prefix: env.ZIMAGE_PREFIX });
   try {
-    await queue.resume();
+    const accounts = await enableAllAccounts(connection, env.ZIMAGE_PREFIX);
     await connection.del(pauseReasonKey(env.ZIMAGE_PREFIX));
-    process.stderr.write('Queue resumed\n');
+    await queue.resume();
+    process.stderr.write(`Queue resumed${accounts.length > 0 ? `; accounts enabled: ${accounts.join(', ')}` : ''}\n`);
     return 0;
   } finally {
     await queue.close();

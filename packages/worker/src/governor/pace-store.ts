@@ -27,6 +27,22 @@ export interface PaceStore {
   accounts(): Promise<string[]>;
 }
 
+/** Clears every account's "disabled" flag and cool-down (`zimage resume`). Returns the account ids. */
+export async function enableAllAccounts(redis: Redis, prefix: string): Promise<string[]> {
+  const ids: string[] = [];
+  for (const key of await redis.keys(paceKey(prefix, '*'))) {
+    for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
+      const raw = await redis.get(key);
+      if (!raw) break;
+      const state = JSON.parse(raw) as PaceState;
+      const next = JSON.stringify({ ...state, disabledReason: null, blockedUntil: 0 });
+      if ((await redis.eval(CAS_SCRIPT, 1, key, raw, next, String(STATE_TTL_MS))) === 1) break;
+    }
+    ids.push(key.slice(paceKey(prefix, '').length));
+  }
+  return ids;
+}
+
 export function paceKey(prefix: string, accountId: string): string {
   return `${prefix}:governor:${accountId}`;
 }

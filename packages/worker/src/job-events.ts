@@ -1,0 +1,67 @@
+/**
+ * Builds the completion events of a generation job and publishes them (exactly once per job:
+ * see shared/src/event-publisher.ts).
+ */
+import {
+  eventIdFor,
+  publishJobEvent,
+  type AppError,
+  type JobEvent,
+  type JobPayload,
+  type JobResult,
+  type PublishOptions,
+} from '@zimage/shared';
+import type { Redis } from 'ioredis';
+import type { GenerationJob } from './generation-job.js';
+
+export interface EventSink {
+  redis: Redis;
+  publish: PublishOptions;
+}
+
+export async function publishSucceeded(sink: EventSink, job: GenerationJob, payload: JobPayload, result: JobResult): Promise<void> {
+  const event: JobEvent = {
+    id: eventIdFor('job.succeeded', String(job.id)),
+    version: 1,
+    type: 'job.succeeded',
+    timestamp: result.completedAt,
+    data: { jobId: String(job.id), batchId: payload.batchId, metadata: payload.metadata, result },
+  };
+  await publishJobEvent(sink.redis, event, 'succeeded', { jobId: String(job.id), line: payload.line, rowKey: payload.rowKey, status: 'succeeded', key: result.key, sha256: result.sha256 }, sink.publish);
+}
+
+export async function publishExpired(sink: EventSink, job: GenerationJob, payload: JobPayload, deadline: string): Promise<void> {
+  const event: JobEvent = {
+    id: eventIdFor('job.expired', String(job.id)),
+    version: 1,
+    type: 'job.expired',
+    timestamp: new Date().toISOString(),
+    data: { jobId: String(job.id), batchId: payload.batchId, metadata: payload.metadata, deadline },
+  };
+  await publishJobEvent(sink.redis, event, 'expired', { jobId: String(job.id), line: payload.line, rowKey: payload.rowKey, status: 'expired', errorCode: 'JOB_EXPIRED' }, sink.publish);
+}
+
+/** `job.failed`; `payload` is undefined when the job's data could not be read. */
+export async function publishFailed(sink: EventSink, job: GenerationJob, payload: JobPayload | undefined, error: AppError): Promise<void> {
+  const data = job.data as Partial<JobPayload> | undefined;
+  const batchId = payload?.batchId ?? (typeof data?.batchId === 'string' ? data.batchId : undefined);
+  const event: JobEvent = {
+    id: eventIdFor('job.failed', String(job.id)),
+    version: 1,
+    type: 'job.failed',
+    timestamp: new Date().toISOString(),
+    data: {
+      jobId: String(job.id),
+      batchId,
+      metadata: payload?.metadata ?? {},
+      error: {
+        code: error.code,
+        message: error.message,
+        upstreamCode: typeof error.details['upstreamCode'] === 'string' ? error.details['upstreamCode'] : undefined,
+        requestId: typeof error.details['requestId'] === 'string' ? error.details['requestId'] : undefined,
+      },
+      attempts: job.attemptsMade + 1,
+    },
+  };
+  await publishJobEvent(sink.redis, event, 'failed', { jobId: String(job.id), line: payload?.line, rowKey: payload?.rowKey, status: 'failed', errorCode: error.code }, sink.publish);
+}
