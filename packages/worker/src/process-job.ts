@@ -245,7 +245,9 @@ export function createProcessor(deps: ProcessorDeps) {
 
 /** What a failed call tells the governor about the account's pace. */
 function outcomeOf(error: AppError): CallOutcome {
-  if (error.retry === 'throttle') return { kind: 'throttled', retryAfterMs: error.retryAfterMs };
+  if (error.retry === 'throttle') {
+    return { kind: 'throttled', retryAfterMs: error.retryAfterMs, ramp: error.details['upstreamCode'] === 'Throttling.BurstRate' };
+  }
   if (error.code === 'NETWORK_TIMEOUT') return { kind: 'timeout' };
   if (error.retry === 'account') return { kind: 'account-error', reason: `${error.code}: ${error.message}` };
   return { kind: 'error' };

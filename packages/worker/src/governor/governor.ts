@@ -24,7 +24,7 @@ export interface Lease {
 
 export type CallOutcome =
   | { kind: 'ok'; latencyMs: number }
-  | { kind: 'throttled'; retryAfterMs?: number | undefined }
+  | { kind: 'throttled'; retryAfterMs?: number | undefined; ramp?: boolean | undefined }
   | { kind: 'timeout' }
   | { kind: 'account-error'; reason: string }
   | { kind: 'error' };
@@ -137,7 +137,7 @@ export function createGovernor(options: GovernorOptions): Governor {
         return;
       }
       case 'throttled':
-        feedback = { kind: 'throttled', retryAfterMs: outcome.retryAfterMs };
+        feedback = { kind: 'throttled', retryAfterMs: outcome.retryAfterMs, ramp: outcome.ramp };
         break;
       case 'timeout':
         feedback = { kind: 'timeout' };

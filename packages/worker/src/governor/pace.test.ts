@@ -79,26 +79,36 @@ describe('pace: adapting (slow start, multiplicative decrease, additive probing)
     expect(after10s.rpm).toBeLessThan(300 * 2.0);
   });
 
-  it('on a throttle records the ceiling, cuts the pace, then settles at headroom × ceiling', () => {
+  it('on a quota throttle records the ceiling, drops below it, then settles at headroom × ceiling', () => {
     const config = defaultPaceConfig(600);
     let state: PaceState = { ...initialPaceState(config, T0), rpm: 640 };
     state = applyFeedback(state, T0, { kind: 'throttled' }, config);
     expect(state.ceilingRpm).toBe(640);
-    expect(state.rpm).toBeCloseTo(640 * 0.7);
-    expect(targetRpm(state, config)).toBeCloseTo(608);
-    state = drive(state, config, T0, 20).state;
-    expect(state.rpm).toBeCloseTo(608, 5);
+    expect(targetRpm(state, config)).toBeCloseTo(640 * 0.97);
+    expect(state.rpm).toBeCloseTo(640 * 0.97 * 0.9);
+    state = drive(state, config, T0, 5).state;
+    expect(state.rpm).toBeCloseTo(640 * 0.97, 5);
+  });
+
+  it('treats a ramp throttle (BurstRate) as "slower growth", not as the quota', () => {
+    const config = defaultPaceConfig(600);
+    let state: PaceState = { ...initialPaceState(config, T0), rpm: 400 };
+    state = applyFeedback(state, T0, { kind: 'throttled', ramp: true }, config);
+    expect(state.ceilingRpm).toBeNull();
+    expect(state.rpm).toBeCloseTo(340);
+    state = drive(state, config, T0, 10).state;
+    expect(state.rpm).toBeGreaterThan(600); // still growing past the configured quota
   });
 
   it('decreases once per congestion event, however many 429s arrive together', () => {
     const config = defaultPaceConfig(600);
     let state: PaceState = { ...initialPaceState(config, T0), rpm: 600 };
     for (let i = 0; i < 8; i++) state = applyFeedback(state, T0 + i * 50, { kind: 'throttled' }, config);
-    expect(state.rpm).toBeCloseTo(420);
+    expect(state.rpm).toBeCloseTo(600 * 0.97 * 0.9);
     expect(state.window.throttles).toBe(8);
     state = applyFeedback(state, T0 + config.decreaseCooldownMs + 1, { kind: 'throttled' }, config);
-    expect(state.rpm).toBeCloseTo(294);
-    expect(state.ceilingRpm).toBe(420);
+    expect(state.ceilingRpm).toBeCloseTo(600 * 0.97 * 0.9);
+    expect(state.rpm).toBeCloseTo(600 * 0.97 * 0.9 * 0.97 * 0.9);
   });
 
   it('honours Retry-After by granting nothing until it has passed', () => {
@@ -110,10 +120,10 @@ describe('pace: adapting (slow start, multiplicative decrease, additive probing)
 
   it('probes the ceiling up additively while steady, to find a quota that grew', () => {
     const config = defaultPaceConfig(600);
-    let state: PaceState = { ...initialPaceState(config, T0), rpm: 570, ceilingRpm: 600, lastProbeAt: T0 };
+    let state: PaceState = { ...initialPaceState(config, T0), rpm: 582, ceilingRpm: 600, lastProbeAt: T0 };
     state = drive(state, config, T0, 65).state;
     expect(state.ceilingRpm).toBeCloseTo(600 * 1.02 * 1.02, 5);
-    expect(state.rpm).toBeCloseTo(600 * 1.02 * 1.02 * 0.95, 0);
+    expect(state.rpm).toBeCloseTo(600 * 1.02 * 1.02 * 0.97, 0);
   });
 
   it('converges just under a true quota that is 50% above or below the configured one', () => {
@@ -153,10 +163,10 @@ describe('pace: adapting (slow start, multiplicative decrease, additive probing)
 
   it('restarts slowly after an idle period', () => {
     const config = defaultPaceConfig(600);
-    let state: PaceState = { ...initialPaceState(config, T0), rpm: 570, ceilingRpm: 600 };
+    let state: PaceState = { ...initialPaceState(config, T0), rpm: 582, ceilingRpm: 600 };
     state = drive(state, config, T0, 1).state;
     const { state: after } = reserve(state, T0 + 1_000 + config.idleMs + 1, config);
-    expect(after.rpm).toBeCloseTo(285, 0);
+    expect(after.rpm).toBeCloseTo(291, 0);
   });
 
   it('reports utilisation and throttle ratio over the last minute', () => {
@@ -168,7 +178,7 @@ describe('pace: adapting (slow start, multiplicative decrease, additive probing)
     // ~60 grants in 30 s at 2 a second (plus the slots reserved ahead), one throttle.
     expect(view.throttleRatio).toBeGreaterThan(1 / 64);
     expect(view.throttleRatio).toBeLessThan(1 / 58);
-    // ~2 grants a second against a sustainable 114 a minute (0.95 × the 120 ceiling).
+    // ~2 grants a second against a sustainable 116 a minute (0.97 × the 120 ceiling).
     expect(view.utilisation).toBeGreaterThan(1.0);
     expect(view.utilisation).toBeLessThan(1.1);
     expect(view.ceilingRpm).toBe(120);

@@ -13,9 +13,13 @@
  * Adapting — the real quota is learnt, not trusted from configuration:
  * - probe: until the first throttle, the pace grows by `growthPerSecond` (multiplicative, capped
  *   below a doubling per 10 s so the upstream's ramp guard does not fire);
- * - a throttle (or a timeout, more gently) multiplies the pace by `decrease` and records the
- *   pace at which it happened as the ceiling; one decrease per `decreaseCooldownMs`, since one
- *   overshoot produces several 429s already in flight;
+ * - a quota throttle (`Throttling.RateQuota` and the like) records the pace at which it happened
+ *   as the ceiling — the quota is at most that — and drops the pace to `decrease` × the new target,
+ *   from where it climbs back within a second or two; one decrease per `decreaseCooldownMs`,
+ *   since one overshoot produces several 429s already in flight;
+ * - a ramp throttle (`Throttling.BurstRate`: "rate increased too quickly") says nothing about the
+ *   quota: the pace is multiplied by `rampDecrease` and keeps growing, without a ceiling;
+ * - a timeout (maybe congestion, maybe a slow answer) multiplies the pace by `timeoutDecrease`;
  * - steady: the pace climbs back to `headroom` × ceiling and stays there; every
  *   `probeIntervalMs` without a throttle the ceiling is raised by `probeStep` (additive increase),
  *   so a quota that grew, or a ceiling learnt from a chance throttle, is found again;
@@ -36,8 +40,10 @@ export interface PaceConfig {
   /** Ceiling increase per probe, as a share of the ceiling. */
   probeStep: number;
   probeIntervalMs: number;
-  /** Pace multiplier on a throttle. */
+  /** After a quota throttle, the pace restarts at this share of the new target. */
   decrease: number;
+  /** Pace multiplier on a ramp throttle (`Throttling.BurstRate`). */
+  rampDecrease: number;
   /** Pace multiplier on a timeout (it may be congestion, or just a slow answer). */
   timeoutDecrease: number;
   decreaseCooldownMs: number;
@@ -52,11 +58,12 @@ export function defaultPaceConfig(configuredRpm: number): PaceConfig {
     configuredRpm,
     minRpm: Math.max(1, configuredRpm / 20),
     maxRpm: configuredRpm * 3,
-    headroom: 0.95,
+    headroom: 0.97,
     growthPerSecond: 0.07,
     probeStep: 0.02,
     probeIntervalMs: 30_000,
-    decrease: 0.7,
+    decrease: 0.9,
+    rampDecrease: 0.85,
     timeoutDecrease: 0.85,
     decreaseCooldownMs: 2_000,
     idleMs: 15_000,
@@ -139,7 +146,7 @@ export function reserve(previous: PaceState, now: number, config: PaceConfig): {
   return { state, reservation: { granted: true, at: slot } };
 }
 
-export type Feedback = { kind: 'throttled'; retryAfterMs?: number | undefined } | { kind: 'timeout' } | { kind: 'disabled'; reason: string } | { kind: 'enabled' };
+export type Feedback = { kind: 'throttled'; retryAfterMs?: number | undefined; ramp?: boolean | undefined } | { kind: 'timeout' } | { kind: 'disabled'; reason: string } | { kind: 'enabled' };
 
 /** Applies what the upstream said about a call made at this pace. */
 export function applyFeedback(previous: PaceState, now: number, feedback: Feedback, config: PaceConfig): PaceState {
@@ -149,8 +156,12 @@ export function applyFeedback(previous: PaceState, now: number, feedback: Feedba
       state.window.throttles += 1;
       if (feedback.retryAfterMs !== undefined) state.blockedUntil = Math.max(state.blockedUntil, now + feedback.retryAfterMs);
       if (now - state.lastDecreaseAt >= config.decreaseCooldownMs) {
-        state.ceilingRpm = state.ceilingRpm === null ? state.rpm : Math.min(state.ceilingRpm, state.rpm);
-        state.rpm = Math.max(config.minRpm, state.rpm * config.decrease);
+        if (feedback.ramp) {
+          state.rpm = Math.max(config.minRpm, state.rpm * config.rampDecrease);
+        } else {
+          state.ceilingRpm = state.ceilingRpm === null ? state.rpm : Math.min(state.ceilingRpm, state.rpm);
+          state.rpm = Math.max(config.minRpm, Math.min(state.rpm, targetRpm(state, config)) * config.decrease);
+        }
         state.lastDecreaseAt = now;
         state.grownAt = now;
         // Slots already handed out at the old pace stay; new ones follow the new spacing.
