@@ -177,7 +177,7 @@ export async function startGenerationWorker(options: GenerationWorkerOptions): P
       }
     };
     await adjust().catch((error: unknown) => logger.warn({ err: error }, 'Could not set global concurrency'));
-    timers.push(setInterval(() => void adjust().catch((error: unknown) => logger.warn({ err: error }, 'Could not set global concurrency')), 5_000));
+    timers.push(setInterval(() => void adjust().catch((error: unknown) => logger.warn({ err: error }, 'Could not set global concurrency')), 2_000));
   }
   const logEvery = options.governorLogIntervalMs ?? 30_000;
   if (logEvery > 0) {

@@ -168,11 +168,14 @@ export function createGovernor(options: GovernorOptions): Governor {
     let total = 0;
     for (const view of await snapshot()) {
       if (view.disabledReason) continue;
-      // Little's law: in flight = arrival rate × time in the system, with room for slow answers.
+      // Little's law: in flight = arrival rate × time in the system. The rate is the current pace,
+      // not the target: more active jobs than the pace can serve would only sit waiting for a
+      // slot, ahead of any higher-priority job still in the queue. Twice the call latency leaves
+      // room for the download, the store and the pace growing until the next adjustment.
       const seconds = (view.latencyMs ?? 3_000) / 1000;
-      total += (view.targetRpm / 60) * seconds * 1.5;
+      total += (view.rpm / 60) * seconds * 2;
     }
-    return Math.max(1, Math.ceil(total) + 1);
+    return Math.max(1, Math.ceil(total) + 2);
   }
 
   async function enableAll(): Promise<void> {
