@@ -4,31 +4,14 @@
  * upstream call starts, i.e. total time minus generation, download and storage — should stay
  * within a few upstream latencies, however long the bulk backlog is.
  */
-import { createEmulator } from '@zimage/emulator';
-import { createProducer } from '@zimage/producer';
-import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { startFleet } from '../fleet.js';
 import { quotaEmulator } from './quota.js';
-import { API_KEY, percentile, round, sleep, spawnWorkers, waitFor } from '../support.js';
+import { percentile, round, sleep, waitFor } from '../support.js';
 
 export async function runInteractiveScenario(options: { redisUrl: string; bulkJobs: number; priorityJobs: number; quotaPerMinute: number }) {
-  const emulator = await createEmulator(quotaEmulator(options.quotaPerMinute));
-  const prefix = `bp${randomUUID().slice(0, 6)}`;
-  const output = mkdtempSync(join(tmpdir(), 'zimage-bench-'));
-  const producer = await createProducer({ redisUrl: options.redisUrl, prefix });
-  const workers = spawnWorkers(2, {
-    REDIS_URL: options.redisUrl,
-    ZIMAGE_PREFIX: prefix,
-    DASHSCOPE_API_KEY: API_KEY,
-    DASHSCOPE_BASE_URL: emulator.url,
-    STORAGE_URL: `file:${output}`,
-    ZIMAGE_RPM: String(options.quotaPerMinute),
-    ZIMAGE_CONCURRENCY: '16',
-  });
+  const fleet = await startFleet({ redisUrl: options.redisUrl, emulator: quotaEmulator(options.quotaPerMinute), workers: 2, rpm: options.quotaPerMinute });
+  const { producer } = fleet;
   try {
-    await waitFor('workers', async () => (await producer.queue.getWorkers()).length >= 2, 30_000);
     await producer.enqueueMany(Array.from({ length: options.bulkJobs }, (_, i) => ({ prompt: `Bulk item ${i}`, size: '512*512' })));
     await sleep(8_000); // let the governor reach the quota and the backlog saturate it
     const ids: string[] = [];
@@ -60,10 +43,6 @@ export async function runInteractiveScenario(options: { redisUrl: string; bulkJo
       p95OverLatency: round(percentile(waits, 95) / upstreamLatencyMs, 2),
     };
   } finally {
-    await Promise.all(workers.map((w) => w.stop()));
-    await producer.queue.obliterate({ force: true }).catch(() => {});
-    await producer.close();
-    await emulator.close();
-    rmSync(output, { recursive: true, force: true });
+    await fleet.close();
   }
 }

@@ -5,15 +5,11 @@
  * same Redis in the same run, each with two worker processes. Also each worker's memory, sampled
  * during the run, to show it does not grow with the number of jobs.
  */
-import { createEmulator } from '@zimage/emulator';
-import { createProducer } from '@zimage/producer';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { API_KEY, memoryOf, round, spawnNode, spawnWorkers, waitFor, waitForBatch, type WorkerProcess } from '../support.js';
+import { startFleet } from '../fleet.js';
+import { memoryOf, round, spawnNode, waitFor, waitForBatch, type WorkerProcess } from '../support.js';
 
 function sampleMemory(workers: WorkerProcess[], samples: { rssMb: number; peakMb: number }[][]) {
   workers.forEach((w, i) => {
@@ -24,23 +20,16 @@ function sampleMemory(workers: WorkerProcess[], samples: { rssMb: number; peakMb
 
 export async function runOverheadScenario(options: { redisUrl: string; jobs: number }) {
   // zimage, full pipeline
-  const emulator = await createEmulator({ latency: { minMs: 0, maxMs: 0, extendExtraMinMs: 0, extendExtraMaxMs: 0 }, quota: { rpm: Infinity, rps: Infinity } });
-  const prefix = `bo${randomUUID().slice(0, 6)}`;
-  const output = mkdtempSync(join(tmpdir(), 'zimage-bench-'));
-  const producer = await createProducer({ redisUrl: options.redisUrl, prefix });
-  const workers = spawnWorkers(2, {
-    REDIS_URL: options.redisUrl,
-    ZIMAGE_PREFIX: prefix,
-    DASHSCOPE_API_KEY: API_KEY,
-    DASHSCOPE_BASE_URL: emulator.url,
-    STORAGE_URL: `file:${output}`,
-    ZIMAGE_RPM: '100000',
-    ZIMAGE_CONCURRENCY: '16',
+  const fleet = await startFleet({
+    redisUrl: options.redisUrl,
+    emulator: { latency: { minMs: 0, maxMs: 0, extendExtraMinMs: 0, extendExtraMaxMs: 0 }, quota: { rpm: Infinity, rps: Infinity } },
+    workers: 2,
+    rpm: 100_000,
   });
+  const { producer, workers } = fleet;
   const samples: { rssMb: number; peakMb: number }[][] = [];
   let pipelinePerSecond = 0;
   try {
-    await waitFor('workers', async () => (await producer.queue.getWorkers()).length >= 2, 30_000);
     const started = Date.now();
     const { batchId } = await producer.enqueueMany(Array.from({ length: options.jobs }, (_, i) => ({ prompt: `Overhead ${i}`, size: '512*512' })));
     const sampler = setInterval(() => sampleMemory(workers, samples), 500);
@@ -49,11 +38,7 @@ export async function runOverheadScenario(options: { redisUrl: string; jobs: num
     sampleMemory(workers, samples);
     pipelinePerSecond = options.jobs / ((Date.now() - started) / 1000);
   } finally {
-    await Promise.all(workers.map((w) => w.stop()));
-    await producer.queue.obliterate({ force: true }).catch(() => {});
-    await producer.close();
-    await emulator.close();
-    rmSync(output, { recursive: true, force: true });
+    await fleet.close();
   }
 
   // raw BullMQ, no-op jobs

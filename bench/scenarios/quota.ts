@@ -7,15 +7,11 @@
  *   efficiency    = (jobs × 60 / quota per minute) / wall seconds   (1.0 = every slot used)
  *   throttleRatio = throttled upstream requests / all upstream requests
  */
-import { createEmulator, type EmulatorOptionsInput } from '@zimage/emulator';
-import { createProducer } from '@zimage/producer';
-import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import type { EmulatorOptionsInput } from '@zimage/emulator';
+import { startFleet } from '../fleet.js';
 import { runBullmqLimiter } from './bullmq-limiter.js';
 import { runNaive } from './naive.js';
-import { API_KEY, round, spawnWorkers, waitFor, waitForBatch } from '../support.js';
+import { round, waitForBatch } from '../support.js';
 
 export interface QuotaRun {
   jobs: number;
@@ -76,32 +72,15 @@ export function summarise(
 
 /** zimage itself: four `zimage worker` processes with ZIMAGE_RPM = `configuredRpm`. */
 export async function runZimage(options: QuotaOptions & { configuredRpm: number; workers?: number }): Promise<QuotaRun> {
-  const emulator = await createEmulator(quotaEmulator(options.quotaPerMinute));
-  const prefix = `bq${randomUUID().slice(0, 6)}`;
-  const output = mkdtempSync(join(tmpdir(), 'zimage-bench-'));
-  const producer = await createProducer({ redisUrl: options.redisUrl, prefix });
-  const workers = spawnWorkers(options.workers ?? 4, {
-    REDIS_URL: options.redisUrl,
-    ZIMAGE_PREFIX: prefix,
-    DASHSCOPE_API_KEY: API_KEY,
-    DASHSCOPE_BASE_URL: emulator.url,
-    STORAGE_URL: `file:${output}`,
-    ZIMAGE_RPM: String(options.configuredRpm),
-    ZIMAGE_CONCURRENCY: '16',
-  });
+  const fleet = await startFleet({ redisUrl: options.redisUrl, emulator: quotaEmulator(options.quotaPerMinute), workers: options.workers ?? 4, rpm: options.configuredRpm });
   try {
-    await waitFor('workers', async () => (await producer.queue.getWorkers()).length >= workers.length, 30_000);
     const started = Date.now();
-    const { batchId } = await producer.enqueueMany(Array.from({ length: options.jobs }, (_, i) => ({ prompt: `Catalogue item ${i}`, size: '512*512' })));
-    await waitForBatch(producer, batchId, 30 * 60_000);
+    const { batchId } = await fleet.producer.enqueueMany(Array.from({ length: options.jobs }, (_, i) => ({ prompt: `Catalogue item ${i}`, size: '512*512' })));
+    await waitForBatch(fleet.producer, batchId, 30 * 60_000);
     const seconds = (Date.now() - started) / 1000;
-    return summarise(options.jobs, options.jobs, seconds, options.quotaPerMinute, emulator.stats());
+    return summarise(options.jobs, options.jobs, seconds, options.quotaPerMinute, fleet.emulator.stats());
   } finally {
-    await Promise.all(workers.map((w) => w.stop()));
-    await producer.queue.obliterate({ force: true }).catch(() => {});
-    await producer.close();
-    await emulator.close();
-    rmSync(output, { recursive: true, force: true });
+    await fleet.close();
   }
 }
 

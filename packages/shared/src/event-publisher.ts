@@ -37,7 +37,27 @@ export interface PublishOutcome {
   batchCompleted: boolean;
 }
 
-const SCRIPT = `
+/**
+ * Lua shared by both scripts: when every job of the batch is terminal, publish batch.completed,
+ * once (HSETNX completedAt). Returns true when it published.
+ */
+const COMPLETE_BATCH_LUA = `
+local function complete_batch(batch, stream, maxlen, event_id, timestamp, batch_id)
+  local h = redis.call('HMGET', batch, 'total', 'succeeded', 'failed', 'expired', 'cancelled')
+  local total = tonumber(h[1])
+  local s, f, e, c = tonumber(h[2]) or 0, tonumber(h[3]) or 0, tonumber(h[4]) or 0, tonumber(h[5]) or 0
+  if total == nil or s + f + e + c < total then return false end
+  if redis.call('HSETNX', batch, 'completedAt', timestamp) == 0 then return false end
+  local event = cjson.encode({
+    id = event_id, version = 1, type = 'batch.completed', timestamp = timestamp,
+    data = { batchId = batch_id, total = total, succeeded = s, failed = f, expired = e, cancelled = c }
+  })
+  redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'type', 'batch.completed', 'id', event_id, 'event', event)
+  return true
+end
+`;
+
+const SCRIPT = `${COMPLETE_BATCH_LUA}
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[3]) then return 0 end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'type', ARGV[4], 'id', ARGV[5], 'event', ARGV[1])
 if #KEYS < 4 or redis.call('EXISTS', KEYS[3]) == 0 then return 1 end
@@ -45,17 +65,8 @@ redis.call('HINCRBY', KEYS[3], ARGV[6], 1)
 redis.call('HSET', KEYS[4], ARGV[7], ARGV[8])
 local ttl = redis.call('PTTL', KEYS[3])
 if ttl > 0 then redis.call('PEXPIRE', KEYS[4], ttl) end
-local h = redis.call('HMGET', KEYS[3], 'total', 'succeeded', 'failed', 'expired', 'cancelled')
-local total = tonumber(h[1])
-local s, f, e, c = tonumber(h[2]) or 0, tonumber(h[3]) or 0, tonumber(h[4]) or 0, tonumber(h[5]) or 0
-if total == nil or s + f + e + c < total then return 1 end
-if redis.call('HSETNX', KEYS[3], 'completedAt', ARGV[10]) == 0 then return 1 end
-local event = cjson.encode({
-  id = ARGV[9], version = 1, type = 'batch.completed', timestamp = ARGV[10],
-  data = { batchId = ARGV[11], total = total, succeeded = s, failed = f, expired = e, cancelled = c }
-})
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'type', 'batch.completed', 'id', ARGV[9], 'event', event)
-return 2
+if complete_batch(KEYS[3], KEYS[2], ARGV[2], ARGV[9], ARGV[10], ARGV[11]) then return 2 end
+return 1
 `;
 
 /** One line of a batch's results manifest (stored per job in the batch's results hash). */
@@ -96,19 +107,11 @@ export async function publishJobEvent(
   return { published: result > 0, batchCompleted: result === 2 };
 }
 
-const ADJUST_TOTAL_SCRIPT = `
+const ADJUST_TOTAL_SCRIPT = `${COMPLETE_BATCH_LUA}
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-local total = redis.call('HINCRBY', KEYS[1], 'total', ARGV[1])
-local h = redis.call('HMGET', KEYS[1], 'succeeded', 'failed', 'expired', 'cancelled')
-local s, f, e, c = tonumber(h[1]) or 0, tonumber(h[2]) or 0, tonumber(h[3]) or 0, tonumber(h[4]) or 0
-if s + f + e + c < total then return 0 end
-if redis.call('HSETNX', KEYS[1], 'completedAt', ARGV[3]) == 0 then return 0 end
-local event = cjson.encode({
-  id = ARGV[2], version = 1, type = 'batch.completed', timestamp = ARGV[3],
-  data = { batchId = ARGV[4], total = total, succeeded = s, failed = f, expired = e, cancelled = c }
-})
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'type', 'batch.completed', 'id', ARGV[2], 'event', event)
-return 1
+redis.call('HINCRBY', KEYS[1], 'total', ARGV[1])
+if complete_batch(KEYS[1], KEYS[2], ARGV[5], ARGV[2], ARGV[3], ARGV[4]) then return 1 end
+return 0
 `;
 
 /**

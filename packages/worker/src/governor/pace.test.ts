@@ -70,13 +70,18 @@ describe('pace: spacing (GCRA with reservations)', () => {
 });
 
 describe('pace: adapting (slow start, multiplicative decrease, additive probing)', () => {
-  it('starts at half the configured quota and grows while unthrottled, below a doubling per 10 s', () => {
-    const config = defaultPaceConfig(600);
+  it('starts at half the configured quota and grows while unthrottled, slower than a 2× ramp guard allows', () => {
+    const config = defaultPaceConfig(6000);
     const start = initialPaceState(config, T0);
-    expect(start.rpm).toBe(300);
-    const after10s = drive(start, config, T0, 10).state;
-    expect(after10s.rpm).toBeGreaterThan(300 * 1.9);
-    expect(after10s.rpm).toBeLessThan(300 * 2.0);
+    expect(start.rpm).toBe(3000);
+    const { state, grants } = drive(start, config, T0, 15);
+    expect(state.rpm).toBeGreaterThan(3000 * 1.1 ** 15 * 0.95);
+    // The ramp guard's rule: calls in the last second ≤ 2 × the average second of the ten before.
+    for (let t = T0 + 11_000; t <= T0 + 15_000; t += 1_000) {
+      const last = grants.filter((g) => g > t - 1_000 && g <= t).length;
+      const before = grants.filter((g) => g > t - 11_000 && g <= t - 1_000).length / 10;
+      expect(last, `at ${t - T0} ms`).toBeLessThan(2 * before);
+    }
   });
 
   it('on a quota throttle records the ceiling, drops below it, then settles at headroom × ceiling', () => {

@@ -11,8 +11,9 @@
  * long line of reservations.
  *
  * Adapting — the real quota is learnt, not trusted from configuration:
- * - probe: until the first throttle, the pace grows by `growthPerSecond` (multiplicative, capped
- *   below a doubling per 10 s so the upstream's ramp guard does not fire);
+ * - probe: until the first throttle, the pace grows by `growthPerSecond` (multiplicative; at 10% a
+ *   second the last second's rate stays under 1.7× the average of the ten before it, so a ramp
+ *   guard that allows twice the recent rate does not fire);
  * - a quota throttle (`Throttling.RateQuota` and the like) records the pace at which it happened
  *   as the ceiling — the quota is at most that — and drops the pace to `decrease` × the new target,
  *   from where it climbs back within a second or two; one decrease per `decreaseCooldownMs`,
@@ -59,7 +60,7 @@ export function defaultPaceConfig(configuredRpm: number): PaceConfig {
     minRpm: Math.max(1, configuredRpm / 20),
     maxRpm: configuredRpm * 3,
     headroom: 0.97,
-    growthPerSecond: 0.07,
+    growthPerSecond: 0.1,
     probeStep: 0.02,
     probeIntervalMs: 30_000,
     decrease: 0.9,
