@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { errorBodySchema, readGenerationOutput } from './dashscope-response.js';
 
-const CAPTURE = new URL('../../../../shared/reference/captures/multimodal-generation-200.json', import.meta.url);
+const CAPTURE = new URL('./fixtures/multimodal-generation-200.json', import.meta.url);
 const SGP_URL =
   'https://dashscope-result-sgp.oss-ap-southeast-1.aliyuncs.com/1d/ab/20260801/xxxx/2f6c...e1.png?Expires=1785000000&OSSAccessKeyId=LTAI...&Signature=abc%2Bdef%3D';
 const BJ_URL = 'https://dashscope-result-bj.oss-cn-beijing.aliyuncs.com/.../x.png?Expires=...&OSSAccessKeyId=...&Signature=...';
