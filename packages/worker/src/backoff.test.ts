@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { backoffDelay, RETRY_BACKOFF, THROTTLE_BACKOFF, type BackoffPolicy } from './backoff.js';
+import { backoffDelay, RETRY_BACKOFF, type BackoffPolicy } from './backoff.js';
+
+const THROTTLE_BACKOFF: BackoffPolicy = { baseMs: 1_000, maxMs: 30_000, jitter: 0.5 };
 
 const POLICY: BackoffPolicy = { baseMs: 1_000, maxMs: 60_000, jitter: 0.5 };
 const low = () => 0;

@@ -1,7 +1,8 @@
 /**
  * Backoff arithmetic: exponential with jitter, honouring a server's Retry-After. Pure functions;
- * BullMQ calls `retryBackoff` through the worker's custom backoff strategy, and the throttle path
- * calls `throttleBackoff`, so both retry kinds share one formula.
+ * BullMQ calls it through the worker's custom backoff strategy (transient errors before
+ * generation), and the processor for retries of a paid image's download and store. Throttling is
+ * not backed off per job: the governor slows the account instead.
  */
 
 export interface BackoffPolicy {
@@ -15,8 +16,6 @@ export interface BackoffPolicy {
 
 /** Transient errors: 1 s, 2 s, 4 s ... up to a minute. */
 export const RETRY_BACKOFF: BackoffPolicy = { baseMs: 1_000, maxMs: 60_000, jitter: 0.5 };
-/** Throttling: 1 s, 2 s, 4 s ... up to 30 s; the limit normally resets within a minute. */
-export const THROTTLE_BACKOFF: BackoffPolicy = { baseMs: 1_000, maxMs: 30_000, jitter: 0.5 };
 
 /** Backoff type name jobs are enqueued with; the worker registers the strategy under it. */
 export const BACKOFF_TYPE = 'zimage';

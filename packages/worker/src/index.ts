@@ -3,7 +3,7 @@ export { createProcessor, type GenerationJob, type ProcessorDeps } from './proce
 export { createDashscopeClient, GENERATION_PATH, MODEL, type DashscopeClient, type DashscopeClientOptions, type GenerateInput } from './dashscope-client.js';
 export { classifyUpstreamFailure, classifyNetworkError, parseRetryAfter, UPSTREAM_CODE_TABLE } from './classify-upstream-error.js';
 export { readGenerationOutput, type GenerationOutput } from './dashscope-response.js';
-export { BACKOFF_TYPE, backoffDelay, RETRY_BACKOFF, THROTTLE_BACKOFF, type BackoffPolicy } from './backoff.js';
+export { BACKOFF_TYPE, backoffDelay, RETRY_BACKOFF, type BackoffPolicy } from './backoff.js';
 export { checkImageUrl, DEFAULT_IMAGE_HOSTS, imageHostPolicy, type ImageHostPolicy } from './image-hosts.js';
 export { readPngSize } from './png-header.js';
 export { createGovernor, type AccountSnapshot, type CallOutcome, type Governor, type GovernorOptions, type GovernedAccount, type Lease } from './governor/governor.js';
