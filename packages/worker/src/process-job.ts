@@ -90,7 +90,9 @@ export function createProcessor(deps: ProcessorDeps) {
 
     if (!checkpoint.generated) {
       if (isPast(payload.deadline)) await expire(job, payload, log);
-      const lease = await deps.governor.acquire(signal);
+      // BullMQ priority 101 is priority 0 (bulk); anything lower was submitted with a priority.
+      const urgent = job.opts.priority !== undefined && job.opts.priority < 101;
+      const lease = await deps.governor.acquire(signal, urgent);
       // The wait for a slot may outlast the deadline: then the call is never made.
       if (isPast(payload.deadline)) await expire(job, payload, log);
       const { account } = lease;

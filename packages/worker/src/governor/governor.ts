@@ -44,8 +44,11 @@ export interface AccountSnapshot {
 }
 
 export interface Governor {
-  /** Waits for a slot on the best available account. Throws UPSTREAM_* when every account is disabled. */
-  acquire(signal?: AbortSignal): Promise<Lease>;
+  /**
+   * Waits for a slot on the best available account; `urgent` (a job with priority) may reserve
+   * further ahead than bulk work. Throws UPSTREAM_* when every account is disabled.
+   */
+  acquire(signal?: AbortSignal, urgent?: boolean): Promise<Lease>;
   report(accountId: string, outcome: CallOutcome): Promise<void>;
   snapshot(): Promise<AccountSnapshot[]>;
   /** Fleet-wide calls that should be in flight to keep every account at its pace (Little's law). */
@@ -80,16 +83,16 @@ export function createGovernor(options: GovernorOptions): Governor {
   const latency = new Map<string, number>();
   const disabledLocally = new Map<string, string>();
 
-  async function tryAccount(account: GovernedAccount): Promise<Reservation> {
+  async function tryAccount(account: GovernedAccount, urgent: boolean): Promise<Reservation> {
     return store.update(account.id, account.pace, (state, time) => {
-      const { state: next, reservation } = reserve(state, time, account.pace);
+      const { state: next, reservation } = reserve(state, time, account.pace, urgent);
       if (state.disabledReason) disabledLocally.set(account.id, state.disabledReason);
       else disabledLocally.delete(account.id);
       return { state: next, result: reservation };
     });
   }
 
-  async function acquire(signal?: AbortSignal): Promise<Lease> {
+  async function acquire(signal?: AbortSignal, urgent = false): Promise<Lease> {
     const started = now();
     for (;;) {
       signal?.throwIfAborted();
@@ -111,7 +114,7 @@ export function createGovernor(options: GovernorOptions): Governor {
       usable.sort((a, b) => (nextTry.get(a.id) ?? 0) - (nextTry.get(b.id) ?? 0));
       let earliest = Infinity;
       for (const account of usable) {
-        const reservation = await tryAccount(account);
+        const reservation = await tryAccount(account, urgent);
         if (reservation.granted) {
           const wait = reservation.at - now();
           if (wait > 0) await sleep(wait, signal);

@@ -59,6 +59,20 @@ describe('pace: spacing (GCRA with reservations)', () => {
     expect(answers[3]).toEqual({ granted: false, retryInMs: 1000 });
   });
 
+  it('lets bulk calls reserve only a short way ahead, so a priority call finds an early slot', () => {
+    const config = { ...defaultPaceConfig(600), growthPerSecond: 0 }; // a slot every 100 ms
+    let state: PaceState = { ...initialPaceState(config, T0), rpm: 600 };
+    let bulk = 0;
+    for (let i = 0; i < 20; i++) {
+      const out = reserve(state, T0, config, false);
+      state = out.state;
+      if (out.reservation.granted) bulk += 1;
+    }
+    expect(bulk).toBe(3); // slots at 0, 100 and 200 ms; the rest must ask again
+    const urgent = reserve(state, T0, config, true).reservation;
+    expect(urgent).toEqual({ granted: true, at: T0 + 300 });
+  });
+
   it('does not let an idle period be spent as a burst', () => {
     const config = { ...defaultPaceConfig(120), growthPerSecond: 0 };
     let state: PaceState = { ...initialPaceState(config, T0), rpm: 120 };

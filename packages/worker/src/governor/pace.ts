@@ -50,8 +50,13 @@ export interface PaceConfig {
   decreaseCooldownMs: number;
   /** Without calls for this long, restart slowly. */
   idleMs: number;
-  /** Slots are reserved at most this far ahead. */
+  /** Slots are reserved at most this far ahead (priority calls). */
   horizonMs: number;
+  /**
+   * Bulk calls reserve at most this far ahead, so few bulk reservations stand between a priority
+   * call and the next slot; they ask again more often instead.
+   */
+  bulkHorizonMs: number;
 }
 
 export function defaultPaceConfig(configuredRpm: number): PaceConfig {
@@ -69,6 +74,7 @@ export function defaultPaceConfig(configuredRpm: number): PaceConfig {
     decreaseCooldownMs: 2_000,
     idleMs: 15_000,
     horizonMs: 1_000,
+    bulkHorizonMs: 250,
   };
 }
 
@@ -114,7 +120,8 @@ export function targetRpm(state: PaceState, config: PaceConfig): number {
 export type Reservation = { granted: true; at: number } | { granted: false; retryInMs: number };
 
 /** Reserves the next slot, or says how long to wait before asking again. */
-export function reserve(previous: PaceState, now: number, config: PaceConfig): { state: PaceState; reservation: Reservation } {
+export function reserve(previous: PaceState, now: number, config: PaceConfig, urgent = true): { state: PaceState; reservation: Reservation } {
+  const horizonMs = urgent ? config.horizonMs : config.bulkHorizonMs;
   const state = rollWindow(structuredClone(previous), now);
   if (state.disabledReason !== null || now < state.blockedUntil) {
     return { state, reservation: { granted: false, retryInMs: Math.max(1, state.blockedUntil - now) } };
@@ -138,8 +145,8 @@ export function reserve(previous: PaceState, now: number, config: PaceConfig): {
 
   const interval = 60_000 / state.rpm;
   const slot = Math.max(state.tat, now);
-  if (slot - now > config.horizonMs) {
-    return { state, reservation: { granted: false, retryInMs: Math.ceil(slot - now - config.horizonMs) } };
+  if (slot - now > horizonMs) {
+    return { state, reservation: { granted: false, retryInMs: Math.ceil(slot - now - horizonMs) } };
   }
   state.tat = slot + interval;
   state.lastGrantAt = now;
