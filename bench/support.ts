@@ -12,9 +12,12 @@ export interface WorkerProcess {
   stop(): Promise<number | null>;
 }
 
-/** A `zimage worker` (or any script) as a real child process, like production. */
+/**
+ * A `zimage worker` (or any script) as a real child process, like production. `BENCH_NODE_ARGS`
+ * adds Node flags to every child, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile workers.
+ */
 export function spawnNode(script: string[], env: Record<string, string>): WorkerProcess {
-  const child = spawn(process.execPath, ['--conditions=zimage-source', '--import', 'tsx', ...script], {
+  const child = spawn(process.execPath, [...(process.env['BENCH_NODE_ARGS']?.split(' ') ?? []), '--conditions=zimage-source', '--import', 'tsx', ...script], {
     cwd: ROOT,
     env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'ignore', 'inherit'],

@@ -22,7 +22,7 @@ export async function runOverheadScenario(options: { redisUrl: string; jobs: num
   // zimage, full pipeline
   const fleet = await startFleet({
     redisUrl: options.redisUrl,
-    emulator: { latency: { minMs: 0, maxMs: 0, extendExtraMinMs: 0, extendExtraMaxMs: 0 }, quota: { rpm: Infinity, rps: Infinity } },
+    emulator: { latency: { minMs: 0, maxMs: 0, extendExtraMinMs: 0, extendExtraMaxMs: 0 }, quota: { rpm: Infinity, rps: Infinity }, images: 'template' },
     workers: 2,
     rpm: 100_000,
   });

@@ -60,6 +60,7 @@ export async function createEmulator(input: EmulatorOptionsInput = {}): Promise<
     signer,
     stats,
     pngCache: new LruCache(PNG_CACHE_ENTRIES),
+    images: () => options.images,
     host: `${urlHost(options.host)}:${port}`,
   };
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {

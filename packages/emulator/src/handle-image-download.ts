@@ -4,7 +4,7 @@ import { imageKeyId } from './image-key.js';
 import type { ImageUrlSigner } from './image-url.js';
 import type { LruCache } from './lru-cache.js';
 import { sendOssError } from './oss-error.js';
-import { renderPng } from './png.js';
+import { renderPng, stampPng } from './png.js';
 import type { StatsRecorder } from './stats.js';
 
 export interface DownloadContext {
@@ -13,6 +13,7 @@ export interface DownloadContext {
   /** Recently rendered PNGs by `imageKeyId`, so repeated downloads skip re-encoding. */
   readonly pngCache: LruCache<string, Buffer>;
   readonly host: string;
+  readonly images: () => 'rendered' | 'template';
 }
 
 /** GET on a signed image URL, answered the way OSS answers (XML errors, 403 once expired). */
@@ -27,7 +28,7 @@ export function handleImageDownload(req: IncomingMessage, res: ServerResponse, u
     sendOssError(res, check.status, check.code, check.message, ctx.host);
     return;
   }
-  const png = cachedPng(check.key, ctx.pngCache);
+  const png = ctx.images() === 'template' ? templatePng(check.key, ctx.pngCache) : cachedPng(check.key, ctx.pngCache);
   ctx.stats.count('downloads');
   res.writeHead(200, {
     'content-type': 'image/png',
@@ -46,4 +47,14 @@ function cachedPng(key: ImageKey, cache: LruCache<string, Buffer>): Buffer {
     cache.set(id, png);
   }
   return png;
+}
+
+function templatePng(key: ImageKey, cache: LruCache<string, Buffer>): Buffer {
+  const sizeId = `template:${key.width}x${key.height}`;
+  let template = cache.get(sizeId);
+  if (!template) {
+    template = renderPng({ ...key, promptHash: 'template', seed: 0 });
+    cache.set(sizeId, template);
+  }
+  return stampPng(template, imageKeyId(key));
 }

@@ -1,6 +1,7 @@
+import { crc32 } from 'node:zlib';
 import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
-import { renderPng } from './png.js';
+import { renderPng, stampPng } from './png.js';
 
 const key = { promptHash: '0123456789abcdef', seed: 42, width: 640, height: 480 };
 
@@ -30,5 +31,21 @@ describe('renderPng', () => {
     const png = renderPng({ ...key, width: 2048, height: 2048 });
     expect(png.readUInt32BE(16)).toBe(2048);
     expect(performance.now() - started).toBeLessThan(2000);
+  });
+});
+
+describe('stampPng', () => {
+  it('keeps a decodable PNG with the same pixels and makes each image id distinct bytes', () => {
+    const template = renderPng(key);
+    const a = stampPng(template, 'image-a');
+    const b = stampPng(template, 'image-b');
+    expect(a.equals(b)).toBe(false);
+    expect(stampPng(template, 'image-a').equals(a)).toBe(true);
+    const decoded = PNG.sync.read(a);
+    expect(decoded.width).toBe(640);
+    expect(decoded.height).toBe(480);
+    expect(decoded.data.equals(PNG.sync.read(template).data)).toBe(true);
+    expect(a.subarray(-12).equals(template.subarray(-12))).toBe(true);
+    expect(a.includes(Buffer.from('zimage-image\0image-a', 'latin1'))).toBe(true);
   });
 });
