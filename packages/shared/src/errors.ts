@@ -228,6 +228,39 @@ export const ERROR_CATALOGUE = {
     action: 'Check STORAGE_URL, AWS_* settings and the storage service.',
   },
 
+  // ── webhooks (retry here means the delivery's retry schedule, not a generation) ─────────────
+  WEBHOOK_URL_REFUSED: {
+    retry: 'never',
+    httpStatus: 400,
+    summary:
+      'A webhook URL is not http(s), or its host resolves to a loopback, private, link-local, unique-local or cloud-metadata address (SSRF guard).',
+    action: 'Use a public http(s) URL; for development list the host in ZIMAGE_WEBHOOK_ALLOWED_HOSTS.',
+  },
+  WEBHOOK_DELIVERY_FAILED: {
+    retry: 'transient',
+    httpStatus: 502,
+    summary: 'A webhook endpoint answered with a non-2xx status (redirects included), timed out or could not be reached.',
+    action: 'Fix the receiver; the delivery is retried on its schedule, then dead-lettered (`zimage webhooks replay`).',
+  },
+  WEBHOOK_ENDPOINT_DISABLED: {
+    retry: 'never',
+    httpStatus: 410,
+    summary: 'The webhook endpoint is disabled (it answered 410 Gone, or an operator disabled it); deliveries to it are dead-lettered.',
+    action: 'Fix the receiver, run `zimage webhooks enable ENDPOINT`, then `zimage webhooks replay --endpoint ENDPOINT --since TIME`.',
+  },
+  WEBHOOK_SECRET_MISSING: {
+    retry: 'never',
+    httpStatus: 500,
+    summary: 'A job asked for a webhook but the worker has no ZIMAGE_WEBHOOK_SECRET to sign it with.',
+    action: 'Set ZIMAGE_WEBHOOK_SECRET (whsec_… form) on the workers, then replay the dead-lettered deliveries.',
+  },
+  EVENT_NOT_FOUND: {
+    retry: 'never',
+    httpStatus: 404,
+    summary: 'No event or webhook delivery with that id is known.',
+    action: 'Check the event id (evt_…); events older than the stream bound or the retention are gone.',
+  },
+
   // ── infrastructure ─────────────────────────────────────────────────────────────────────────
   REDIS_UNAVAILABLE: {
     retry: 'transient',
