@@ -33,6 +33,8 @@ export interface StackOptions {
   maxAttempts?: number;
   /** The test account's configured quota (ZIMAGE_RPM). @defaultValue 60000 */
   rpm?: number;
+  /** The producer's ZIMAGE_WEBHOOK_ALLOWED_HOSTS. @defaultValue none */
+  webhookAllowedHosts?: string[];
 }
 
 export interface Stack extends AsyncDisposable {
@@ -68,7 +70,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         s3: { endpoint: options.storage.s3.endpoint, forcePathStyle: true, region: 'us-east-1', accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
       })
     : createStorage({ url: `file:${outputDir}` });
-  const producer = await createProducer({ redisUrl, prefix, maxAttempts: options.maxAttempts ?? 4 });
+  const producer = await createProducer({ redisUrl, prefix, maxAttempts: options.maxAttempts ?? 4, webhookPolicy: { allowedHosts: options.webhookAllowedHosts ?? [] } });
   const logger = createLogger({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent', pretty: false });
   const workerOptions: GenerationWorkerOptions = {
     redisUrl,

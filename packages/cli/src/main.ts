@@ -10,6 +10,13 @@ import { emulatorCommand } from './commands/emulator.js';
 import { enqueueCommand } from './commands/enqueue.js';
 import { resumeCommand } from './commands/resume.js';
 import { statusCommand } from './commands/status.js';
+import {
+  webhooksEnableCommand,
+  webhooksListCommand,
+  webhooksLogCommand,
+  webhooksReplayCommand,
+  webhooksSecretCommand,
+} from './commands/webhooks.js';
 import { workerCommand } from './commands/worker.js';
 import { collect } from './parse-options.js';
 import { runCommand } from './run-command.js';
@@ -40,7 +47,8 @@ program
   .option('--priority <0-100>', 'higher runs sooner')
   .option('--deadline <iso>', 'not started by then → expired, never billed')
   .option('--idempotency-key <key>', 'the same key returns the same job')
-  .option('--webhook <url>', 'URL to call back when the job ends')
+  .option('--webhook <url>', 'URL called back (Standard Webhooks, signed with ZIMAGE_WEBHOOK_SECRET) when the job ends')
+  .option('--webhook-events <list>', 'comma-separated event types for --webhook (default: all)')
   .option('--json', 'print the result as JSON')
   .action(runCommand(enqueueCommand));
 
@@ -59,6 +67,8 @@ program
   .option('--rejected <path>', 'where --skip-invalid writes rejected rows (default FILE.rejected.jsonl)')
   .option('--watch', 'show progress until the batch ends, then write the results manifest')
   .option('--manifest <path>', 'results manifest path for --watch')
+  .option('--webhook <url>', "URL called back with every job's event and batch.completed")
+  .option('--webhook-events <list>', 'comma-separated event types for --webhook (default: all)')
   .action(runCommand(batchCommand));
 
 program
@@ -69,6 +79,25 @@ program
   .action(runCommand(statusCommand));
 
 program.command('resume').description('resume a queue paused for an account-wide error').action(runCommand(resumeCommand));
+
+const webhooks = program.command('webhooks').description('webhook deliveries: log, replay, endpoints');
+webhooks
+  .command('log')
+  .description('every delivery attempt of an event (time, endpoint, status, latency, error)')
+  .argument('<eventId>', 'evt_… (the webhook-id header)')
+  .option('--json', 'print JSON')
+  .action(runCommand(webhooksLogCommand));
+webhooks
+  .command('replay')
+  .description("send an event's dead-lettered deliveries again, or an endpoint's since a time")
+  .argument('[eventId]', 'evt_…')
+  .option('--endpoint <id>', 'only this endpoint (with --since: every dead letter of this endpoint)')
+  .option('--since <iso>', 'with --endpoint: events at or after this time')
+  .option('--force', 'also send deliveries that succeeded')
+  .action(runCommand(webhooksReplayCommand));
+webhooks.command('list').description('registered endpoints, their state and dead letters').option('--json', 'print JSON').action(runCommand(webhooksListCommand));
+webhooks.command('enable').description('re-enable an endpoint disabled by a 410').argument('<endpointId>').action(runCommand(webhooksEnableCommand));
+webhooks.command('secret').description('print a new whsec_ signing secret').action(runCommand(webhooksSecretCommand));
 
 program
   .command('emulator')

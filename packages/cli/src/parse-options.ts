@@ -1,5 +1,5 @@
 /** Small converters for command-line options: strict, and naming the option on error. */
-import { AppError } from '@zimage/shared';
+import { AppError, EVENT_TYPES, type EventType } from '@zimage/shared';
 
 export function parseMetadataPairs(pairs: readonly string[]): Record<string, string> {
   const metadata: Record<string, string> = {};
@@ -19,4 +19,14 @@ export function parseInteger(option: string, text: string | undefined): number |
 
 export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
+}
+
+/** "job.succeeded,batch.completed" → the event types, each checked. */
+export function parseEventTypes(text: string): EventType[] {
+  const types = text.split(',').map((t) => t.trim()).filter(Boolean);
+  const unknown = types.filter((t) => !(EVENT_TYPES as readonly string[]).includes(t));
+  if (types.length === 0 || unknown.length > 0) {
+    throw new AppError('REQUEST_INVALID', `--webhook-events must list event types among ${EVENT_TYPES.join(', ')} (got "${text}")`);
+  }
+  return types as EventType[];
 }

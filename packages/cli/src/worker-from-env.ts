@@ -1,11 +1,16 @@
 /**
- * Builds a generation worker from parsed environment configuration (the `worker` and `demo`
- * commands share it).
+ * Builds a generation worker (and, unless ZIMAGE_WEBHOOK_DISPATCHER=false, the webhook dispatcher
+ * beside it) from parsed environment configuration (the `worker` and `demo` commands share it).
  */
-import { createStorage, type AccountConfig, type Logger, type WorkerEnv } from '@zimage/shared';
-import { startGenerationWorker, type GenerationWorker } from '@zimage/worker';
+import { createStorage, type AccountConfig, type Logger, type WebhookEndpoint, type WorkerEnv } from '@zimage/shared';
+import { startGenerationWorker, startWebhookDispatcher, type GenerationWorker, type WebhookDispatcher } from '@zimage/worker';
 
-export async function workerFromEnv(env: WorkerEnv, logger: Logger, accounts: readonly AccountConfig[]): Promise<GenerationWorker> {
+export async function workerFromEnv(
+  env: WorkerEnv,
+  logger: Logger,
+  accounts: readonly AccountConfig[],
+  endpoints: readonly WebhookEndpoint[] = [],
+): Promise<GenerationWorker> {
   const storage = createStorage({
     url: env.STORAGE_URL,
     s3: {
@@ -17,7 +22,23 @@ export async function workerFromEnv(env: WorkerEnv, logger: Logger, accounts: re
     },
   });
   await storage.check();
-  return startGenerationWorker({
+  // The dispatcher first: its consumer group must exist before the first event is published.
+  let webhooks: WebhookDispatcher | undefined;
+  if (env.ZIMAGE_WEBHOOK_DISPATCHER) {
+    webhooks = await startWebhookDispatcher({
+      redisUrl: env.REDIS_URL,
+      prefix: env.ZIMAGE_PREFIX,
+      logger,
+      endpoints,
+      jobSecretKeys: env.ZIMAGE_WEBHOOK_SECRET,
+      policy: { allowedHosts: env.ZIMAGE_WEBHOOK_ALLOWED_HOSTS },
+      retrySchedule: env.ZIMAGE_WEBHOOK_RETRY_SCHEDULE,
+      timeoutMs: env.ZIMAGE_WEBHOOK_TIMEOUT_MS,
+      concurrency: env.ZIMAGE_WEBHOOK_CONCURRENCY,
+      storage,
+    });
+  }
+  const worker = await startGenerationWorker({
     redisUrl: env.REDIS_URL,
     prefix: env.ZIMAGE_PREFIX,
     logger,
@@ -29,5 +50,20 @@ export async function workerFromEnv(env: WorkerEnv, logger: Logger, accounts: re
     requestTimeoutMs: env.ZIMAGE_REQUEST_TIMEOUT_MS,
     connectTimeoutMs: env.ZIMAGE_CONNECT_TIMEOUT_MS,
     shutdownTimeoutMs: env.ZIMAGE_SHUTDOWN_TIMEOUT_MS ?? env.ZIMAGE_REQUEST_TIMEOUT_MS * 2 + 30_000,
+    eventsMaxLen: env.ZIMAGE_EVENTS_MAXLEN,
+  }).catch(async (error: unknown) => {
+    await webhooks?.close();
+    throw error;
   });
+  if (!webhooks) return worker;
+  const dispatcher = webhooks;
+  return {
+    ...worker,
+    async close() {
+      // Generation first (its last events still reach the stream), then deliveries in flight.
+      const outcome = await worker.close();
+      await dispatcher.close();
+      return outcome;
+    },
+  };
 }

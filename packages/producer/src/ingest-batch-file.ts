@@ -8,7 +8,7 @@
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { AppError, type FieldIssue } from '@zimage/shared';
+import { AppError, type FieldIssue, type WebhookSpec } from '@zimage/shared';
 import { detectFormat, readBatchRows, rowToRequest, type BatchFormat, type RowMapping } from './batch-file.js';
 import { DuplicateFinder, newBatchId, prepareJob, type PreparedJob } from './prepare-job.js';
 import type { Producer } from './producer.js';
@@ -20,6 +20,11 @@ export interface IngestOptions extends RowMapping {
   /** Where rejected rows go with `skipInvalid`. @defaultValue `<path>.rejected.jsonl` */
   rejectedPath?: string;
   batchId?: string;
+  /**
+   * The batch's webhook: receives `batch.completed` (put it in `defaults.webhook` too for every
+   * job's event). Checked against the SSRF rules before anything is read.
+   */
+  webhook?: WebhookSpec;
   onProgress?: (phase: 'validate' | 'enqueue', rows: number) => void;
 }
 
@@ -49,6 +54,10 @@ export async function ingestBatchFile(producer: Producer, options: IngestOptions
   });
   if (!info.isFile()) throw new AppError('BATCH_INVALID', `Cannot read ${options.path}: not a file`);
   const format = options.format ?? detectFormat(options.path);
+  for (const url of new Set([options.webhook?.url, options.defaults?.webhook?.url].filter((u): u is string => !!u))) {
+    const problem = await producer.checkWebhook(url);
+    if (problem) throw new AppError('WEBHOOK_URL_REFUSED', `--webhook: ${problem}`);
+  }
   const batchId = options.batchId ?? newBatchId();
   const duplicates = new DuplicateFinder();
   const now = Date.now();
@@ -108,7 +117,7 @@ export async function ingestBatchFile(producer: Producer, options: IngestOptions
   if (valid === 0) throw new AppError('BATCH_INVALID', `No valid rows in ${options.path} (${rows} rows read); nothing was enqueued`, { details: { rows: rejected, rejectedCount } });
 
   // Pass 2: enqueue in chunks.
-  await producer.beginBatch({ batchId, total: valid, source: options.path });
+  await producer.beginBatch({ batchId, total: valid, source: options.path, ...(options.webhook ? { webhook: options.webhook } : {}) });
   const added: string[] = [];
   const existing: string[] = [];
   const pass2Duplicates = new DuplicateFinder();

@@ -15,7 +15,11 @@ import {
   waitForRedis,
   adjustBatchTotal,
   DEFAULT_PUBLISH_OPTIONS,
+  WebhookUrlChecker,
   type FieldIssue,
+  type Resolver,
+  type WebhookSpec,
+  type WebhookUrlPolicy,
   type JobPayload,
   type JobResult,
   type ManifestEntry,
@@ -31,6 +35,12 @@ export interface ProducerOptions {
   maxAttempts?: number;
   /** How long finished jobs, idempotency keys and batch records are kept, hours. @defaultValue 168 */
   retentionHours?: number;
+  /** Approximate bound of the event stream. @defaultValue 100000 */
+  eventsMaxLen?: number;
+  /** SSRF rules for webhook URLs (ZIMAGE_WEBHOOK_ALLOWED_HOSTS). @defaultValue no exceptions */
+  webhookPolicy?: WebhookUrlPolicy;
+  /** DNS resolver for the webhook URL check (tests). */
+  resolve?: Resolver;
 }
 
 export interface EnqueuedJob {
@@ -80,12 +90,27 @@ export interface JobView {
 
 const ADD_CHUNK = 500;
 
+export interface BatchOptions {
+  batchId?: string;
+  source?: string;
+  /** Called back with `batch.completed` (and, when set on each job, the jobs' events). */
+  webhook?: WebhookSpec;
+}
+
 export interface Producer {
   readonly queue: Queue<JobPayload, JobResult>;
   enqueue(request: unknown): Promise<EnqueuedJob>;
-  enqueueMany(requests: readonly unknown[], options?: { batchId?: string; source?: string }): Promise<{ batchId: string; jobs: EnqueuedJob[] }>;
-  /** Creates the batch record; `total` is the number of jobs that will be added to it. */
-  beginBatch(options: { batchId?: string; total: number; source?: string }): Promise<string>;
+  enqueueMany(requests: readonly unknown[], options?: BatchOptions): Promise<{ batchId: string; jobs: EnqueuedJob[] }>;
+  /**
+   * Creates the batch record; `total` is the number of jobs that will be added to it. A `webhook`
+   * receives the batch's `batch.completed` (check its URL with `checkWebhook` first).
+   */
+  beginBatch(options: BatchOptions & { total: number }): Promise<string>;
+  /**
+   * The SSRF check of a webhook URL, as enqueue does it (DNS answers cached for a minute). Returns
+   * the problem, or undefined when the URL may be called.
+   */
+  checkWebhook(url: string): Promise<string | undefined>;
   /**
    * Adds already-prepared jobs (chunked `addBulk`). Jobs whose idempotency key is already in the
    * queue are left as they are and counted in `existing`.
@@ -114,6 +139,13 @@ export async function createProducer(options: ProducerOptions): Promise<Producer
     throw error;
   }
   const queue = new Queue<JobPayload, JobResult>(GENERATE_QUEUE, { connection, prefix: options.prefix });
+  const publish = { prefix: options.prefix, maxLen: options.eventsMaxLen ?? DEFAULT_PUBLISH_OPTIONS.maxLen };
+  const webhooks = new WebhookUrlChecker(options.webhookPolicy ?? { allowedHosts: [] }, options.resolve);
+
+  async function refuseWebhook(webhook: WebhookSpec | undefined): Promise<void> {
+    const problem = webhook ? await webhooks.problem(webhook.url) : undefined;
+    if (problem) throw new AppError('WEBHOOK_URL_REFUSED', `Invalid job request: webhook.url: ${problem}`, { details: { issues: [{ field: 'webhook.url', message: problem }] } });
+  }
   const jobOptions: JobsOptions = {
     attempts: options.maxAttempts ?? 6,
     backoff: { type: 'zimage' },
@@ -134,6 +166,7 @@ export async function createProducer(options: ProducerOptions): Promise<Producer
       });
     }
     const { job } = prepared;
+    await refuseWebhook(job.payload.webhook);
     const bulk = toBulk(job);
     if (job.payload.batchId) {
       // Joining an existing batch: count the job in before it can finish.
@@ -163,23 +196,32 @@ export async function createProducer(options: ProducerOptions): Promise<Producer
   async function joinBatch(batchId: string): Promise<void> {
     const completedAt = await connection.hget(batchKey(options.prefix, batchId), 'completedAt');
     if (completedAt) throw new AppError('REQUEST_INVALID', `batchId: batch ${batchId} completed at ${completedAt}; start a new batch`);
-    if (!(await adjustBatchTotal(connection, batchId, 1, { prefix: options.prefix, maxLen: DEFAULT_PUBLISH_OPTIONS.maxLen }))) {
+    if (!(await adjustBatchTotal(connection, batchId, 1, { prefix: options.prefix, maxLen: publish.maxLen }))) {
       throw new AppError('REQUEST_INVALID', `batchId: no batch ${batchId}; create batches with enqueueMany or zimage batch`);
     }
   }
 
   async function adjustTotal(batchId: string, delta: number): Promise<void> {
-    await adjustBatchTotal(connection, batchId, delta, { prefix: options.prefix, maxLen: DEFAULT_PUBLISH_OPTIONS.maxLen });
+    await adjustBatchTotal(connection, batchId, delta, publish);
   }
 
-  async function beginBatch(batch: { batchId?: string; total: number; source?: string }): Promise<string> {
+  async function beginBatch(batch: BatchOptions & { total: number }): Promise<string> {
     const batchId = batch.batchId ?? newBatchId();
     const key = batchKey(options.prefix, batchId);
     const created = await connection.hsetnx(key, 'total', String(batch.total));
     if (!created) throw new AppError('REQUEST_INVALID', `batchId: batch ${batchId} already exists`);
     await connection
       .multi()
-      .hset(key, { createdAt: new Date().toISOString(), source: batch.source ?? '', succeeded: 0, failed: 0, expired: 0, cancelled: 0 })
+      .hset(key, {
+        createdAt: new Date().toISOString(),
+        source: batch.source ?? '',
+        succeeded: 0,
+        failed: 0,
+        expired: 0,
+        cancelled: 0,
+        // Read by the event script, which copies it onto the batch.completed stream entry.
+        ...(batch.webhook ? { webhook: JSON.stringify(batch.webhook) } : {}),
+      })
       .expire(key, retentionSeconds + 7 * 24 * 3600)
       .exec();
     return batchId;
@@ -209,7 +251,7 @@ export async function createProducer(options: ProducerOptions): Promise<Producer
     return { added, existing };
   }
 
-  async function enqueueMany(requests: readonly unknown[], batchOptions: { batchId?: string; source?: string } = {}) {
+  async function enqueueMany(requests: readonly unknown[], batchOptions: BatchOptions = {}) {
     const now = Date.now();
     const batchId = batchOptions.batchId ?? newBatchId();
     const prepared: PreparedJob[] = [];
@@ -222,12 +264,21 @@ export async function createProducer(options: ProducerOptions): Promise<Producer
       if (outcome.ok && issues.length === 0) prepared.push(outcome.job);
       else invalid.push({ index, issues });
     });
+    for (const job of prepared) {
+      const problem = job.payload.webhook ? await webhooks.problem(job.payload.webhook.url) : undefined;
+      if (problem) invalid.push({ index: (job.payload.line ?? 1) - 1, issues: [{ field: 'webhook.url', message: problem }] });
+    }
+    if (batchOptions.webhook) {
+      const problem = await webhooks.problem(batchOptions.webhook.url);
+      if (problem) throw new AppError('WEBHOOK_URL_REFUSED', `Batch webhook.url: ${problem}`);
+    }
     if (invalid.length > 0) {
+      invalid.sort((a, b) => a.index - b.index);
       throw new AppError('BATCH_INVALID', `${invalid.length} of ${requests.length} items are invalid; nothing was enqueued`, {
         details: { items: invalid },
       });
     }
-    await beginBatch({ batchId, total: prepared.length, ...(batchOptions.source ? { source: batchOptions.source } : {}) });
+    await beginBatch({ ...batchOptions, batchId, total: prepared.length });
     const { existing } = await addPrepared(prepared);
     if (existing.length > 0) await adjustTotal(batchId, -existing.length);
     const old = new Set(existing);
@@ -309,6 +360,7 @@ export async function createProducer(options: ProducerOptions): Promise<Producer
     getJob,
     getBatch,
     batchResults,
+    checkWebhook: (url) => webhooks.problem(url),
     close() {
       closing ??= (async () => {
         await queue.close();

@@ -8,13 +8,16 @@ import { z } from 'zod';
 import { AppError } from './errors.js';
 import { REGIONS, type Region } from './job-result.js';
 import { DEFAULT_PREFIX } from './queue-names.js';
+import { DEFAULT_RETRY_SCHEDULE, parseRetrySchedule } from './webhooks/retry-schedule.js';
+import { parseAllowedHosts } from './webhooks/ssrf-guard.js';
+import { parseWebhookSecrets } from './webhooks/webhook-secret.js';
 
 export const REGION_BASE_URLS: Record<Region, string> = {
   singapore: 'https://dashscope-intl.aliyuncs.com',
   beijing: 'https://dashscope.aliyuncs.com',
 };
 
-const SECRET_VARIABLES = new Set(['DASHSCOPE_API_KEY', 'AWS_SECRET_ACCESS_KEY', 'AWS_ACCESS_KEY_ID']);
+const SECRET_VARIABLES = new Set(['DASHSCOPE_API_KEY', 'AWS_SECRET_ACCESS_KEY', 'AWS_ACCESS_KEY_ID', 'ZIMAGE_WEBHOOK_SECRET', 'ZIMAGE_API_TOKENS']);
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const emptyAsUndefined = (value: unknown) => (typeof value === 'string' && value.trim() === '' ? undefined : value);
@@ -68,7 +71,30 @@ export const baseEnvSchema = z.object({
       .regex(/^[A-Za-z0-9_{}-]{1,32}$/, { error: 'must match [A-Za-z0-9_{}-]{1,32}' })
       .default(DEFAULT_PREFIX),
   ),
+  /** Approximate bound of the event stream (XADD MAXLEN ~). */
+  ZIMAGE_EVENTS_MAXLEN: intVar(1000, 100_000_000, 100_000),
+  /** Hosts webhooks may call although they resolve to internal addresses (development only). */
+  ZIMAGE_WEBHOOK_ALLOWED_HOSTS: parsedVar(parseAllowedHosts, []),
 });
+
+/** A variable parsed by `parse`, whose TypeError message becomes the problem reported. */
+function parsedVar<T>(parse: (value: string) => T, fallback: T) {
+  return z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .transform((value, ctx) => {
+        try {
+          return parse(value);
+        } catch (error) {
+          ctx.addIssue({ code: 'custom', message: (error as Error).message });
+          return z.NEVER;
+        }
+      })
+      .optional()
+      .transform((value) => value ?? fallback),
+  );
+}
 
 export const producerEnvSchema = baseEnvSchema.extend({
   /** Attempts per job for transient errors (throttling does not use attempts). */
@@ -113,6 +139,16 @@ export const workerEnvSchema = baseEnvSchema.extend({
   ZIMAGE_MAX_IMAGE_BYTES: intVar(1024, 200 * 1024 * 1024, 20 * 1024 * 1024),
   ZIMAGE_REQUEST_TIMEOUT_MS: intVar(1000, 600_000, 60_000),
   ZIMAGE_CONNECT_TIMEOUT_MS: intVar(100, 120_000, 10_000),
+  /** Signs per-job webhooks: one or more `whsec_` secrets (several while rotating). */
+  ZIMAGE_WEBHOOK_SECRET: parsedVar<Buffer[] | undefined>(parseWebhookSecrets, undefined),
+  /** Registered endpoints (JSON; see webhooks/webhook-endpoints.ts), parsed with the raw env. */
+  ZIMAGE_WEBHOOK_ENDPOINTS: z.preprocess(emptyAsUndefined, z.string().optional()),
+  ZIMAGE_WEBHOOK_RETRY_SCHEDULE: parsedVar(parseRetrySchedule, parseRetrySchedule(DEFAULT_RETRY_SCHEDULE)),
+  ZIMAGE_WEBHOOK_TIMEOUT_MS: intVar(100, 60_000, 15_000),
+  /** Deliveries one worker process makes at once. */
+  ZIMAGE_WEBHOOK_CONCURRENCY: intVar(1, 1000, 20),
+  /** Whether this worker process also delivers webhooks (fan-out + delivery queue). */
+  ZIMAGE_WEBHOOK_DISPATCHER: boolVar(true),
   /** Unset: twice the request timeout plus 30 s, so a call in flight can finish (it may be billed). */
   ZIMAGE_SHUTDOWN_TIMEOUT_MS: z.preprocess(
     emptyAsUndefined,

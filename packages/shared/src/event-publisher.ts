@@ -7,12 +7,14 @@
  *   1. a marker `emitted:{jobId}` is set if absent — if it was present, nothing else happens: a
  *      job has one terminal event, so a job that somehow runs again after `job.failed` cannot
  *      also publish `job.succeeded` and count twice in its batch;
- *   2. the event is appended to the bounded stream;
+ *   2. the event is appended to the bounded stream (with the job's or batch's webhook, when it has
+ *      one, as a separate field for the webhook dispatcher);
  *   3. for batch jobs, the batch's outcome counter and results manifest entry are updated, and when
  *      the last job becomes terminal `batch.completed` is appended, once (guarded by HSETNX).
  */
 import type { Redis } from 'ioredis';
 import { eventIdFor, type JobEvent } from './events.js';
+import type { WebhookSpec } from './job-request.js';
 import { batchKey, batchResultsKey, emittedMarkerKey, eventsStreamKey } from './queue-names.js';
 
 export type JobOutcome = 'succeeded' | 'failed' | 'expired' | 'cancelled';
@@ -52,14 +54,24 @@ local function complete_batch(batch, stream, maxlen, event_id, timestamp, batch_
     id = event_id, version = 1, type = 'batch.completed', timestamp = timestamp,
     data = { batchId = batch_id, total = total, succeeded = s, failed = f, expired = e, cancelled = c }
   })
-  redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'type', 'batch.completed', 'id', event_id, 'event', event)
+  local fields = { 'type', 'batch.completed', 'id', event_id, 'event', event }
+  local webhook = redis.call('HGET', batch, 'webhook')
+  if webhook then
+    table.insert(fields, 'webhook')
+    table.insert(fields, webhook)
+  end
+  redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', unpack(fields))
   return true
 end
 `;
 
 const SCRIPT = `${COMPLETE_BATCH_LUA}
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[3]) then return 0 end
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'type', ARGV[4], 'id', ARGV[5], 'event', ARGV[1])
+if ARGV[12] ~= '' then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'type', ARGV[4], 'id', ARGV[5], 'event', ARGV[1], 'webhook', ARGV[12])
+else
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'type', ARGV[4], 'id', ARGV[5], 'event', ARGV[1])
+end
 if #KEYS < 4 or redis.call('EXISTS', KEYS[3]) == 0 then return 1 end
 redis.call('HINCRBY', KEYS[3], ARGV[6], 1)
 redis.call('HSET', KEYS[4], ARGV[7], ARGV[8])
@@ -86,6 +98,8 @@ export async function publishJobEvent(
   outcome: JobOutcome,
   manifest: ManifestEntry,
   options: PublishOptions,
+  /** The job's own webhook: the dispatcher reads it from the stream entry (never the event body). */
+  webhook?: WebhookSpec,
 ): Promise<PublishOutcome> {
   const batchId = event.data.batchId;
   const keys = [emittedMarkerKey(options.prefix, event.data.jobId), eventsStreamKey(options.prefix)];
@@ -102,6 +116,7 @@ export async function publishJobEvent(
     batchId ? eventIdFor('batch.completed', batchId) : '',
     new Date().toISOString(),
     batchId ?? '',
+    webhook ? JSON.stringify(webhook) : '',
   ];
   const result = (await redis.eval(SCRIPT, keys.length, ...keys, ...args)) as number;
   return { published: result > 0, batchCompleted: result === 2 };

@@ -32,6 +32,10 @@ export {
   eventsStreamKey,
   GENERATE_QUEUE,
   pauseReasonKey,
+  WEBHOOK_QUEUE,
+  webhookAttemptsKey,
+  webhookDeliveriesKey,
+  webhookEndpointKey,
 } from './queue-names.js';
 export {
   ASPECTS,
@@ -93,3 +97,40 @@ export { formatFieldIssues, toFieldIssues, type FieldIssue } from './validation-
 export * from './storage/index.js';
 export { freePort, startRedisServer, type RedisServerHandle } from './redis-server.js';
 export { resolveAccounts, type AccountConfig } from './accounts.js';
+export { parseWebhookSecrets, generateWebhookSecret } from './webhooks/webhook-secret.js';
+export { signWebhook, type SignedHeaders } from './webhooks/webhook-signature.js';
+export { DEFAULT_RETRY_SCHEDULE, MAX_RETRY_AFTER_MS, nextRetryDelay, parseRetrySchedule, RETRY_JITTER } from './webhooks/retry-schedule.js';
+export { parseWebhookEndpoints, type WebhookEndpoint } from './webhooks/webhook-endpoints.js';
+export { WebhookUrlChecker } from './webhooks/webhook-url-checker.js';
+export { deliveryJobId, perJobEndpointId, type DeliveryJobData } from './webhooks/delivery-job.js';
+export {
+  DELIVERY_LOG_TTL_SECONDS,
+  disableEndpoint,
+  enableEndpoint,
+  endpointState,
+  listAttempts,
+  recordAttempt,
+  type AttemptOutcome,
+  type DeliveryAttempt,
+  type EndpointState,
+} from './webhooks/delivery-log.js';
+export {
+  blockedAddressReason,
+  checkWebhookUrl,
+  guardedLookup,
+  isAllowedHost,
+  parseAllowedHosts,
+  systemResolver,
+  type Resolver,
+  type WebhookUrlPolicy,
+} from './webhooks/ssrf-guard.js';
+export {
+  consumeEvents,
+  ensureConsumerGroup,
+  readEvents,
+  replayGroupFrom,
+  streamIdAt,
+  type DeadLetter,
+  type EventConsumerOptions,
+  type StreamEvent,
+} from './event-consumer.js';

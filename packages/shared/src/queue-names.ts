@@ -26,3 +26,21 @@ export function emittedMarkerKey(prefix: string, jobId: string): string {
 export function pauseReasonKey(prefix: string): string {
   return `${prefix}:${GENERATE_QUEUE}:pause-reason`;
 }
+
+/** BullMQ queue of webhook deliveries (one job per event and endpoint). */
+export const WEBHOOK_QUEUE = 'webhooks';
+
+/** State of a webhook endpoint (disabled after a 410 or by an operator). Never its secret. */
+export function webhookEndpointKey(prefix: string, endpointId: string): string {
+  return `${prefix}:webhook:endpoint:${endpointId}`;
+}
+
+/** Every delivery attempt of one event, to every endpoint (a capped list of JSON records). */
+export function webhookAttemptsKey(prefix: string, eventId: string): string {
+  return `${prefix}:webhook:attempts:${eventId}`;
+}
+
+/** The delivery job ids of one event, so that `zimage webhooks replay EVENT_ID` can find them. */
+export function webhookDeliveriesKey(prefix: string, eventId: string): string {
+  return `${prefix}:webhook:deliveries:${eventId}`;
+}

@@ -9,3 +9,8 @@ export { readPngSize } from './png-header.js';
 export { createGovernor, type AccountSnapshot, type CallOutcome, type Governor, type GovernorOptions, type GovernedAccount, type Lease } from './governor/governor.js';
 export { applyFeedback, defaultPaceConfig, initialPaceState, paceView, reserve, targetRpm, type Feedback, type PaceConfig, type PaceState, type Reservation } from './governor/pace.js';
 export { createPaceStore, enableAllAccounts, paceKey, type PaceStore } from './governor/pace-store.js';
+export { startWebhookDispatcher, WEBHOOK_CONSUMER_GROUP, type WebhookDispatcher, type WebhookDispatcherOptions } from './webhooks/webhook-dispatcher.js';
+export { deliverWebhook, type DeliveryContext, type DeliveryResult } from './webhooks/deliver-webhook.js';
+export { deliveryTargets, type DeliveryTarget } from './webhooks/delivery-targets.js';
+export { buildWebhookBody, MAX_BODY_BYTES } from './webhooks/webhook-body.js';
+export { deliveryLog, replayEndpoint, replayEvent, type ReplayOutcome } from './webhooks/webhook-admin.js';

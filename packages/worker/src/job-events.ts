@@ -27,7 +27,7 @@ export async function publishSucceeded(sink: EventSink, job: GenerationJob, payl
     timestamp: result.completedAt,
     data: { jobId: String(job.id), batchId: payload.batchId, metadata: payload.metadata, result },
   };
-  await publishJobEvent(sink.redis, event, 'succeeded', { jobId: String(job.id), line: payload.line, rowKey: payload.rowKey, status: 'succeeded', key: result.key, sha256: result.sha256 }, sink.publish);
+  await publishJobEvent(sink.redis, event, 'succeeded', { jobId: String(job.id), line: payload.line, rowKey: payload.rowKey, status: 'succeeded', key: result.key, sha256: result.sha256 }, sink.publish, payload.webhook);
 }
 
 export async function publishExpired(sink: EventSink, job: GenerationJob, payload: JobPayload, deadline: string): Promise<void> {
@@ -38,7 +38,7 @@ export async function publishExpired(sink: EventSink, job: GenerationJob, payloa
     timestamp: new Date().toISOString(),
     data: { jobId: String(job.id), batchId: payload.batchId, metadata: payload.metadata, deadline },
   };
-  await publishJobEvent(sink.redis, event, 'expired', { jobId: String(job.id), line: payload.line, rowKey: payload.rowKey, status: 'expired', errorCode: 'JOB_EXPIRED' }, sink.publish);
+  await publishJobEvent(sink.redis, event, 'expired', { jobId: String(job.id), line: payload.line, rowKey: payload.rowKey, status: 'expired', errorCode: 'JOB_EXPIRED' }, sink.publish, payload.webhook);
 }
 
 /** `job.failed`; `payload` is undefined when the job's data could not be read. */
@@ -63,5 +63,5 @@ export async function publishFailed(sink: EventSink, job: GenerationJob, payload
       attempts: job.attemptsMade + 1,
     },
   };
-  await publishJobEvent(sink.redis, event, 'failed', { jobId: String(job.id), line: payload?.line, rowKey: payload?.rowKey, status: 'failed', errorCode: error.code }, sink.publish);
+  await publishJobEvent(sink.redis, event, 'failed', { jobId: String(job.id), line: payload?.line, rowKey: payload?.rowKey, status: 'failed', errorCode: error.code }, sink.publish, payload?.webhook);
 }

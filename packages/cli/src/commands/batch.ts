@@ -1,6 +1,7 @@
-import { createProducer, ingestBatchFile, type IngestReport } from '@zimage/producer';
+import { ingestBatchFile, type IngestReport } from '@zimage/producer';
 import { AppError, isAppError, loadConfig, producerEnvSchema } from '@zimage/shared';
-import { parseInteger } from '../parse-options.js';
+import { parseEventTypes, parseInteger } from '../parse-options.js';
+import { producerFromEnv } from '../producer-from-env.js';
 import { formatSummary, watchBatch, writeManifest } from '../watch-batch.js';
 
 export interface BatchFlags {
@@ -15,18 +16,16 @@ export interface BatchFlags {
   rejected?: string;
   watch?: boolean;
   manifest?: string;
+  webhook?: string;
+  webhookEvents?: string;
 }
 
 /** `zimage batch FILE`: validate every row, enqueue, optionally watch to the end. */
 export async function batchCommand(file: string, flags: BatchFlags): Promise<number> {
   const env = loadConfig(producerEnvSchema, process.env);
   const priority = parseInteger('--priority', flags.priority);
-  const producer = await createProducer({
-    redisUrl: env.REDIS_URL,
-    prefix: env.ZIMAGE_PREFIX,
-    maxAttempts: env.ZIMAGE_MAX_ATTEMPTS,
-    retentionHours: env.ZIMAGE_RETENTION_HOURS,
-  });
+  const webhook = flags.webhook ? { url: flags.webhook, ...(flags.webhookEvents ? { events: parseEventTypes(flags.webhookEvents) } : {}) } : undefined;
+  const producer = await producerFromEnv(env);
   try {
     let report: IngestReport;
     try {
@@ -40,7 +39,9 @@ export async function batchCommand(file: string, flags: BatchFlags): Promise<num
           ...(flags.size ? { size: flags.size } : {}),
           ...(flags.promptExtend ? { promptExtend: true } : {}),
           ...(priority !== undefined ? { priority } : {}),
+          ...(webhook ? { webhook } : {}),
         },
+        webhook,
         skipInvalid: flags.skipInvalid ?? false,
         ...(flags.rejected ? { rejectedPath: flags.rejected } : {}),
       });

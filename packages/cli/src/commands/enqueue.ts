@@ -1,6 +1,6 @@
-import { createProducer } from '@zimage/producer';
 import { loadConfig, producerEnvSchema, type JobRequestInput } from '@zimage/shared';
-import { parseInteger, parseMetadataPairs } from '../parse-options.js';
+import { parseEventTypes, parseInteger, parseMetadataPairs } from '../parse-options.js';
+import { producerFromEnv } from '../producer-from-env.js';
 
 export interface EnqueueFlags {
   prompt: string;
@@ -15,6 +15,7 @@ export interface EnqueueFlags {
   deadline?: string;
   idempotencyKey?: string;
   webhook?: string;
+  webhookEvents?: string;
   json?: boolean;
 }
 
@@ -33,15 +34,10 @@ export async function enqueueCommand(flags: EnqueueFlags): Promise<number> {
     priority: parseInteger('--priority', flags.priority),
     deadline: flags.deadline,
     idempotencyKey: flags.idempotencyKey,
-    webhook: flags.webhook ? { url: flags.webhook } : undefined,
+    webhook: flags.webhook ? { url: flags.webhook, ...(flags.webhookEvents ? { events: parseEventTypes(flags.webhookEvents) } : {}) } : undefined,
   };
   for (const [k, v] of Object.entries(request)) if (v === undefined) delete request[k];
-  const producer = await createProducer({
-    redisUrl: env.REDIS_URL,
-    prefix: env.ZIMAGE_PREFIX,
-    maxAttempts: env.ZIMAGE_MAX_ATTEMPTS,
-    retentionHours: env.ZIMAGE_RETENTION_HOURS,
-  });
+  const producer = await producerFromEnv(env);
   try {
     const job = await producer.enqueue(request as JobRequestInput);
     process.stdout.write(flags.json ? `${JSON.stringify(job)}\n` : `${job.jobId}\n`);

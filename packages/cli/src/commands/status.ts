@@ -1,10 +1,10 @@
-import { createProducer } from '@zimage/producer';
 import { loadConfig, producerEnvSchema } from '@zimage/shared';
+import { producerFromEnv } from '../producer-from-env.js';
 
 /** `zimage status BATCH_ID`: the batch's counts (or a job's state, given a job id), and a paused queue. */
 export async function statusCommand(id: string, flags: { json?: boolean }): Promise<number> {
   const env = loadConfig(producerEnvSchema, process.env);
-  const producer = await createProducer({ redisUrl: env.REDIS_URL, prefix: env.ZIMAGE_PREFIX });
+  const producer = await producerFromEnv(env);
   try {
     const pause = await producer.pauseState();
     const batch = await producer.getBatch(id);

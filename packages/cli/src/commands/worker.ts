@@ -1,12 +1,13 @@
-import { createLogger, loadConfig, requireAccount, resolveAccounts, workerEnvSchema } from '@zimage/shared';
+import { createLogger, loadConfig, parseWebhookEndpoints, requireAccount, resolveAccounts, workerEnvSchema } from '@zimage/shared';
 import { workerFromEnv } from '../worker-from-env.js';
 
 /** `zimage worker`: runs until SIGINT/SIGTERM, then drains in-flight jobs and exits 0. */
 export async function workerCommand(): Promise<number> {
   const env = loadConfig(workerEnvSchema, process.env, requireAccount);
   const accounts = resolveAccounts(env, process.env);
-  const logger = createLogger({ level: env.LOG_LEVEL, secrets: [...accounts.map((a) => a.apiKey), env.AWS_SECRET_ACCESS_KEY] });
-  const worker = await workerFromEnv(env, logger, accounts);
+  const endpoints = parseWebhookEndpoints(env.ZIMAGE_WEBHOOK_ENDPOINTS, process.env);
+  const logger = createLogger({ level: env.LOG_LEVEL, secrets: [...accounts.map((a) => a.apiKey), env.AWS_SECRET_ACCESS_KEY, ...webhookSecretValues(process.env)] });
+  const worker = await workerFromEnv(env, logger, accounts, endpoints);
   const { timedOut } = await new Promise<{ timedOut: boolean }>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
       logger.info({ signal }, `Received ${signal}`);
@@ -20,4 +21,16 @@ export async function workerCommand(): Promise<number> {
   logger.flush();
   // Exit explicitly: after a timed-out shutdown BullMQ still holds its connections open.
   process.exit(timedOut ? 1 : 0);
+}
+
+/** Literal secret values the logger scrubs: ZIMAGE_WEBHOOK_SECRET and every endpoint's secretEnv. */
+function webhookSecretValues(env: NodeJS.ProcessEnv): string[] {
+  const names = ['ZIMAGE_WEBHOOK_SECRET'];
+  try {
+    const listed = JSON.parse(env['ZIMAGE_WEBHOOK_ENDPOINTS'] ?? '[]') as { secretEnv?: unknown }[];
+    for (const entry of Array.isArray(listed) ? listed : []) if (typeof entry.secretEnv === 'string') names.push(entry.secretEnv);
+  } catch {
+    // parseWebhookEndpoints has already reported a malformed list.
+  }
+  return names.flatMap((name) => (env[name] ?? '').split(/[\s,]+/).filter((s) => s.length >= 8));
 }

@@ -95,6 +95,10 @@ export function createFileStorage(options: FileStorageOptions): Storage {
       return pathToFileURL(pathFor(key)).href;
     },
 
+    async presignedUrl(): Promise<string | undefined> {
+      return undefined;
+    },
+
     async check(): Promise<void> {
       // A real write, not `access(W_OK)`: root ignores permission bits and only a write notices a
       // read-only mount or a full disk that can no longer create files.

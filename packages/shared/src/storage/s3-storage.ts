@@ -1,6 +1,7 @@
 import { GetObjectCommand, HeadBucketCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { AppError, coerceError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import { assertSafeObjectKey, MAX_OBJECT_KEY_BYTES } from './object-key.js';
@@ -111,6 +112,13 @@ export function createS3Storage(options: S3StorageOptions): Storage {
 
     urlFor(key: string): string {
       return urlOf(objectKey(key));
+    },
+
+    async presignedUrl(key: string, ttlSeconds: number): Promise<string | undefined> {
+      // Signing is local (no request); SigV4 caps presigned URLs at 7 days.
+      return getSignedUrl(client, new GetObjectCommand({ Bucket: bucket, Key: objectKey(key) }), {
+        expiresIn: Math.max(1, Math.min(7 * 24 * 3600, Math.floor(ttlSeconds))),
+      });
     },
 
     async check(): Promise<void> {

@@ -65,6 +65,11 @@ export interface Storage {
   read(key: string): Promise<Uint8Array | null>;
   /** file: "file:///abs/path"; s3: "s3://bucket/prefix/key". */
   urlFor(key: string): string;
+  /**
+   * An https URL anyone holding it can GET for `ttlSeconds` (S3 presigned GET; at most 7 days), or
+   * undefined when the driver has none (file). Used for webhook payloads: links, not image bytes.
+   */
+  presignedUrl(key: string, ttlSeconds: number): Promise<string | undefined>;
   /** Readiness: folder writable / bucket reachable (HeadBucket). Throws STORAGE_UNAVAILABLE. */
   check(): Promise<void>;
   /** Idempotent. */

@@ -1,0 +1,176 @@
+/**
+ * One webhook delivery attempt: sign, POST, judge the answer, record it.
+ *
+ * The rules (Standard Webhooks): only 2xx is success; redirects are not followed (a 3xx is a
+ * failure like any other); 410 Gone disables the endpoint; 429 and 503 honour Retry-After; every
+ * attempt times out. Every attempt, whatever its outcome, is appended to the event's delivery log.
+ * Retries are BullMQ's (attempts + the schedule's backoff strategy): this function makes exactly
+ * one request.
+ */
+import {
+  AppError,
+  checkWebhookUrl,
+  disableEndpoint,
+  endpointState,
+  recordAttempt,
+  signWebhook,
+  type DeliveryAttempt,
+  type DeliveryJobData,
+  type Logger,
+  type Storage,
+  type WebhookEndpoint,
+  type WebhookUrlPolicy,
+} from '@zimage/shared';
+import type { Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { request, type Dispatcher } from 'undici';
+import { parseRetryAfter } from '../classify-upstream-error.js';
+import { failureMessage, toRetryable, toUnrecoverable } from '../to-bullmq-error.js';
+import { buildWebhookBody } from './webhook-body.js';
+
+const USER_AGENT = 'zimage-webhooks/1';
+/** Of a failed answer's body, this much is kept in the log (what the receiver said is useful). */
+const SNIPPET_BYTES = 200;
+
+export interface DeliveryContext {
+  redis: Redis;
+  prefix: string;
+  logger: Logger;
+  dispatcher: Dispatcher;
+  policy: WebhookUrlPolicy;
+  /** Registered endpoints by id. */
+  endpoints: ReadonlyMap<string, WebhookEndpoint>;
+  /** ZIMAGE_WEBHOOK_SECRET, for per-job webhooks. */
+  jobSecretKeys: readonly Buffer[] | undefined;
+  storage: Pick<Storage, 'presignedUrl'> | undefined;
+  timeoutMs: number;
+  /** Attempts in all (1 + the retry schedule's length). */
+  maxAttempts: number;
+  /** When the next attempt would be, for the log (the same arithmetic BullMQ will use). */
+  nextDelayMs: (attemptsMade: number, retryAfterMs?: number) => number | undefined;
+}
+
+export interface DeliveryResult {
+  status: number;
+  attempt: number;
+  latencyMs: number;
+}
+
+export async function deliverWebhook(job: Job<DeliveryJobData>, ctx: DeliveryContext): Promise<DeliveryResult> {
+  const data = job.data;
+  const attempt = job.attemptsMade + 1;
+  const registered = data.url === undefined ? ctx.endpoints.get(data.endpointId) : undefined;
+  const url = data.url ?? registered?.url;
+  const host = url ? safeHost(url) : '?';
+  const log = (entry: Omit<DeliveryAttempt, 'endpointId' | 'host' | 'attempt' | 'at'>) =>
+    recordAttempt(ctx.redis, ctx.prefix, data.eventId, { endpointId: data.endpointId, host, attempt, at: new Date().toISOString(), ...entry });
+
+  const giveUp = async (error: AppError, outcome: DeliveryAttempt['outcome']): Promise<never> => {
+    await log({ outcome, error: failureMessage(error) });
+    ctx.logger.warn({ eventId: data.eventId, endpointId: data.endpointId, code: error.code }, `Webhook ${data.eventId} → ${data.endpointId} dead-lettered: ${error.message}`);
+    throw toUnrecoverable(error);
+  };
+
+  if (!url) return giveUp(new AppError('WEBHOOK_ENDPOINT_DISABLED', `endpoint ${data.endpointId} is no longer configured (ZIMAGE_WEBHOOK_ENDPOINTS)`), 'endpoint-disabled');
+  const keys = registered ? registered.keys : ctx.jobSecretKeys;
+  if (!keys || keys.length === 0) return giveUp(new AppError('WEBHOOK_SECRET_MISSING', 'ZIMAGE_WEBHOOK_SECRET is not set on this worker; per-job webhooks cannot be signed'), 'failed');
+  const state = await endpointState(ctx.redis, ctx.prefix, data.endpointId);
+  if (state) return giveUp(new AppError('WEBHOOK_ENDPOINT_DISABLED', `endpoint ${data.endpointId} (${host}) was disabled at ${state.disabledAt}: ${state.reason}`), 'endpoint-disabled');
+  try {
+    // IP literals never reach the connector's DNS lookup, so they are checked here too.
+    await checkWebhookUrl(url, ctx.policy);
+  } catch (error) {
+    if (error instanceof AppError) return giveUp(error, 'refused');
+    throw error;
+  }
+
+  const body = await buildWebhookBody(data.event, ctx.storage);
+  const headers = {
+    ...signWebhook(data.eventId, Date.now() / 1000, body, keys),
+    'content-type': 'application/json',
+    'user-agent': USER_AGENT,
+  };
+  const started = performance.now();
+  let status: number;
+  let snippet = '';
+  let retryAfterMs: number | undefined;
+  try {
+    const response = await request(url, {
+      method: 'POST',
+      body,
+      headers,
+      dispatcher: ctx.dispatcher,
+      signal: AbortSignal.timeout(ctx.timeoutMs),
+      headersTimeout: ctx.timeoutMs,
+      bodyTimeout: ctx.timeoutMs,
+    });
+    status = response.statusCode;
+    if (status >= 200 && status < 300) await response.body.dump({ limit: 64 * 1024 });
+    else snippet = await readSnippet(response.body);
+    retryAfterMs = status === 429 || status === 503 ? parseRetryAfter(response.headers) : undefined;
+  } catch (error) {
+    const latencyMs = Math.round(performance.now() - started);
+    const reason = describeNetworkError(error, ctx.timeoutMs);
+    if (reason.refused) return giveUp(new AppError('WEBHOOK_URL_REFUSED', reason.message), 'refused');
+    return retryLater(new AppError('WEBHOOK_DELIVERY_FAILED', `${host}: ${reason.message}`), { latencyMs });
+  }
+  const latencyMs = Math.round(performance.now() - started);
+
+  if (status >= 200 && status < 300) {
+    await log({ outcome: 'delivered', status, latencyMs });
+    return { status, attempt, latencyMs };
+  }
+  if (status === 410) {
+    await disableEndpoint(ctx.redis, ctx.prefix, data.endpointId, `answered 410 Gone to ${data.eventId}`, host);
+    ctx.logger.warn({ endpointId: data.endpointId, host }, `Webhook endpoint ${data.endpointId} (${host}) answered 410 Gone: disabled`);
+    await log({ outcome: 'endpoint-disabled', status, latencyMs, error: 'answered 410 Gone: endpoint disabled' });
+    throw toUnrecoverable(new AppError('WEBHOOK_ENDPOINT_DISABLED', `${host} answered 410 Gone; endpoint ${data.endpointId} disabled`));
+  }
+  const what = status >= 300 && status < 400 ? `answered ${status} (redirects are not followed)` : `answered ${status}`;
+  return retryLater(new AppError('WEBHOOK_DELIVERY_FAILED', `${host} ${what}${snippet ? `: ${snippet}` : ''}`, { retryAfterMs }), { status, latencyMs });
+
+  async function retryLater(error: AppError, facts: { status?: number; latencyMs: number }): Promise<never> {
+    const delay = attempt < ctx.maxAttempts ? ctx.nextDelayMs(attempt, error.retryAfterMs) : undefined;
+    const last = delay === undefined;
+    await log({
+      outcome: last ? 'dead-lettered' : 'failed',
+      ...facts,
+      error: error.message,
+      ...(last ? {} : { nextAttemptAt: new Date(Date.now() + delay).toISOString() }),
+    });
+    if (last) ctx.logger.warn({ eventId: data.eventId, endpointId: data.endpointId }, `Webhook ${data.eventId} → ${data.endpointId} dead-lettered after ${attempt} attempts: ${error.message}`);
+    throw toRetryable(error);
+  }
+}
+
+function safeHost(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return '?';
+  }
+}
+
+async function readSnippet(body: AsyncIterable<Buffer> & { destroy(): unknown; on(event: 'error', listener: () => void): unknown }): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size >= SNIPPET_BYTES) break;
+  }
+  body.on('error', () => {});
+  body.destroy();
+  // Control characters would garble a terminal listing; the text is informative only.
+  return Buffer.concat(chunks).subarray(0, SNIPPET_BYTES).toString('utf8').replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
+}
+
+function describeNetworkError(error: unknown, timeoutMs: number): { message: string; refused: boolean } {
+  const err = error as (Error & { code?: string; cause?: { code?: string; message?: string } }) | undefined;
+  const code = err?.code ?? err?.cause?.code;
+  if (code === 'WEBHOOK_URL_REFUSED') return { message: err?.cause?.message ?? err?.message ?? 'refused', refused: true };
+  if (err?.name === 'TimeoutError' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
+    return { message: `no answer within ${timeoutMs} ms`, refused: false };
+  }
+  return { message: `${code ?? err?.name ?? 'error'}: ${err?.message ?? String(error)}`, refused: false };
+}
