@@ -132,6 +132,35 @@ describe('loadConfig(workerEnvSchema)', () => {
   });
 });
 
+describe('webhook settings', () => {
+  it('defaults: Svix schedule, 15 s timeout, no secret, no exceptions, dispatcher on, stream bound 100k', () => {
+    const config = loadConfig(workerEnvSchema, {});
+    expect(config.ZIMAGE_WEBHOOK_RETRY_SCHEDULE).toEqual([5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000]);
+    expect(config).toMatchObject({ ZIMAGE_WEBHOOK_TIMEOUT_MS: 15_000, ZIMAGE_WEBHOOK_DISPATCHER: true, ZIMAGE_WEBHOOK_ALLOWED_HOSTS: [], ZIMAGE_EVENTS_MAXLEN: 100_000 });
+    expect(config.ZIMAGE_WEBHOOK_SECRET).toBeUndefined();
+  });
+
+  it('parses the schedule, the allowed hosts and the secrets', () => {
+    const secret = `whsec_${Buffer.alloc(32, 7).toString('base64')}`;
+    const config = loadConfig(workerEnvSchema, {
+      ZIMAGE_WEBHOOK_RETRY_SCHEDULE: '100ms,1s',
+      ZIMAGE_WEBHOOK_ALLOWED_HOSTS: 'LocalHost, 127.0.0.1:8080',
+      ZIMAGE_WEBHOOK_SECRET: secret,
+    });
+    expect(config.ZIMAGE_WEBHOOK_RETRY_SCHEDULE).toEqual([100, 1000]);
+    expect(config.ZIMAGE_WEBHOOK_ALLOWED_HOSTS).toEqual(['localhost', '127.0.0.1:8080']);
+    expect(config.ZIMAGE_WEBHOOK_SECRET?.map((k) => k.length)).toEqual([32]);
+  });
+
+  it('names each bad webhook variable, and never quotes the secret', () => {
+    const error = configError({ ZIMAGE_WEBHOOK_RETRY_SCHEDULE: '5 minutes', ZIMAGE_WEBHOOK_SECRET: 'hunter2-not-a-whsec', ZIMAGE_EVENTS_MAXLEN: '10' });
+    expect(error.message).toContain('ZIMAGE_WEBHOOK_RETRY_SCHEDULE: "5 minutes" is not a delay');
+    expect(error.message).toContain('ZIMAGE_WEBHOOK_SECRET: the secret must start with whsec_');
+    expect(error.message).toContain('ZIMAGE_EVENTS_MAXLEN: must be at least 1000');
+    expect(error.message).not.toContain('hunter2');
+  });
+});
+
 describe('loadConfig(producerEnvSchema)', () => {
   it('applies its own defaults and ignores worker variables', () => {
     const config = loadConfig(producerEnvSchema, { ZIMAGE_RPM: 'not checked here' });

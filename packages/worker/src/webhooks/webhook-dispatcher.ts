@@ -152,6 +152,9 @@ export async function startWebhookDispatcher(options: WebhookDispatcherOptions):
     },
   ).catch((error: unknown) => logger.error({ err: error }, 'Webhook fan-out stopped'));
 
+  if (!options.jobSecretKeys?.length) {
+    logger.warn('ZIMAGE_WEBHOOK_SECRET is not set: per-job webhooks cannot be signed and will be dead-lettered (registered endpoints are unaffected)');
+  }
   logger.info(
     { endpoints: options.endpoints.map((e) => ({ id: e.id, events: e.events })), schedule, concurrency: options.concurrency },
     `Webhook dispatcher ready: ${options.endpoints.length} registered endpoint(s), ${schedule.length + 1} attempts per delivery`,
