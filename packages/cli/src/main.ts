@@ -4,6 +4,7 @@
  * from the environment (once, at this edge) and reports errors with stable codes.
  */
 import { Command, Option } from 'commander';
+import { apiCommand } from './commands/api.js';
 import { batchCommand } from './commands/batch.js';
 import { demoCommand } from './commands/demo.js';
 import { emulatorCommand } from './commands/emulator.js';
@@ -30,6 +31,13 @@ program
   .description('run the whole pipeline on examples/catalogue.csv, with nothing configured')
   .option('--file <path>', 'another CSV or JSONL file')
   .action(runCommand(demoCommand));
+
+program
+  .command('api')
+  .description('serve the HTTP API (needs ZIMAGE_API_TOKENS) until SIGINT/SIGTERM')
+  .option('--port <n>', 'port (default PORT or 8080)')
+  .option('--host <host>', 'interface (default ZIMAGE_API_HOST or 0.0.0.0)')
+  .action(runCommand(apiCommand));
 
 program.command('worker').description('process generation jobs until SIGINT/SIGTERM').action(runCommand(workerCommand));
 

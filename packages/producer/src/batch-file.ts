@@ -155,6 +155,11 @@ export function rowToRequest(row: BatchRow, mapping: RowMapping): RowOutcome {
       else request[field] = converted;
       continue;
     }
+    // JSON rows (JSONL, the API's JSON arrays) may carry a job's own webhook as an object.
+    if (column === 'webhook' && raw && typeof raw === 'object' && !Array.isArray(raw)) {
+      request['webhook'] = raw;
+      continue;
+    }
     if (column === 'metadata' && raw && typeof raw === 'object' && !Array.isArray(raw)) {
       for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
         metadata[k] = typeof v === 'string' ? v : JSON.stringify(v);

@@ -26,6 +26,8 @@ export interface IngestOptions extends RowMapping {
    */
   webhook?: WebhookSpec;
   onProgress?: (phase: 'validate' | 'enqueue', rows: number) => void;
+  /** More rows than this is refused (PAYLOAD_TOO_LARGE) before anything is enqueued. */
+  maxRows?: number;
 }
 
 export interface RejectedRow {
@@ -84,6 +86,10 @@ export async function ingestBatchFile(producer: Producer, options: IngestOptions
   // Pass 1: validate everything, keep nothing but the problems.
   for await (const row of readBatchRows(options.path, format)) {
     rows += 1;
+    if (options.maxRows !== undefined && rows > options.maxRows) {
+      await closeRejects();
+      throw new AppError('PAYLOAD_TOO_LARGE', `more than ${options.maxRows} rows; split the batch`);
+    }
     if ('error' in row && row.fatal) {
       await closeRejects();
       throw new AppError('BATCH_INVALID', `line ${row.line}: ${row.error}; nothing was enqueued`, {

@@ -7,9 +7,15 @@
  */
 import {
   AppError,
+  batchJobsKey,
   batchKey,
   batchResultsKey,
+  cancelChannel,
+  cancelledJobKey,
+  cancelRequestKey,
   createRedisConnection,
+  eventIdFor,
+  publishJobEvent,
   GENERATE_QUEUE,
   pauseReasonKey,
   waitForRedis,
@@ -67,6 +73,9 @@ export interface BatchStatus {
   createdAt: string | undefined;
   completedAt: string | undefined;
   source: string | undefined;
+  /** Estimated spend of the batch's succeeded jobs so far (list prices), US$. */
+  costUsd: number;
+  cancelRequestedAt: string | undefined;
 }
 
 export interface PauseState {
@@ -75,7 +84,13 @@ export interface PauseState {
   reason: { code: string; message: string; action: string; at: string } | undefined;
 }
 
-export type JobState = 'waiting' | 'active' | 'delayed' | 'prioritized' | 'paused' | 'completed' | 'failed' | 'waiting-children' | 'unknown';
+export type JobState = 'waiting' | 'active' | 'delayed' | 'prioritized' | 'paused' | 'completed' | 'failed' | 'cancelled' | 'waiting-children' | 'unknown';
+
+export interface CancelOutcome {
+  jobId: string;
+  /** `cancelled`: done (it had not started); `cancelling`: it is running, the worker is aborting it. */
+  state: 'cancelled' | 'cancelling';
+}
 
 export interface JobView {
   jobId: string;
@@ -121,6 +136,15 @@ export interface Producer {
   /** Removes the batch's jobs that have not started, e.g. after a failed ingest. Returns how many. */
   abortBatch(batchId: string, jobIds: readonly string[]): Promise<number>;
   getJob(jobId: string): Promise<JobView | null>;
+  /**
+   * Cancels a job: one that has not started is removed and never runs; an active one has its
+   * upstream request aborted by the worker holding it. Either way it ends counted as `cancelled`
+   * in its batch, with a `job.failed` event (code JOB_CANCELLED). Throws JOB_NOT_FOUND, or
+   * JOB_NOT_CANCELLABLE when it has already finished.
+   */
+  cancelJob(jobId: string): Promise<CancelOutcome>;
+  /** Cancels every job of the batch that has not finished. */
+  cancelBatch(batchId: string): Promise<{ cancelled: number; cancelling: number; finished: number }>;
   getBatch(batchId: string): Promise<BatchStatus | null>;
   /** Whether the queue is paused and, when a worker paused it for an account-wide error, why. */
   pauseState(): Promise<PauseState>;
@@ -245,10 +269,96 @@ export async function createProducer(options: ProducerOptions): Promise<Producer
         existing.push(...found);
         chunk = chunk.filter((job) => !found.has(job.jobId));
       }
-      if (chunk.length > 0) await queue.addBulk(chunk.map(toBulk));
+      if (chunk.length > 0) {
+        await indexBatchJobs(chunk);
+        await queue.addBulk(chunk.map(toBulk));
+      }
       added.push(...chunk.map((job) => job.jobId));
     }
     return { added, existing };
+  }
+
+  /** Remembers which jobs belong to which batch (cancel, gallery); expires with the batch. */
+  async function indexBatchJobs(jobs: readonly PreparedJob[]): Promise<void> {
+    const byBatch = new Map<string, string[]>();
+    for (const job of jobs) if (job.payload.batchId) byBatch.set(job.payload.batchId, [...(byBatch.get(job.payload.batchId) ?? []), job.jobId]);
+    if (byBatch.size === 0) return;
+    const pipeline = connection.pipeline();
+    for (const [batchId, ids] of byBatch) {
+      const key = batchJobsKey(options.prefix, batchId);
+      pipeline.sadd(key, ...ids).expire(key, retentionSeconds + 7 * 24 * 3600);
+    }
+    await pipeline.exec();
+  }
+
+  async function cancelJob(jobId: string): Promise<CancelOutcome> {
+    const state = await queue.getJobState(jobId);
+    if (state === 'unknown') {
+      if (await connection.exists(cancelledJobKey(options.prefix, jobId))) throw new AppError('JOB_NOT_CANCELLABLE', `job ${jobId} is already cancelled`);
+      throw new AppError('JOB_NOT_FOUND', `no job ${jobId}`);
+    }
+    if (state === 'completed' || state === 'failed') throw new AppError('JOB_NOT_CANCELLABLE', `job ${jobId} has already ${state === 'completed' ? 'succeeded' : 'failed'}`);
+    // First the flag: a worker that takes the job from now on ends it before any upstream call.
+    await connection.set(cancelRequestKey(options.prefix, jobId), new Date().toISOString(), 'EX', retentionSeconds);
+    if (state !== 'active') {
+      const job = await Job.fromId<JobPayload, JobResult>(queue, jobId);
+      // remove() refuses a job a worker has just locked: then it is active, and handled as such.
+      const removed = job ? await queue.remove(jobId).then((n) => n === 1, () => false) : false;
+      if (job && removed) {
+        await recordCancelled(job);
+        return { jobId, state: 'cancelled' };
+      }
+    }
+    await connection.publish(cancelChannel(options.prefix), jobId);
+    return { jobId, state: 'cancelling' };
+  }
+
+  /** A job removed before it ran: keep what GET needs, and count it in its batch, with its event. */
+  async function recordCancelled(job: Job<JobPayload, JobResult>): Promise<void> {
+    const jobId = String(job.id);
+    const now = new Date().toISOString();
+    await connection.set(
+      cancelledJobKey(options.prefix, jobId),
+      JSON.stringify({ payload: job.data, createdAt: new Date(job.timestamp).toISOString(), cancelledAt: now }),
+      'EX',
+      retentionSeconds,
+    );
+    const payload = job.data;
+    await publishJobEvent(
+      connection,
+      {
+        id: eventIdFor('job.failed', jobId),
+        version: 1,
+        type: 'job.failed',
+        timestamp: now,
+        data: { jobId, batchId: payload.batchId, metadata: payload.metadata ?? {}, error: { code: 'JOB_CANCELLED', message: 'cancelled before it started; never sent upstream' }, attempts: 0 },
+      },
+      'cancelled',
+      { jobId, line: payload.line, rowKey: payload.rowKey, status: 'cancelled', errorCode: 'JOB_CANCELLED' },
+      { ...DEFAULT_PUBLISH_OPTIONS, ...publish },
+      payload.webhook,
+    );
+  }
+
+  async function cancelBatch(batchId: string) {
+    if (!(await connection.exists(batchKey(options.prefix, batchId)))) throw new AppError('JOB_NOT_FOUND', `no batch ${batchId}`);
+    await connection.hset(batchKey(options.prefix, batchId), 'cancelRequestedAt', new Date().toISOString());
+    const outcome = { cancelled: 0, cancelling: 0, finished: 0 };
+    let cursor = '0';
+    do {
+      const [next, ids] = await connection.sscan(batchJobsKey(options.prefix, batchId), cursor, 'COUNT', 500);
+      cursor = next;
+      for (const id of ids) {
+        try {
+          const result = await cancelJob(id);
+          outcome[result.state] += 1;
+        } catch (error) {
+          if (error instanceof AppError && (error.code === 'JOB_NOT_CANCELLABLE' || error.code === 'JOB_NOT_FOUND')) outcome.finished += 1;
+          else throw error;
+        }
+      }
+    } while (cursor !== '0');
+    return outcome;
   }
 
   async function enqueueMany(requests: readonly unknown[], batchOptions: BatchOptions = {}) {
@@ -295,9 +405,24 @@ export async function createProducer(options: ProducerOptions): Promise<Producer
   async function getJob(jobId: string): Promise<JobView | null> {
     // State first: the job's hash is written in the same step as its state changes, so reading it
     // second can only be newer (never "failed" without a failedReason).
-    const state = (await queue.getJobState(jobId)) as JobState;
+    let state = (await queue.getJobState(jobId)) as JobState;
     const job = await Job.fromId<JobPayload, JobResult>(queue, jobId);
-    if (!job) return null;
+    if (!job) {
+      const record = await connection.get(cancelledJobKey(options.prefix, jobId));
+      if (!record) return null;
+      const cancelled = JSON.parse(record) as { payload: JobPayload; createdAt: string; cancelledAt: string };
+      return {
+        jobId,
+        state: 'cancelled',
+        attempts: 0,
+        payload: cancelled.payload,
+        result: undefined,
+        failedReason: 'JOB_CANCELLED: cancelled before it started; never sent upstream',
+        createdAt: cancelled.createdAt,
+        finishedAt: cancelled.cancelledAt,
+      };
+    }
+    if (state === 'failed' && job.failedReason?.startsWith('JOB_CANCELLED')) state = 'cancelled';
     return {
       jobId,
       state,
@@ -327,6 +452,8 @@ export async function createProducer(options: ProducerOptions): Promise<Producer
       createdAt: hash['createdAt'] || undefined,
       completedAt: hash['completedAt'] || undefined,
       source: hash['source'] || undefined,
+      costUsd: n('costMicroUsd') / 1e6,
+      cancelRequestedAt: hash['cancelRequestedAt'] || undefined,
     };
   }
 
@@ -358,6 +485,8 @@ export async function createProducer(options: ProducerOptions): Promise<Producer
     abortBatch,
     adjustBatchTotal: adjustTotal,
     getJob,
+    cancelJob,
+    cancelBatch,
     getBatch,
     batchResults,
     checkWebhook: (url) => webhooks.problem(url),

@@ -161,6 +161,32 @@ export const workerEnvSchema = baseEnvSchema.extend({
   ),
 });
 
+/** `zimage api`: the producer's variables, storage (readiness, gallery images) and the API's own. */
+export const apiEnvSchema = producerEnvSchema.extend({
+  ...workerEnvSchema.pick({
+    STORAGE_URL: true,
+    AWS_REGION: true,
+    AWS_ACCESS_KEY_ID: true,
+    AWS_SECRET_ACCESS_KEY: true,
+    AWS_ENDPOINT_URL_S3: true,
+    ZIMAGE_S3_FORCE_PATH_STYLE: true,
+  }).shape,
+  PORT: intVar(0, 65535, 8080),
+  /** Interface to listen on. */
+  ZIMAGE_API_HOST: z.preprocess(emptyAsUndefined, z.string().default('0.0.0.0')),
+  /** Bearer tokens (comma-separated), each at least 16 characters. */
+  ZIMAGE_API_TOKENS: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string({ error: 'is required: comma-separated bearer tokens (at least 16 characters each)' })
+      .transform((v) => v.split(',').map((t) => t.trim()).filter(Boolean))
+      .pipe(z.array(z.string().min(16, { error: 'each token must be at least 16 characters' })).min(1, { error: 'must list at least one token' })),
+  ),
+  /** Largest request body (batches); job requests are capped at 64 KiB. */
+  ZIMAGE_API_MAX_BODY_BYTES: intVar(1024, 1024 * 1024 * 1024, 64 * 1024 * 1024),
+});
+
+export type ApiEnv = z.output<typeof apiEnvSchema>;
 export type BaseEnv = z.output<typeof baseEnvSchema>;
 export type ProducerEnv = z.output<typeof producerEnvSchema>;
 export type WorkerEnv = z.output<typeof workerEnvSchema>;

@@ -74,6 +74,7 @@ else
 end
 if #KEYS < 4 or redis.call('EXISTS', KEYS[3]) == 0 then return 1 end
 redis.call('HINCRBY', KEYS[3], ARGV[6], 1)
+if tonumber(ARGV[13]) > 0 then redis.call('HINCRBY', KEYS[3], 'costMicroUsd', ARGV[13]) end
 redis.call('HSET', KEYS[4], ARGV[7], ARGV[8])
 local ttl = redis.call('PTTL', KEYS[3])
 if ttl > 0 then redis.call('PEXPIRE', KEYS[4], ttl) end
@@ -117,6 +118,8 @@ export async function publishJobEvent(
     new Date().toISOString(),
     batchId ?? '',
     webhook ? JSON.stringify(webhook) : '',
+    // The batch's spend so far, in micro-dollars (integers add up exactly).
+    String(event.type === 'job.succeeded' ? Math.round(event.data.result.estimatedCostUsd * 1e6) : 0),
   ];
   const result = (await redis.eval(SCRIPT, keys.length, ...keys, ...args)) as number;
   return { published: result > 0, batchCompleted: result === 2 };

@@ -10,6 +10,7 @@ export {
   type RetryPolicy,
 } from './errors.js';
 export {
+  apiEnvSchema,
   baseEnvSchema,
   dashscopeBaseUrl,
   insecureBaseUrlProblem,
@@ -18,6 +19,7 @@ export {
   producerEnvSchema,
   REGION_BASE_URLS,
   workerEnvSchema,
+  type ApiEnv,
   type BaseEnv,
   type ProducerEnv,
   type WorkerEnv,
@@ -25,6 +27,11 @@ export {
 export { createLogger, scrubSecrets, type CreateLoggerOptions, type Logger } from './logger.js';
 export { createRedisConnection, redactRedisUrl, waitForRedis, type RedisRole } from './redis-connection.js';
 export {
+  apiIdempotencyKey,
+  batchJobsKey,
+  cancelChannel,
+  cancelledJobKey,
+  cancelRequestKey,
   batchKey,
   batchResultsKey,
   DEFAULT_PREFIX,

@@ -44,3 +44,28 @@ export function webhookAttemptsKey(prefix: string, eventId: string): string {
 export function webhookDeliveriesKey(prefix: string, eventId: string): string {
   return `${prefix}:webhook:deliveries:${eventId}`;
 }
+
+/** "Cancel this job" (set by the API; read by the worker before each upstream call). */
+export function cancelRequestKey(prefix: string, jobId: string): string {
+  return `${prefix}:cancel:${jobId}`;
+}
+
+/** Pub/sub channel on which the API asks the worker holding an active job to abort it. */
+export function cancelChannel(prefix: string): string {
+  return `${prefix}:cancel`;
+}
+
+/** What a cancelled job looked like, kept after it was removed from the queue (GET /v1/jobs/:id). */
+export function cancelledJobKey(prefix: string, jobId: string): string {
+  return `${prefix}:cancelled:${jobId}`;
+}
+
+/** The ids of a batch's jobs (for cancel and the gallery). */
+export function batchJobsKey(prefix: string, batchId: string): string {
+  return `${prefix}:batch:${batchId}:jobs`;
+}
+
+/** Responses kept for Idempotency-Key replays of API POSTs. */
+export function apiIdempotencyKey(prefix: string, digest: string): string {
+  return `${prefix}:api:idempotency:${digest}`;
+}

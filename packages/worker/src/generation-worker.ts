@@ -4,6 +4,7 @@
  */
 import {
   AppError,
+  cancelChannel,
   createRedisConnection,
   DEFAULT_PUBLISH_OPTIONS,
   ERROR_CATALOGUE,
@@ -25,7 +26,7 @@ import type { PaceConfig } from './governor/pace.js';
 import { imageHostPolicy } from './image-hosts.js';
 import type { GenerationJob } from './generation-job.js';
 import { publishFailed } from './job-events.js';
-import { createProcessor } from './process-job.js';
+import { CANCEL_REASON, createProcessor } from './process-job.js';
 import { errorFromFailedReason } from './to-bullmq-error.js';
 
 export interface GenerationWorkerOptions {
@@ -197,6 +198,15 @@ export async function startGenerationWorker(options: GenerationWorkerOptions): P
   }
   for (const timer of timers) timer.unref();
 
+  // Cancel requests for active jobs arrive by pub/sub; only the worker holding the job acts on it
+  // (cancelJob is false elsewhere). The API also sets a key the processor checks before each
+  // upstream call, so a message missed during a reconnect cannot let a cancelled job be billed.
+  const cancelSubscriber = createRedisConnection(options.redisUrl, 'worker');
+  cancelSubscriber.on('message', (_channel: string, jobId: string) => {
+    if (worker.cancelJob(jobId, CANCEL_REASON)) logger.info({ jobId }, 'Cancelling an active job on request');
+  });
+  await cancelSubscriber.subscribe(cancelChannel(options.prefix));
+
   let closing: Promise<{ timedOut: boolean }> | undefined;
   async function close(): Promise<{ timedOut: boolean }> {
     closing ??= (async () => {
@@ -216,6 +226,7 @@ export async function startGenerationWorker(options: GenerationWorkerOptions): P
         ['clients', () => Promise.all([...clients.values()].map((c) => c.close()))],
         ['dispatcher', () => dispatcher.close()],
         ['redis', () => redis.quit()],
+        ['cancel subscriber', () => cancelSubscriber.quit()],
         ['queue connection', () => queueConnection.quit()],
         ['worker connection', () => workerConnection.quit()],
       ];

@@ -41,8 +41,11 @@ export async function publishExpired(sink: EventSink, job: GenerationJob, payloa
   await publishJobEvent(sink.redis, event, 'expired', { jobId: String(job.id), line: payload.line, rowKey: payload.rowKey, status: 'expired', errorCode: 'JOB_EXPIRED' }, sink.publish, payload.webhook);
 }
 
-/** `job.failed`; `payload` is undefined when the job's data could not be read. */
-export async function publishFailed(sink: EventSink, job: GenerationJob, payload: JobPayload | undefined, error: AppError): Promise<void> {
+/**
+ * `job.failed`; `payload` is undefined when the job's data could not be read. A cancelled job is a
+ * `job.failed` with code JOB_CANCELLED, counted as `cancelled` in its batch.
+ */
+export async function publishFailed(sink: EventSink, job: GenerationJob, payload: JobPayload | undefined, error: AppError, outcome: 'failed' | 'cancelled' = 'failed'): Promise<void> {
   const data = job.data as Partial<JobPayload> | undefined;
   const batchId = payload?.batchId ?? (typeof data?.batchId === 'string' ? data.batchId : undefined);
   const event: JobEvent = {
@@ -63,5 +66,5 @@ export async function publishFailed(sink: EventSink, job: GenerationJob, payload
       attempts: job.attemptsMade + 1,
     },
   };
-  await publishJobEvent(sink.redis, event, 'failed', { jobId: String(job.id), line: payload?.line, rowKey: payload?.rowKey, status: 'failed', errorCode: error.code }, sink.publish, payload?.webhook);
+  await publishJobEvent(sink.redis, event, outcome, { jobId: String(job.id), line: payload?.line, rowKey: payload?.rowKey, status: outcome, errorCode: error.code }, sink.publish, payload?.webhook);
 }

@@ -9,6 +9,7 @@
  */
 import {
   AppError,
+  cancelRequestKey,
   formatFieldIssues,
   jobPayloadSchema,
   priceOf,
@@ -53,6 +54,9 @@ export interface ProcessorDeps {
   postGenerationBackoff?: BackoffPolicy;
 }
 
+/** The abort reason the worker gives BullMQ's `cancelJob` when the API cancels an active job. */
+export const CANCEL_REASON = 'zimage:cancelled';
+
 /** A throttled or re-routed job waits this long (plus up to twice as much jitter). */
 const REQUEUE_DELAY_MS = 100;
 /** When an image URL carries no `Expires`, the documented lifetime. */
@@ -76,9 +80,23 @@ export function createProcessor(deps: ProcessorDeps) {
       return await run(job, payload, log, token, signal);
     } catch (error) {
       if (isBullmqControl(error)) throw error;
+      // An abort we asked for (DELETE /v1/jobs/:id) is a cancellation, not a network failure.
+      if (signal?.aborted && signal.reason === CANCEL_REASON) throw await cancelled(job, payload, log);
       throw await handleFailure(job, payload, toAppError(error), log, token);
     }
   };
+
+  /** The API asked to cancel this job: it ends now, counted as cancelled in its batch. */
+  async function throwIfCancelRequested(job: GenerationJob, payload: JobPayload, log: Logger): Promise<void> {
+    if ((await deps.redis.exists(cancelRequestKey(deps.publish.prefix, String(job.id)))) === 1) throw await cancelled(job, payload, log);
+  }
+
+  async function cancelled(job: GenerationJob, payload: JobPayload, log: Logger): Promise<Error> {
+    const error = new AppError('JOB_CANCELLED', 'cancelled on request; no further upstream call is made');
+    await publishFailed(sink, job, payload, error, 'cancelled');
+    log.info('Cancelled on request');
+    return toUnrecoverable(error);
+  }
 
   /** Saves the checkpoint, keeping whatever else is in the job's data (fields newer code wrote). */
   async function saveCheckpoint(job: GenerationJob, checkpoint: Checkpoint): Promise<void> {
@@ -89,12 +107,14 @@ export function createProcessor(deps: ProcessorDeps) {
     let checkpoint: Checkpoint = payload.checkpoint ?? { regenerations: 0 };
 
     if (!checkpoint.generated) {
+      await throwIfCancelRequested(job, payload, log);
       if (isPast(payload.deadline)) await expire(job, payload, log);
       // BullMQ priority 101 is priority 0 (bulk); anything lower was submitted with a priority.
       const urgent = job.opts.priority !== undefined && job.opts.priority < 101;
       const lease = await deps.governor.acquire(signal, urgent);
-      // The wait for a slot may outlast the deadline: then the call is never made.
+      // The wait for a slot may outlast the deadline, or a cancel arrive: then the call is never made.
       if (isPast(payload.deadline)) await expire(job, payload, log);
+      await throwIfCancelRequested(job, payload, log);
       const { account } = lease;
       const client = deps.clients.get(account.id);
       if (!client) throw new AppError('INTERNAL', `no client for account ${account.id}`);

@@ -1,0 +1,50 @@
+/** `zimage api`: the HTTP API, until SIGINT/SIGTERM. */
+import { createApi, createProducer } from '@zimage/producer';
+import { apiEnvSchema, createLogger, createRedisConnection, createStorage, loadConfig, waitForRedis } from '@zimage/shared';
+import { parseInteger } from '../parse-options.js';
+
+export async function apiCommand(flags: { port?: string; host?: string }): Promise<number> {
+  const env = loadConfig(apiEnvSchema, process.env);
+  const port = parseInteger('--port', flags.port) ?? env.PORT;
+  const logger = createLogger({ level: env.LOG_LEVEL, secrets: [...env.ZIMAGE_API_TOKENS, env.AWS_SECRET_ACCESS_KEY] });
+  const storage = createStorage({
+    url: env.STORAGE_URL,
+    s3: {
+      region: env.AWS_REGION,
+      endpoint: env.AWS_ENDPOINT_URL_S3,
+      forcePathStyle: env.ZIMAGE_S3_FORCE_PATH_STYLE,
+      accessKeyId: env.AWS_ACCESS_KEY_ID,
+      secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+    },
+  });
+  const producer = await createProducer({
+    redisUrl: env.REDIS_URL,
+    prefix: env.ZIMAGE_PREFIX,
+    maxAttempts: env.ZIMAGE_MAX_ATTEMPTS,
+    retentionHours: env.ZIMAGE_RETENTION_HOURS,
+    eventsMaxLen: env.ZIMAGE_EVENTS_MAXLEN,
+    webhookPolicy: { allowedHosts: env.ZIMAGE_WEBHOOK_ALLOWED_HOSTS },
+  });
+  // The API's own connection waits out Redis restarts instead of failing requests at once.
+  const redis = createRedisConnection(env.REDIS_URL, 'worker');
+  await waitForRedis(redis, env.REDIS_URL);
+  const app = await createApi({ producer, redis, storage, prefix: env.ZIMAGE_PREFIX, tokens: env.ZIMAGE_API_TOKENS, logger, maxBodyBytes: env.ZIMAGE_API_MAX_BODY_BYTES });
+  const address = await app.listen({ port, host: flags.host ?? env.ZIMAGE_API_HOST });
+  logger.info({ address }, `API listening on ${address}`);
+  process.stderr.write(`zimage api listening on ${address}\n`);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      logger.info({ signal }, `Received ${signal}; closing the API`);
+      process.once(signal, () => process.exit(130));
+      resolve();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await app.close();
+  await producer.close();
+  await storage.close();
+  redis.disconnect();
+  logger.flush();
+  return 0;
+}

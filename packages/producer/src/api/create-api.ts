@@ -1,0 +1,66 @@
+/**
+ * The HTTP API (`zimage api`): fastify, with request schemas from `@zimage/shared` (the same zod
+ * schemas as the library and the CLI), bearer-token auth, all-or-nothing batches, idempotent POSTs.
+ */
+import { AppError, type Logger, type Storage } from '@zimage/shared';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import type { Producer } from '../producer.js';
+import { errorHandler, sendError } from './api-error.js';
+import { createTokenCheck } from './bearer-auth.js';
+import { createIdempotency } from './idempotency.js';
+import { batchRoutes } from './routes-batches.js';
+import { jobRoutes } from './routes-jobs.js';
+
+export interface ApiOptions {
+  producer: Producer;
+  /** A connection for the API's own keys (idempotency). */
+  redis: Redis;
+  storage: Storage;
+  prefix: string;
+  tokens: readonly string[];
+  logger: Logger;
+  /** Largest request body (batches). @defaultValue 64 MiB */
+  maxBodyBytes?: number;
+}
+
+/** Paths anyone may call: probes, metrics scrapes, the API description. */
+const PUBLIC = new Set(['/healthz', '/readyz', '/metrics', '/openapi.json']);
+
+export async function createApi(options: ApiOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: false,
+    // Query strings like ?a[b]=1 are not objects here: every option is a plain string.
+    routerOptions: { maxParamLength: 200 },
+    bodyLimit: 64 * 1024,
+    // Errors fastify meets before routing (a malformed URL, an over-long parameter) in our shape too.
+    frameworkErrors: (error, request, reply) => errorHandler(options.logger)(error, request, reply),
+  });
+  const isAuthorised = createTokenCheck(options.tokens);
+  const idempotency = createIdempotency(options.redis, options.prefix);
+
+  app.setErrorHandler(errorHandler(options.logger));
+  app.setNotFoundHandler((request, reply) => sendError(reply, new AppError('ROUTE_NOT_FOUND', `no endpoint ${request.method} ${request.url.split('?')[0]}`)));
+  app.addHook('onRequest', async (request, reply) => {
+    const path = request.url.split('?')[0] ?? '';
+    if (PUBLIC.has(path)) return;
+    if (!isAuthorised(request.headers.authorization)) {
+      // Browsers (gallery, Bull Board) get a Basic challenge: the token is the password.
+      const html = path.startsWith('/batches/') || path.startsWith('/admin/');
+      reply.header('www-authenticate', html ? 'Basic realm="zimage", charset="UTF-8"' : 'Bearer realm="zimage"');
+      return sendError(reply, new AppError('UNAUTHORIZED', 'a valid bearer token is required (Authorization: Bearer <token>)'));
+    }
+  });
+
+  app.get('/healthz', async () => ({ ok: true }));
+  app.get('/readyz', async (_request, reply) => {
+    const checks = await Promise.allSettled([options.redis.ping(), options.storage.check()]);
+    const [redis, storage] = checks.map((c) => (c.status === 'fulfilled' ? 'ok' : 'unavailable'));
+    const ready = redis === 'ok' && storage === 'ok';
+    return reply.code(ready ? 200 : 503).send({ ready, redis, storage });
+  });
+
+  jobRoutes(app, options.producer, idempotency);
+  batchRoutes(app, options.producer, idempotency, options.maxBodyBytes ?? 64 * 1024 * 1024);
+  return app;
+}

@@ -1,0 +1,34 @@
+/** What `GET /v1/jobs/:id` answers: the job as a client sees it (no internals, no checkpoint). */
+import type { JobView } from '../producer.js';
+
+export function jobResponse(view: JobView) {
+  const p = view.payload;
+  const [code, ...rest] = (view.failedReason ?? '').split(': ');
+  return {
+    id: view.jobId,
+    state: view.state,
+    attempts: view.attempts,
+    request: {
+      prompt: p.prompt,
+      size: `${p.width}*${p.height}`,
+      seed: p.seed,
+      promptExtend: p.promptExtend,
+      key: p.key,
+      metadata: p.metadata,
+      deadline: p.deadline === undefined ? undefined : new Date(p.deadline).toISOString(),
+      batchId: p.batchId,
+      webhook: p.webhook ? { host: safeHost(p.webhook.url), events: p.webhook.events } : undefined,
+    },
+    result: view.result,
+    error: view.failedReason ? { code: /^[A-Z][A-Z0-9_]+$/.test(code ?? '') ? code : 'INTERNAL', message: rest.join(': ') || view.failedReason } : undefined,
+    timings: { createdAt: view.createdAt, finishedAt: view.finishedAt },
+  };
+}
+
+function safeHost(url: string): string | undefined {
+  try {
+    return new URL(url).host;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,216 @@
+/**
+ * `POST /v1/batches` (JSON array, NDJSON or CSV, streamed to a temporary file and ingested exactly
+ * like `zimage batch`: every item validated first, all or nothing), `GET /v1/batches/:id`,
+ * `GET /v1/batches/:id/results` (the NDJSON manifest, streamed), `POST /v1/batches/:id/cancel`.
+ */
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { AppError, EVENT_TYPES, isAppError, toFieldIssues, type FieldIssue } from '@zimage/shared';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { ingestBatchFile, type RejectedRow } from '../ingest-batch-file.js';
+import type { BatchStatus, Producer } from '../producer.js';
+import { fingerprintOf, type Idempotency } from './idempotency.js';
+
+export const MAX_BATCH_ITEMS = 100_000;
+const BATCH_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** The same template and key options as `zimage batch`, as query parameters. */
+const batchQuerySchema = z.strictObject({
+  promptTemplate: z.string().min(1).max(2000).optional(),
+  key: z.string().min(1).max(1024).optional(),
+  size: z.string().max(32).optional(),
+  promptExtend: z.enum(['true', 'false']).optional(),
+  priority: z.string().regex(/^\d{1,3}$/, { error: 'must be a whole number 0–100' }).optional(),
+  deadline: z.string().max(64).optional(),
+  rowKey: z.string().min(1).max(200).optional(),
+  metadataColumns: z.string().max(4000).optional(),
+  webhook: z.string().max(2048).optional(),
+  webhookEvents: z.string().max(200).optional(),
+  batchId: z.string().regex(BATCH_ID, { error: 'must match [A-Za-z0-9_-]{1,64}' }).optional(),
+});
+type BatchQuery = z.output<typeof batchQuerySchema>;
+
+export function batchRoutes(app: FastifyInstance, producer: Producer, idempotency: Idempotency, maxBodyBytes: number): void {
+  // NDJSON and CSV stay streams: they are copied to disk, never held in memory whole.
+  app.addContentTypeParser(['application/x-ndjson', 'application/jsonl', 'application/x-jsonlines', 'text/csv'], (_request, payload, done) => done(null, payload));
+
+  app.post('/v1/batches', { bodyLimit: maxBodyBytes }, async (request, reply) => {
+    const query = parseQuery(request.query);
+    const format = formatOf(request);
+    const dir = await mkdtemp(join(tmpdir(), 'zimage-api-batch-'));
+    try {
+      const path = join(dir, format === 'csv' ? 'batch.csv' : 'batch.jsonl');
+      const bodyHash = await spool(request, format, path, maxBodyBytes);
+      const fingerprint = fingerprintOf(format, JSON.stringify(query), bodyHash);
+      const outcome = await idempotency.run(request.headers['idempotency-key'], 'POST /v1/batches', fingerprint, async () => {
+        const report = await ingest(producer, path, format, query);
+        return {
+          status: 202,
+          body: {
+            batchId: report.batchId,
+            items: report.rows,
+            enqueued: report.enqueued,
+            alreadyQueued: report.alreadyQueued,
+            statusUrl: `/v1/batches/${report.batchId}`,
+            resultsUrl: `/v1/batches/${report.batchId}/results`,
+            galleryUrl: `/batches/${report.batchId}/gallery`,
+          },
+        };
+      });
+      if (outcome.replayed) reply.header('idempotent-replayed', 'true');
+      return reply.code(outcome.status).send(outcome.body);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  app.get<{ Params: { id: string } }>('/v1/batches/:id', async (request) => {
+    const status = await producer.getBatch(checkBatchId(request.params.id));
+    if (!status) throw new AppError('JOB_NOT_FOUND', `no batch ${request.params.id}`);
+    return batchResponse(status, Date.now());
+  });
+
+  app.get<{ Params: { id: string } }>('/v1/batches/:id/results', async (request, reply) => {
+    const id = checkBatchId(request.params.id);
+    if (!(await producer.getBatch(id))) throw new AppError('JOB_NOT_FOUND', `no batch ${id}`);
+    const entries = await producer.batchResults(id);
+    const lines = (function* () {
+      for (const entry of entries) yield `${JSON.stringify(entry)}\n`;
+    })();
+    return reply.type('application/x-ndjson').send(Readable.from(lines));
+  });
+
+  app.post<{ Params: { id: string } }>('/v1/batches/:id/cancel', async (request) => {
+    const id = checkBatchId(request.params.id);
+    const outcome = await idempotency.run(request.headers['idempotency-key'], `POST /v1/batches/${id}/cancel`, fingerprintOf(id), async () => ({
+      status: 200,
+      body: { batchId: id, ...(await producer.cancelBatch(id)) },
+    }));
+    return outcome.body;
+  });
+}
+
+/** Counts by state, progress, rate, ETA and spend, as `GET /v1/batches/:id` answers. */
+export function batchResponse(status: BatchStatus, now: number) {
+  const done = status.succeeded + status.failed + status.expired + status.cancelled;
+  const started = status.createdAt ? Date.parse(status.createdAt) : now;
+  const end = status.completedAt ? Date.parse(status.completedAt) : now;
+  const minutes = Math.max((end - started) / 60_000, 1 / 60);
+  const perMinute = status.succeeded / minutes;
+  const etaSeconds = status.completedAt ? 0 : perMinute > 0 ? Math.round((status.pending / perMinute) * 60) : null;
+  return {
+    batchId: status.batchId,
+    state: status.completedAt ? 'completed' : status.cancelRequestedAt ? 'cancelling' : 'running',
+    total: status.total,
+    counts: { succeeded: status.succeeded, failed: status.failed, expired: status.expired, cancelled: status.cancelled, pending: status.pending },
+    progress: status.total === 0 ? 1 : Math.round((done / status.total) * 1000) / 1000,
+    imagesPerMinute: Math.round(perMinute * 10) / 10,
+    etaSeconds,
+    estimatedCostUsd: Math.round(status.costUsd * 1e6) / 1e6,
+    createdAt: status.createdAt,
+    completedAt: status.completedAt,
+    source: status.source,
+    resultsUrl: `/v1/batches/${status.batchId}/results`,
+    galleryUrl: `/batches/${status.batchId}/gallery`,
+  };
+}
+
+function checkBatchId(id: string): string {
+  if (!BATCH_ID.test(id)) throw new AppError('JOB_NOT_FOUND', 'no such batch (batch ids match [A-Za-z0-9_-]{1,64})');
+  return id;
+}
+
+function parseQuery(raw: unknown): BatchQuery {
+  const parsed = batchQuerySchema.safeParse(raw ?? {});
+  if (!parsed.success) {
+    const issues = toFieldIssues(parsed.error, raw).map((i) => ({ ...i, field: `query.${i.field}` }));
+    throw new AppError('REQUEST_INVALID', `Invalid query: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`, { details: { issues } });
+  }
+  return parsed.data;
+}
+
+type Format = 'json' | 'jsonl' | 'csv';
+
+function formatOf(request: FastifyRequest): Format {
+  const type = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+  if (type === 'application/json') return 'json';
+  if (type === 'text/csv') return 'csv';
+  return 'jsonl';
+}
+
+/** Writes the body to `path` (a JSON array as one object per line); returns its sha256. */
+async function spool(request: FastifyRequest, format: Format, path: string, maxBytes: number): Promise<string> {
+  const hash = createHash('sha256');
+  if (format === 'json') {
+    const body = request.body;
+    if (!Array.isArray(body)) throw new AppError('REQUEST_INVALID', 'body: must be a JSON array of job requests');
+    if (body.length > MAX_BATCH_ITEMS) throw new AppError('PAYLOAD_TOO_LARGE', `body: ${body.length} items; at most ${MAX_BATCH_ITEMS} per batch`);
+    if (body.length === 0) throw new AppError('BATCH_INVALID', 'body: the batch has no items');
+    const lines = (function* () {
+      for (const item of body) {
+        const line = `${JSON.stringify(item)}\n`;
+        hash.update(line);
+        yield line;
+      }
+    })();
+    await pipeline(Readable.from(lines), createWriteStream(path));
+    return hash.digest('hex');
+  }
+  let bytes = 0;
+  const meter = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      bytes += chunk.length;
+      if (bytes > maxBytes) return callback(new AppError('PAYLOAD_TOO_LARGE', `body: more than ${maxBytes} bytes`));
+      hash.update(chunk);
+      callback(null, chunk);
+    },
+  });
+  await pipeline(request.body as Readable, meter, createWriteStream(path));
+  if (bytes === 0) throw new AppError('BATCH_INVALID', 'body: the batch is empty');
+  return hash.digest('hex');
+}
+
+async function ingest(producer: Producer, path: string, format: Format, query: BatchQuery) {
+  const events = query.webhookEvents?.split(',').map((e) => e.trim()).filter(Boolean);
+  if (events && !events.every((e) => (EVENT_TYPES as readonly string[]).includes(e))) {
+    throw new AppError('REQUEST_INVALID', `query.webhookEvents: must list event types among ${EVENT_TYPES.join(', ')}`);
+  }
+  const webhook = query.webhook ? { url: query.webhook, ...(events ? { events: events as (typeof EVENT_TYPES)[number][] } : {}) } : undefined;
+  try {
+    return await ingestBatchFile(producer, {
+      path,
+      format: format === 'csv' ? 'csv' : 'jsonl',
+      promptTemplate: query.promptTemplate,
+      keyTemplate: query.key,
+      rowKeyColumn: query.rowKey,
+      metadataColumns: query.metadataColumns?.split(',').map((c) => c.trim()).filter(Boolean),
+      defaults: {
+        ...(query.size ? { size: query.size } : {}),
+        ...(query.promptExtend ? { promptExtend: query.promptExtend === 'true' } : {}),
+        ...(query.priority ? { priority: Number(query.priority) } : {}),
+        ...(query.deadline ? { deadline: query.deadline } : {}),
+        ...(webhook ? { webhook } : {}),
+      },
+      ...(webhook ? { webhook } : {}),
+      ...(query.batchId ? { batchId: query.batchId } : {}),
+      maxRows: MAX_BATCH_ITEMS,
+    });
+  } catch (error) {
+    if (isAppError(error) && error.code === 'BATCH_INVALID' && Array.isArray(error.details['rows'])) {
+      // JSON items are numbered from 0 (their line in the spooled file is index + 1); CSV rows keep their line.
+      const items = (error.details['rows'] as RejectedRow[]).map((row) =>
+        format === 'csv' ? { line: row.line, issues: row.issues } : { index: row.line - 1, issues: row.issues as FieldIssue[] },
+      );
+      throw new AppError('BATCH_INVALID', error.message.replace(/rows/g, 'items').replace(/^line (\d+)/, (_m, line: string) => (format === 'csv' ? `line ${line}` : `item ${Number(line) - 1}`)), {
+        details: { items, rejectedCount: error.details['rejectedCount'] },
+      });
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,48 @@
+/** `POST /v1/jobs`, `GET /v1/jobs/:id`, `DELETE /v1/jobs/:id`. */
+import { AppError } from '@zimage/shared';
+import type { FastifyInstance } from 'fastify';
+import type { Producer } from '../producer.js';
+import { fingerprintOf, type Idempotency } from './idempotency.js';
+import { jobResponse } from './job-view.js';
+
+/** A single job request is small; anything bigger is not one. */
+export const JOB_BODY_LIMIT = 64 * 1024;
+const ID_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+export function jobRoutes(app: FastifyInstance, producer: Producer, idempotency: Idempotency): void {
+  app.post('/v1/jobs', { bodyLimit: JOB_BODY_LIMIT }, async (request, reply) => {
+    const type = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+    if (type !== 'application/json') throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'content-type: a job request is application/json');
+    const body = request.body;
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+      throw new AppError('REQUEST_INVALID', 'body: must be a JSON object (a job request)');
+    }
+    const outcome = await idempotency.run(request.headers['idempotency-key'], 'POST /v1/jobs', fingerprintOf(JSON.stringify(body)), async () => {
+      const job = await producer.enqueue(body);
+      return {
+        status: 202,
+        body: { id: job.jobId, status: 'queued', created: job.created, key: job.key, statusUrl: `/v1/jobs/${encodeURIComponent(job.jobId)}` },
+      };
+    });
+    if (outcome.replayed) reply.header('idempotent-replayed', 'true');
+    return reply.code(outcome.status).send(outcome.body);
+  });
+
+  app.get<{ Params: { id: string } }>('/v1/jobs/:id', async (request) => {
+    const id = checkId(request.params.id);
+    const view = await producer.getJob(id);
+    if (!view) throw new AppError('JOB_NOT_FOUND', `no job ${id}`);
+    return jobResponse(view);
+  });
+
+  app.delete<{ Params: { id: string } }>('/v1/jobs/:id', async (request, reply) => {
+    const id = checkId(request.params.id);
+    const outcome = await producer.cancelJob(id);
+    return reply.code(outcome.state === 'cancelled' ? 200 : 202).send({ id, state: outcome.state, statusUrl: `/v1/jobs/${encodeURIComponent(id)}` });
+  });
+}
+
+export function checkId(id: string): string {
+  if (!ID_PATTERN.test(id)) throw new AppError('JOB_NOT_FOUND', 'no such id (ids are 1–128 characters of A-Z a-z 0-9 _ . : -)');
+  return id;
+}
