@@ -342,7 +342,7 @@ describe('webhooks', () => {
     }
   });
 
-  it('dead-letters per-job webhooks when the worker has no ZIMAGE_WEBHOOK_SECRET, naming the fix', async () => {
+  it('retries per-job webhooks a worker cannot sign (no ZIMAGE_WEBHOOK_SECRET: another worker may), then dead-letters them, naming the fix', async () => {
     await using stack = await startStack({ webhookAllowedHosts: ['127.0.0.1'] });
     const receiver = await startWebhookReceiver(JOB_SECRET);
     const dispatcher = await dispatcherFor(stack, { jobSecretKeys: undefined });
@@ -351,7 +351,8 @@ describe('webhooks', () => {
       const eventId = eventIdFor('job.succeeded', job.jobId);
       await until(async () => (await dispatcher.queue.getJobCounts('failed'))['failed'] === 1);
       const log = await deliveryLog(stack.redis, stack.prefix, eventId);
-      expect(log[0]!.error).toMatch(/^WEBHOOK_SECRET_MISSING: .*ZIMAGE_WEBHOOK_SECRET/);
+      expect(log.map((a) => a.outcome)).toEqual(['failed', 'failed', 'failed', 'dead-lettered']);
+      expect(log.every((a) => /ZIMAGE_WEBHOOK_SECRET is not set on this worker/.test(a.error ?? ''))).toBe(true);
       expect(receiver.received).toHaveLength(0);
     } finally {
       await dispatcher.close();

@@ -14,8 +14,10 @@ import {
   cancelledJobKey,
   cancelRequestKey,
   createRedisConnection,
+  ensureConsumerGroup,
   eventIdFor,
   publishJobEvent,
+  WEBHOOK_CONSUMER_GROUP,
   GENERATE_QUEUE,
   pauseReasonKey,
   waitForRedis,
@@ -163,6 +165,9 @@ export async function createProducer(options: ProducerOptions): Promise<Producer
     throw error;
   }
   const queue = new Queue<JobPayload, JobResult>(GENERATE_QUEUE, { connection, prefix: options.prefix });
+  // The webhook dispatchers' consumer group exists from the first producer on, so no event
+  // published before a dispatcher starts is missed.
+  await ensureConsumerGroup(connection, options.prefix, WEBHOOK_CONSUMER_GROUP, '$');
   const publish = { prefix: options.prefix, maxLen: options.eventsMaxLen ?? DEFAULT_PUBLISH_OPTIONS.maxLen };
   const webhooks = new WebhookUrlChecker(options.webhookPolicy ?? { allowedHosts: [] }, options.resolve);
 

@@ -303,10 +303,11 @@ export const ERROR_CATALOGUE = {
     action: 'Fix the receiver, run `zimage webhooks enable ENDPOINT`, then `zimage webhooks replay --endpoint ENDPOINT --since TIME`.',
   },
   WEBHOOK_SECRET_MISSING: {
-    retry: 'never',
+    retry: 'transient',
     httpStatus: 500,
-    summary: 'A job asked for a webhook but the worker has no ZIMAGE_WEBHOOK_SECRET to sign it with.',
-    action: 'Set ZIMAGE_WEBHOOK_SECRET (whsec_… form) on the workers, then replay the dead-lettered deliveries.',
+    summary:
+      'The worker that took a delivery cannot sign it: no ZIMAGE_WEBHOOK_SECRET (per-job webhooks), or the endpoint is not in its ZIMAGE_WEBHOOK_ENDPOINTS. Retried on the schedule (another worker may have it).',
+    action: 'Give every worker running the dispatcher the same webhook configuration; replay what was dead-lettered.',
   },
   EVENT_NOT_FOUND: {
     retry: 'never',

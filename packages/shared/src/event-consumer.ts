@@ -268,6 +268,14 @@ export async function consumeEvents(options: EventConsumerOptions, handler: (eve
 
 /** Creates the group if missing (XGROUP CREATE ... MKSTREAM), ignoring BUSYGROUP. */
 export async function ensureConsumerGroup(redis: Redis, prefix: string, group: string, startId = '$'): Promise<void> {
+  // Look first: Redis refuses XGROUP CREATE (a write) when it is out of memory, even for a group
+  // that already exists, and a dispatcher must still be able to start then.
+  try {
+    const groups = (await redis.xinfo('GROUPS', eventsStreamKey(prefix))) as unknown[][];
+    if (groups.some((fields) => fields[fields.indexOf('name') + 1] === group)) return;
+  } catch {
+    // No stream yet: create it below.
+  }
   try {
     // MKSTREAM: a consumer may start before any worker has published anything.
     await redis.xgroup('CREATE', eventsStreamKey(prefix), group, startId, 'MKSTREAM');

@@ -39,6 +39,7 @@ export {
   eventsStreamKey,
   GENERATE_QUEUE,
   pauseReasonKey,
+  WEBHOOK_CONSUMER_GROUP,
   WEBHOOK_QUEUE,
   webhookAttemptsKey,
   webhookDeliveriesKey,

@@ -69,3 +69,6 @@ export function batchJobsKey(prefix: string, batchId: string): string {
 export function apiIdempotencyKey(prefix: string, digest: string): string {
   return `${prefix}:api:idempotency:${digest}`;
 }
+
+/** The consumer group through which webhook dispatchers read the event stream. */
+export const WEBHOOK_CONSUMER_GROUP = 'webhooks';

@@ -36,9 +36,10 @@ describe('nextRetryDelay', () => {
     expect(nextRetryDelay(schedule, 3)).toBeUndefined();
   });
 
-  it("uses the receiver's Retry-After instead, capped at 24 h", () => {
+  it("waits longer when the receiver's Retry-After says so (capped at 24 h), never shorter", () => {
     expect(nextRetryDelay(schedule, 1, 30_000)).toBe(30_000);
     expect(nextRetryDelay(schedule, 1, 10 * MAX_RETRY_AFTER_MS)).toBe(MAX_RETRY_AFTER_MS);
+    expect(nextRetryDelay(schedule, 1, 0, () => 0.5)).toBe(1_000);
     expect(nextRetryDelay(schedule, 3, 30_000)).toBeUndefined();
   });
 });

@@ -28,12 +28,14 @@ export function parseRetrySchedule(value: string): number[] {
 
 /**
  * Delay before the next attempt after `attemptsMade` attempts (1 = the first one failed), or
- * undefined when the schedule is exhausted. A Retry-After from the receiver replaces the schedule's
- * delay for that retry. `random` returns [0, 1).
+ * undefined when the schedule is exhausted. A receiver's Retry-After can lengthen that delay (up
+ * to 24 h), never shorten it: `Retry-After: 0` must not burn the schedule in a second.
+ * `random` returns [0, 1).
  */
 export function nextRetryDelay(schedule: readonly number[], attemptsMade: number, retryAfterMs?: number, random: () => number = Math.random): number | undefined {
   const base = schedule[attemptsMade - 1];
   if (base === undefined) return undefined;
-  if (retryAfterMs !== undefined) return Math.min(MAX_RETRY_AFTER_MS, Math.max(0, retryAfterMs));
-  return Math.round(base * (1 - RETRY_JITTER + 2 * RETRY_JITTER * random()));
+  const scheduled = Math.round(base * (1 - RETRY_JITTER + 2 * RETRY_JITTER * random()));
+  if (retryAfterMs === undefined) return scheduled;
+  return Math.max(scheduled, Math.min(MAX_RETRY_AFTER_MS, Math.max(0, retryAfterMs)));
 }

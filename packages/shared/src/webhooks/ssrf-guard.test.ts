@@ -51,6 +51,7 @@ describe('blockedAddressReason', () => {
     ['169.254.169.254', 'cloud metadata'],
     ['fd00:ec2::254', 'cloud metadata'],
     ['100.100.100.200', 'cloud metadata'],
+    ['168.63.129.16', 'cloud metadata'], // Azure WireServer
     ['169.254.1.1', 'link-local'],
     ['fe80::1', 'link-local'],
     ['fe80::1%eth0', 'link-local'],

@@ -47,6 +47,7 @@ const CLOUD_METADATA = new Set([
   '169.254.169.254', // AWS, GCP, Azure, OpenStack, ...
   'fd00:ec2::254', // AWS over IPv6
   '100.100.100.200', // Alibaba Cloud
+  '168.63.129.16', // Azure WireServer (a public-looking address: blocked only by this list)
 ]);
 
 /** ipaddr.js range names → the words used in refusals. Anything else non-unicast is 'reserved'. */

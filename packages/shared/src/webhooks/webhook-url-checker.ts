@@ -36,6 +36,8 @@ export class WebhookUrlChecker {
       await checkWebhookUrl(parsed, this.policy, this.resolve);
     } catch (error) {
       if (!(error instanceof AppError) || error.code !== 'WEBHOOK_URL_REFUSED') throw error;
+      // A DNS failure may be momentary: refuse this request, but ask again next time.
+      if (String(error.details['reason'] ?? '').startsWith('does not resolve')) return error.message;
       problem = error.message;
     }
     if (this.#cache.size >= MAX_ENTRIES) this.#cache.clear();

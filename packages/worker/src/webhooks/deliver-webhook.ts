@@ -24,7 +24,6 @@ import {
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { request, type Dispatcher } from 'undici';
-import { parseRetryAfter } from '../classify-upstream-error.js';
 import { failureMessage, toRetryable, toUnrecoverable } from '../to-bullmq-error.js';
 import { buildWebhookBody } from './webhook-body.js';
 
@@ -44,9 +43,7 @@ export interface DeliveryContext {
   jobSecretKeys: readonly Buffer[] | undefined;
   storage: Pick<Storage, 'presignedUrl'> | undefined;
   timeoutMs: number;
-  /** Attempts in all (1 + the retry schedule's length). */
-  maxAttempts: number;
-  /** When the next attempt would be, for the log (the same arithmetic BullMQ will use). */
+  /** The delay before the next attempt (jittered schedule, or Retry-After); undefined when none is left. */
   nextDelayMs: (attemptsMade: number, retryAfterMs?: number) => number | undefined;
 }
 
@@ -59,6 +56,8 @@ export interface DeliveryResult {
 export async function deliverWebhook(job: Job<DeliveryJobData>, ctx: DeliveryContext): Promise<DeliveryResult> {
   const data = job.data;
   const attempt = job.attemptsMade + 1;
+  // The job's own attempts, fixed when it was queued: a worker with a different schedule agrees.
+  const maxAttempts = job.opts.attempts ?? 1;
   const registered = data.url === undefined ? ctx.endpoints.get(data.endpointId) : undefined;
   const url = data.url ?? registered?.url;
   const host = url ? safeHost(url) : '?';
@@ -71,20 +70,31 @@ export async function deliverWebhook(job: Job<DeliveryJobData>, ctx: DeliveryCon
     throw toUnrecoverable(error);
   };
 
-  if (!url) return giveUp(new AppError('WEBHOOK_ENDPOINT_DISABLED', `endpoint ${data.endpointId} is no longer configured (ZIMAGE_WEBHOOK_ENDPOINTS)`), 'endpoint-disabled');
+  // A worker whose configuration lacks the endpoint or the secret (a rolling deploy, one
+  // misconfigured host) retries on the schedule: another worker may be able to deliver it.
+  if (!url) return retryLater(new AppError('WEBHOOK_SECRET_MISSING', `endpoint ${data.endpointId} is not in this worker's ZIMAGE_WEBHOOK_ENDPOINTS`), {});
   const keys = registered ? registered.keys : ctx.jobSecretKeys;
-  if (!keys || keys.length === 0) return giveUp(new AppError('WEBHOOK_SECRET_MISSING', 'ZIMAGE_WEBHOOK_SECRET is not set on this worker; per-job webhooks cannot be signed'), 'failed');
+  if (!keys || keys.length === 0) return retryLater(new AppError('WEBHOOK_SECRET_MISSING', 'ZIMAGE_WEBHOOK_SECRET is not set on this worker; per-job webhooks cannot be signed'), {});
   const state = await endpointState(ctx.redis, ctx.prefix, data.endpointId);
   if (state) return giveUp(new AppError('WEBHOOK_ENDPOINT_DISABLED', `endpoint ${data.endpointId} (${host}) was disabled at ${state.disabledAt}: ${state.reason}`), 'endpoint-disabled');
   try {
     // IP literals never reach the connector's DNS lookup, so they are checked here too.
     await checkWebhookUrl(url, ctx.policy);
   } catch (error) {
-    if (error instanceof AppError) return giveUp(error, 'refused');
-    throw error;
+    if (!(error instanceof AppError)) throw error;
+    // A name that does not resolve right now is a DNS outage until proven otherwise: retry it.
+    const reason = String(error.details['reason'] ?? '');
+    if (reason.startsWith('does not resolve')) return retryLater(new AppError('WEBHOOK_DELIVERY_FAILED', `${host}: ${reason}`), {});
+    return giveUp(error, 'refused');
   }
 
-  const body = await buildWebhookBody(data.event, ctx.storage);
+  let body: string;
+  try {
+    body = await buildWebhookBody(data.event, ctx.storage);
+  } catch (error) {
+    if (error instanceof RangeError) return giveUp(new AppError('INTERNAL', error.message), 'failed');
+    return retryLater(new AppError('STORAGE_UNAVAILABLE', `could not make the download link: ${(error as Error).message}`), {});
+  }
   const headers = {
     ...signWebhook(data.eventId, Date.now() / 1000, body, keys),
     'content-type': 'application/json',
@@ -107,7 +117,7 @@ export async function deliverWebhook(job: Job<DeliveryJobData>, ctx: DeliveryCon
     status = response.statusCode;
     if (status >= 200 && status < 300) await response.body.dump({ limit: 64 * 1024 });
     else snippet = await readSnippet(response.body);
-    retryAfterMs = status === 429 || status === 503 ? parseRetryAfter(response.headers) : undefined;
+    retryAfterMs = status === 429 || status === 503 ? retryAfterOf(response.headers['retry-after']) : undefined;
   } catch (error) {
     const latencyMs = Math.round(performance.now() - started);
     const reason = describeNetworkError(error, ctx.timeoutMs);
@@ -129,8 +139,8 @@ export async function deliverWebhook(job: Job<DeliveryJobData>, ctx: DeliveryCon
   const what = status >= 300 && status < 400 ? `answered ${status} (redirects are not followed)` : `answered ${status}`;
   return retryLater(new AppError('WEBHOOK_DELIVERY_FAILED', `${host} ${what}${snippet ? `: ${snippet}` : ''}`, { retryAfterMs }), { status, latencyMs });
 
-  async function retryLater(error: AppError, facts: { status?: number; latencyMs: number }): Promise<never> {
-    const delay = attempt < ctx.maxAttempts ? ctx.nextDelayMs(attempt, error.retryAfterMs) : undefined;
+  async function retryLater(error: AppError, facts: { status?: number; latencyMs?: number }): Promise<never> {
+    const delay = attempt < maxAttempts ? ctx.nextDelayMs(attempt, error.retryAfterMs) : undefined;
     const last = delay === undefined;
     await log({
       outcome: last ? 'dead-lettered' : 'failed',
@@ -139,8 +149,20 @@ export async function deliverWebhook(job: Job<DeliveryJobData>, ctx: DeliveryCon
       ...(last ? {} : { nextAttemptAt: new Date(Date.now() + delay).toISOString() }),
     });
     if (last) ctx.logger.warn({ eventId: data.eventId, endpointId: data.endpointId }, `Webhook ${data.eventId} → ${data.endpointId} dead-lettered after ${attempt} attempts: ${error.message}`);
-    throw toRetryable(error);
+    const retryable = toRetryable(error) as Error & { retryDelayMs?: number };
+    // The backoff strategy uses this delay, so the log's nextAttemptAt is when BullMQ retries.
+    retryable.retryDelayMs = delay ?? -1;
+    throw retryable;
   }
+}
+
+/** Retry-After as seconds or an HTTP date; undefined when absent or unreadable. */
+function retryAfterOf(header: string | string[] | undefined, now = Date.now()): number | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (!value) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
 function safeHost(url: string): string {

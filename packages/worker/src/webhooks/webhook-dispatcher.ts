@@ -20,6 +20,7 @@ import {
   guardedLookup,
   nextRetryDelay,
   webhookDeliveriesKey,
+  WEBHOOK_CONSUMER_GROUP,
   WEBHOOK_QUEUE,
   type DeliveryJobData,
   type Logger,
@@ -32,7 +33,7 @@ import { Agent } from 'undici';
 import { deliverWebhook, type DeliveryResult } from './deliver-webhook.js';
 import { deliveryTargets } from './delivery-targets.js';
 
-export const WEBHOOK_CONSUMER_GROUP = 'webhooks';
+export { WEBHOOK_CONSUMER_GROUP };
 
 export interface WebhookDispatcherOptions {
   redisUrl: string;
@@ -76,6 +77,10 @@ export async function startWebhookDispatcher(options: WebhookDispatcherOptions):
   const endpoints = new Map(options.endpoints.map((e) => [e.id, e]));
   const schedule = [...options.retrySchedule];
   const nextDelayMs = (attemptsMade: number, retryAfterMs?: number) => nextRetryDelay(schedule, attemptsMade, retryAfterMs);
+  // The delivery computes its next delay once (for its log line) and carries it on the error, so
+  // the log says when BullMQ will really try again; -1 tells BullMQ not to retry.
+  const backoffStrategy = (attemptsMade: number, _type?: string, err?: Error) =>
+    (err as (Error & { retryDelayMs?: number }) | undefined)?.retryDelayMs ?? nextDelayMs(attemptsMade) ?? -1;
 
   const worker = new Worker<DeliveryJobData, DeliveryResult>(
     WEBHOOK_QUEUE,
@@ -90,35 +95,36 @@ export async function startWebhookDispatcher(options: WebhookDispatcherOptions):
         jobSecretKeys: options.jobSecretKeys,
         storage: options.storage,
         timeoutMs: options.timeoutMs,
-        maxAttempts: schedule.length + 1,
         nextDelayMs,
       }),
     {
       connection,
       prefix,
       concurrency: options.concurrency,
-      settings: {
-        backoffStrategy: (attemptsMade, _type, err) => nextDelayMs(attemptsMade, (err as Error & { retryAfterMs?: number } | undefined)?.retryAfterMs) ?? 0,
-      },
+      settings: { backoffStrategy },
     },
   );
   worker.on('error', (error) => logger.error({ err: error }, 'Webhook delivery worker error'));
 
-  // The group must exist before any event could be missed; '0': events published before the first
-  // dispatcher ever started are delivered too.
-  await ensureConsumerGroup(connection, prefix, WEBHOOK_CONSUMER_GROUP, '0');
+  // The group is created when the first producer or dispatcher starts ('$': from then on, so a
+  // first deployment does not send registered endpoints the stream's whole history; replay that
+  // with `replayGroupFrom` if wanted). Producers create it too, before they can publish anything.
+  await ensureConsumerGroup(connection, prefix, WEBHOOK_CONSUMER_GROUP, '$');
   const stop = new AbortController();
-  const fanout = consumeEvents(
+  const fanoutOnce = () => consumeEvents(
     {
       redis: streamConnection,
       prefix,
       group: WEBHOOK_CONSUMER_GROUP,
       consumer: options.consumerName ?? `${hostname()}-${process.pid}`,
-      startId: '0',
       blockMs: 2_000,
       claimIdleMs: options.claimIdleMs ?? 60_000,
+      // A handler failure here is Redis refusing a write (OOM, failover): retry it until Redis
+      // recovers rather than dead-letter a delivery nobody could replay. Only unreadable entries
+      // are dead-lettered.
+      maxDeliveries: Number.MAX_SAFE_INTEGER,
       signal: stop.signal,
-      onDeadLetter: ({ streamId, error }) => logger.error({ streamId, err: error }, `Event ${streamId} could not be fanned out to webhooks; skipped`),
+      onDeadLetter: ({ streamId, error }) => logger.error({ streamId, err: error }, `Event ${streamId} could not be read; no webhook is sent for it`),
     },
     async ({ event, fields }) => {
       const { targets, unreadableWebhook } = deliveryTargets(event, fields, options.endpoints);
@@ -150,7 +156,23 @@ export async function startWebhookDispatcher(options: WebhookDispatcherOptions):
         .exec();
       await queue.addBulk(jobs);
     },
-  ).catch((error: unknown) => logger.error({ err: error }, 'Webhook fan-out stopped'));
+  );
+  // Supervised: a Redis error reply (MISCONF, READONLY after a failover) ends one consumeEvents
+  // call; the fan-out starts again after a pause instead of stopping for good.
+  const fanout = (async () => {
+    let pauseMs = 500;
+    while (!stop.signal.aborted) {
+      try {
+        await fanoutOnce();
+        pauseMs = 500;
+      } catch (error) {
+        if (stop.signal.aborted) break;
+        logger.error({ err: error }, `Webhook fan-out failed; restarting in ${pauseMs} ms`);
+        await new Promise((resolve) => setTimeout(resolve, pauseMs));
+        pauseMs = Math.min(30_000, pauseMs * 2);
+      }
+    }
+  })();
 
   if (!options.jobSecretKeys?.length) {
     logger.warn('ZIMAGE_WEBHOOK_SECRET is not set: per-job webhooks cannot be signed and will be dead-lettered (registered endpoints are unaffected)');
