@@ -193,4 +193,39 @@ describe('HTTP API', () => {
     const events = await api.stack.events();
     expect(events.map((e) => e.id)).toEqual([eventIdFor('job.failed', job.body.id)]);
   });
+
+  it('serves Prometheus metrics for the whole fleet, the OpenAPI document from the zod schemas, and Bull Board behind auth', async () => {
+    await using api = await startApi();
+    const ok = await api.call('POST', '/v1/batches?size=512*512', { body: [{ prompt: 'One' }, { prompt: 'Two' }, { prompt: 'zimage-test-unsafe three' }] });
+    await until(async () => (await api.call('GET', `/v1/batches/${ok.body.batchId}`)).body.state === 'completed');
+    await until(async () => (await api.call('GET', '/metrics', { token: null })).text.includes('zimage_pace_rpm{'), 15_000);
+    const metrics = (await api.call('GET', '/metrics', { token: null })).text;
+    const value = (line: string) => Number(new RegExp(`^${line.replace(/[{}|+]/g, (c) => `\\${c}`)} (\\S+)$`, 'm').exec(metrics)?.[1]);
+    expect(value('zimage_images_stored_total')).toBe(2);
+    expect(value('zimage_jobs_finished_total{outcome="succeeded"}')).toBe(2);
+    expect(value('zimage_jobs_finished_total{outcome="failed"}')).toBe(1);
+    expect(value('zimage_estimated_spend_usd_total')).toBeCloseTo(0.03, 6);
+    expect(value('zimage_upstream_requests_total{region="singapore",code="ok"}')).toBe(2);
+    expect(value('zimage_upstream_requests_total{region="singapore",code="DataInspectionFailed"}')).toBe(1);
+    expect(value('zimage_upstream_latency_seconds_count{region="singapore"}')).toBe(3);
+    expect(value('zimage_upstream_latency_seconds_bucket{region="singapore",le="+Inf"}')).toBe(3);
+    expect(metrics).toMatch(/^# TYPE zimage_upstream_latency_seconds histogram$/m);
+    expect(value('zimage_jobs{state="completed"}')).toBe(2);
+    expect(metrics).toMatch(/^zimage_quota_utilisation\{account="test",region="singapore"\} [\d.]+$/m);
+    expect(metrics).toMatch(/^zimage_throttle_ratio\{account="test",region="singapore"\} 0$/m);
+    expect(metrics).not.toContain(TOKEN);
+
+    const openapi = await api.call('GET', '/openapi.json', { token: null });
+    expect(Object.keys(openapi.body.paths)).toEqual(expect.arrayContaining(['/v1/jobs', '/v1/jobs/{id}', '/v1/batches', '/v1/batches/{id}/results']));
+    expect(openapi.body.components.schemas.JobRequest.properties.prompt).toBeDefined();
+    expect(openapi.body.components.schemas.JobRequest.required).toEqual(['prompt']);
+
+    expect((await api.call('GET', '/admin/queues', { token: null })).status).toBe(401);
+    const board = await api.call('GET', '/admin/queues', { headers: { authorization: `Basic ${Buffer.from(`ops:${TOKEN}`).toString('base64')}` } });
+    expect(board.status).toBe(200);
+    expect(board.text).toContain('<html');
+    const queues = await api.call('GET', '/admin/queues/api/queues');
+    expect(queues.status).toBe(200);
+    expect(queues.body.queues.map((q: { name: string }) => q.name).sort()).toEqual(['generate', 'webhooks']);
+  });
 });

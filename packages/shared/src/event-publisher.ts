@@ -9,13 +9,14 @@
  *      also publish `job.succeeded` and count twice in its batch;
  *   2. the event is appended to the bounded stream (with the job's or batch's webhook, when it has
  *      one, as a separate field for the webhook dispatcher);
- *   3. for batch jobs, the batch's outcome counter and results manifest entry are updated, and when
+ *   3. fleet-wide totals for metrics (terminal jobs by outcome, images stored, estimated spend);
+ *   4. for batch jobs, the batch's outcome counter and results manifest entry are updated, and when
  *      the last job becomes terminal `batch.completed` is appended, once (guarded by HSETNX).
  */
 import type { Redis } from 'ioredis';
 import { eventIdFor, type JobEvent } from './events.js';
 import type { WebhookSpec } from './job-request.js';
-import { batchKey, batchResultsKey, emittedMarkerKey, eventsStreamKey } from './queue-names.js';
+import { batchKey, batchResultsKey, emittedMarkerKey, eventsStreamKey, metricsTotalsKey } from './queue-names.js';
 
 export type JobOutcome = 'succeeded' | 'failed' | 'expired' | 'cancelled';
 
@@ -72,13 +73,18 @@ if ARGV[12] ~= '' then
 else
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'type', ARGV[4], 'id', ARGV[5], 'event', ARGV[1])
 end
-if #KEYS < 4 or redis.call('EXISTS', KEYS[3]) == 0 then return 1 end
-redis.call('HINCRBY', KEYS[3], ARGV[6], 1)
-if tonumber(ARGV[13]) > 0 then redis.call('HINCRBY', KEYS[3], 'costMicroUsd', ARGV[13]) end
-redis.call('HSET', KEYS[4], ARGV[7], ARGV[8])
-local ttl = redis.call('PTTL', KEYS[3])
-if ttl > 0 then redis.call('PEXPIRE', KEYS[4], ttl) end
-if complete_batch(KEYS[3], KEYS[2], ARGV[2], ARGV[9], ARGV[10], ARGV[11]) then return 2 end
+redis.call('HINCRBY', KEYS[3], 'jobs:' .. ARGV[6], 1)
+if tonumber(ARGV[13]) > 0 then
+  redis.call('HINCRBY', KEYS[3], 'imagesStored', 1)
+  redis.call('HINCRBY', KEYS[3], 'costMicroUsd', ARGV[13])
+end
+if #KEYS < 5 or redis.call('EXISTS', KEYS[4]) == 0 then return 1 end
+redis.call('HINCRBY', KEYS[4], ARGV[6], 1)
+if tonumber(ARGV[13]) > 0 then redis.call('HINCRBY', KEYS[4], 'costMicroUsd', ARGV[13]) end
+redis.call('HSET', KEYS[5], ARGV[7], ARGV[8])
+local ttl = redis.call('PTTL', KEYS[4])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[5], ttl) end
+if complete_batch(KEYS[4], KEYS[2], ARGV[2], ARGV[9], ARGV[10], ARGV[11]) then return 2 end
 return 1
 `;
 
@@ -103,7 +109,7 @@ export async function publishJobEvent(
   webhook?: WebhookSpec,
 ): Promise<PublishOutcome> {
   const batchId = event.data.batchId;
-  const keys = [emittedMarkerKey(options.prefix, event.data.jobId), eventsStreamKey(options.prefix)];
+  const keys = [emittedMarkerKey(options.prefix, event.data.jobId), eventsStreamKey(options.prefix), metricsTotalsKey(options.prefix)];
   if (batchId) keys.push(batchKey(options.prefix, batchId), batchResultsKey(options.prefix, batchId));
   const args = [
     JSON.stringify(event),

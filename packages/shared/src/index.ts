@@ -39,6 +39,9 @@ export {
   eventsStreamKey,
   GENERATE_QUEUE,
   pauseReasonKey,
+  metricsGovernorKey,
+  metricsTotalsKey,
+  metricsUpstreamKey,
   WEBHOOK_CONSUMER_GROUP,
   WEBHOOK_QUEUE,
   webhookAttemptsKey,
@@ -142,3 +145,4 @@ export {
   type EventConsumerOptions,
   type StreamEvent,
 } from './event-consumer.js';
+export { LATENCY_BUCKETS_SECONDS, readUpstreamMetrics, recordUpstreamCall, type UpstreamMetrics } from './upstream-metrics.js';

@@ -72,3 +72,18 @@ export function apiIdempotencyKey(prefix: string, digest: string): string {
 
 /** The consumer group through which webhook dispatchers read the event stream. */
 export const WEBHOOK_CONSUMER_GROUP = 'webhooks';
+
+/** Fleet-wide counters for /metrics: terminal jobs by outcome, images stored, spend (event script). */
+export function metricsTotalsKey(prefix: string): string {
+  return `${prefix}:metrics:totals`;
+}
+
+/** Upstream calls by region and code, and their latency histogram (workers, one pipeline per call). */
+export function metricsUpstreamKey(prefix: string): string {
+  return `${prefix}:metrics:upstream`;
+}
+
+/** Each worker's latest governor snapshot (JSON per account), for /metrics. */
+export function metricsGovernorKey(prefix: string): string {
+  return `${prefix}:metrics:governor`;
+}

@@ -9,6 +9,7 @@ import {
   DEFAULT_PUBLISH_OPTIONS,
   ERROR_CATALOGUE,
   GENERATE_QUEUE,
+  metricsGovernorKey,
   pauseReasonKey,
   waitForRedis,
   type JobPayload,
@@ -196,6 +197,18 @@ export async function startGenerationWorker(options: GenerationWorkerOptions): P
       }, logEvery),
     );
   }
+  // The governor's view, shared through Redis so that the API's /metrics can show it.
+  const shareSnapshot = () =>
+    governor
+      .snapshot()
+      .then(async (accounts) => {
+        if (accounts.length === 0) return;
+        const at = new Date().toISOString();
+        await redis.hset(metricsGovernorKey(options.prefix), Object.fromEntries(accounts.map((a) => [a.id, JSON.stringify({ ...a, at })])));
+      })
+      .catch(() => {});
+  timers.push(setInterval(() => void shareSnapshot(), 10_000));
+  void shareSnapshot();
   for (const timer of timers) timer.unref();
 
   // Cancel requests for active jobs arrive by pub/sub; only the worker holding the job acts on it

@@ -13,6 +13,7 @@ import {
   formatFieldIssues,
   jobPayloadSchema,
   priceOf,
+  recordUpstreamCall,
   toAppError,
   toFieldIssues,
   type Checkpoint,
@@ -86,6 +87,11 @@ export function createProcessor(deps: ProcessorDeps) {
     }
   };
 
+  /** Fleet-wide upstream metrics; a Redis hiccup here must not fail a paid generation. */
+  async function recordCall(region: string, code: string, latencyMs: number): Promise<void> {
+    await recordUpstreamCall(deps.redis, deps.publish.prefix, region, code, latencyMs).catch(() => {});
+  }
+
   /** The API asked to cancel this job: it ends now, counted as cancelled in its batch. */
   async function throwIfCancelRequested(job: GenerationJob, payload: JobPayload, log: Logger): Promise<void> {
     if ((await deps.redis.exists(cancelRequestKey(deps.publish.prefix, String(job.id)))) === 1) throw await cancelled(job, payload, log);
@@ -123,10 +129,13 @@ export function createProcessor(deps: ProcessorDeps) {
       try {
         output = await client.generate({ prompt: payload.prompt, width: payload.width, height: payload.height, seed: payload.seed, promptExtend: payload.promptExtend, signal });
       } catch (error) {
-        await deps.governor.report(account.id, outcomeOf(toAppError(error)));
+        const appError = toAppError(error);
+        await deps.governor.report(account.id, outcomeOf(appError));
+        await recordCall(account.region, String(appError.details['upstreamCode'] ?? appError.code), Date.now() - started);
         throw error;
       }
       await deps.governor.report(account.id, { kind: 'ok', latencyMs: Date.now() - started });
+      await recordCall(account.region, 'ok', Date.now() - started);
       checkpoint = {
         regenerations: checkpoint.regenerations,
         generated: {

@@ -2,7 +2,11 @@
  * The HTTP API (`zimage api`): fastify, with request schemas from `@zimage/shared` (the same zod
  * schemas as the library and the CLI), bearer-token auth, all-or-nothing batches, idempotent POSTs.
  */
-import { AppError, type Logger, type Storage } from '@zimage/shared';
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { FastifyAdapter } from '@bull-board/fastify';
+import { AppError, WEBHOOK_QUEUE, type Logger, type Storage } from '@zimage/shared';
+import { Queue } from 'bullmq';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Producer } from '../producer.js';
@@ -10,6 +14,8 @@ import { errorHandler, sendError } from './api-error.js';
 import { createTokenCheck } from './bearer-auth.js';
 import { createIdempotency } from './idempotency.js';
 import { batchRoutes } from './routes-batches.js';
+import { createMetrics } from './metrics.js';
+import { openApiDocument } from './openapi.js';
 import { jobRoutes } from './routes-jobs.js';
 
 export interface ApiOptions {
@@ -58,6 +64,22 @@ export async function createApi(options: ApiOptions): Promise<FastifyInstance> {
     const [redis, storage] = checks.map((c) => (c.status === 'fulfilled' ? 'ok' : 'unavailable'));
     const ready = redis === 'ok' && storage === 'ok';
     return reply.code(ready ? 200 : 503).send({ ready, redis, storage });
+  });
+
+  const metrics = createMetrics(options.redis, options.prefix);
+  app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+  const document = openApiDocument();
+  app.get('/openapi.json', async () => document);
+
+  // Bull Board: the operator's view of both queues (retry, inspect, clean).
+  const webhookQueue = new Queue(WEBHOOK_QUEUE, { connection: options.redis, prefix: options.prefix });
+  const board = new FastifyAdapter();
+  board.setBasePath('/admin/queues');
+  createBullBoard({ queues: [new BullMQAdapter(options.producer.queue), new BullMQAdapter(webhookQueue)], serverAdapter: board });
+  await app.register(board.registerPlugin(), { prefix: '/admin/queues' });
+  app.addHook('onClose', async () => {
+    await metrics.close();
+    await webhookQueue.close();
   });
 
   jobRoutes(app, options.producer, idempotency);

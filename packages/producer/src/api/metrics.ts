@@ -1,0 +1,148 @@
+/**
+ * `GET /metrics` (prom-client). Everything is read at scrape time from Redis, where the whole
+ * fleet writes it: queue counts (BullMQ), terminal jobs / images stored / spend (the event script),
+ * upstream calls and latency (every worker), and each account's pace (the governors' snapshots).
+ * So any API replica answers for the whole deployment.
+ */
+import {
+  GENERATE_QUEUE,
+  metricsGovernorKey,
+  metricsTotalsKey,
+  readUpstreamMetrics,
+  WEBHOOK_QUEUE,
+} from '@zimage/shared';
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { Counter, Gauge, Registry, type Metric } from 'prom-client';
+
+const JOB_STATES = ['waiting', 'prioritized', 'active', 'delayed', 'completed', 'failed'] as const;
+/** A governor snapshot older than this is from a worker that stopped: not shown. */
+const SNAPSHOT_MAX_AGE_MS = 60_000;
+
+export interface Metrics {
+  registry: Registry;
+  close(): Promise<void>;
+}
+
+export function createMetrics(redis: Redis, prefix: string): Metrics {
+  const registry = new Registry();
+  const generate = new Queue(GENERATE_QUEUE, { connection: redis, prefix });
+  const webhooks = new Queue(WEBHOOK_QUEUE, { connection: redis, prefix });
+
+  new Gauge({
+    name: 'zimage_jobs',
+    help: 'Generation jobs by queue state (completed and failed are those still retained).',
+    labelNames: ['state'],
+    registers: [registry],
+    async collect() {
+      const counts = await generate.getJobCounts(...JOB_STATES);
+      for (const state of JOB_STATES) this.set({ state }, counts[state] ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'zimage_webhook_deliveries',
+    help: 'Webhook deliveries by queue state (failed = dead letters).',
+    labelNames: ['state'],
+    registers: [registry],
+    async collect() {
+      const counts = await webhooks.getJobCounts('waiting', 'active', 'delayed', 'failed');
+      for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
+    },
+  });
+
+  const totals = async () => redis.hgetall(metricsTotalsKey(prefix));
+  new Counter({
+    name: 'zimage_jobs_finished_total',
+    help: 'Jobs that reached a terminal state, by outcome.',
+    labelNames: ['outcome'],
+    registers: [registry],
+    async collect() {
+      const t = await totals();
+      this.reset();
+      for (const outcome of ['succeeded', 'failed', 'expired', 'cancelled']) this.inc({ outcome }, Number(t[`jobs:${outcome}`] ?? 0));
+    },
+  });
+  new Counter({
+    name: 'zimage_images_stored_total',
+    help: 'Images generated and stored.',
+    registers: [registry],
+    async collect() {
+      this.reset();
+      this.inc(Number((await totals())['imagesStored'] ?? 0));
+    },
+  });
+  new Counter({
+    name: 'zimage_estimated_spend_usd_total',
+    help: 'Estimated spend on stored images at list prices (reference §4.2), US$.',
+    registers: [registry],
+    async collect() {
+      this.reset();
+      this.inc(Number((await totals())['costMicroUsd'] ?? 0) / 1e6);
+    },
+  });
+
+  let upstream: ReturnType<typeof readUpstreamMetrics> | undefined;
+  // Both upstream metrics come from one read per scrape.
+  const readUpstream = () => (upstream ??= readUpstreamMetrics(redis, prefix).finally(() => setTimeout(() => (upstream = undefined), 0)));
+  new Counter({
+    name: 'zimage_upstream_requests_total',
+    help: 'Upstream (DashScope) generation calls by region and outcome code ("ok" for success).',
+    labelNames: ['region', 'code'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const r of (await readUpstream()).requests) this.inc({ region: r.region, code: r.code }, r.count);
+    },
+  });
+  // prom-client cannot set a histogram's buckets; this metric object reports the buckets summed
+  // in Redis in the same shape prom-client's own Histogram does.
+  const latencyName = 'zimage_upstream_latency_seconds';
+  const latencyHelp = 'Upstream generation call latency, seconds.';
+  registry.registerMetric({
+    name: latencyName,
+    help: latencyHelp,
+    type: 'histogram',
+    aggregator: 'sum',
+    reset() {},
+    async get() {
+      const values = (await readUpstream()).latency.flatMap((l) => [
+        ...l.buckets.map((b) => ({ labels: { region: l.region, le: b.le }, value: b.count, metricName: `${latencyName}_bucket` })),
+        { labels: { region: l.region }, value: l.sum, metricName: `${latencyName}_sum` },
+        { labels: { region: l.region }, value: l.count, metricName: `${latencyName}_count` },
+      ]);
+      return { name: latencyName, help: latencyHelp, type: 'histogram', aggregator: 'sum', values };
+    },
+  } as unknown as Metric);
+
+  const snapshots = async () => {
+    const hash = await redis.hgetall(metricsGovernorKey(prefix));
+    const now = Date.now();
+    return Object.values(hash)
+      .map((v) => JSON.parse(v) as { id: string; region: string; rpm: number; targetRpm: number; utilisation: number; throttleRatio: number; at: string })
+      .filter((s) => now - Date.parse(s.at) < SNAPSHOT_MAX_AGE_MS);
+  };
+  for (const [name, help, field] of [
+    ['zimage_quota_utilisation', 'Calls a minute over the sustainable pace, per account (governor).', 'utilisation'],
+    ['zimage_throttle_ratio', 'Throttled share of upstream calls over the last minute, per account (governor).', 'throttleRatio'],
+    ['zimage_pace_rpm', 'Current fleet-wide pace, requests a minute, per account (governor).', 'rpm'],
+  ] as const) {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['account', 'region'],
+      registers: [registry],
+      async collect() {
+        this.reset();
+        for (const s of await snapshots()) this.set({ account: s.id, region: s.region }, s[field]);
+      },
+    });
+  }
+
+  return {
+    registry,
+    async close() {
+      await generate.close();
+      await webhooks.close();
+    },
+  };
+}
