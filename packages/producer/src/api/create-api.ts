@@ -16,6 +16,7 @@ import { createIdempotency } from './idempotency.js';
 import { batchRoutes } from './routes-batches.js';
 import { createMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
+import { galleryRoutes } from './routes-gallery.js';
 import { jobRoutes } from './routes-jobs.js';
 
 export interface ApiOptions {
@@ -84,5 +85,6 @@ export async function createApi(options: ApiOptions): Promise<FastifyInstance> {
 
   jobRoutes(app, options.producer, idempotency);
   batchRoutes(app, options.producer, idempotency, options.maxBodyBytes ?? 64 * 1024 * 1024);
+  galleryRoutes(app, options.producer, options.redis, options.storage, options.prefix);
   return app;
 }

@@ -1,0 +1,120 @@
+/**
+ * The batch review page, `GET /batches/:id/gallery`: server-rendered HTML, one card per job with
+ * its image (served through the API from storage, so a private bucket works), prompt, metadata and
+ * status; failed items show their error. While the batch runs the page refreshes itself.
+ * Browsers authenticate with HTTP Basic (the token as password), see create-api.ts.
+ */
+import { AppError, batchJobsKey, type Storage } from '@zimage/shared';
+import type { FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import type { JobView, Producer } from '../producer.js';
+import { batchResponse } from './routes-batches.js';
+
+const PAGE_SIZE = 200;
+const REFRESH_SECONDS = 3;
+
+export function galleryRoutes(app: FastifyInstance, producer: Producer, redis: Redis, storage: Storage, prefix: string): void {
+  app.get<{ Params: { id: string }; Querystring: { page?: string } }>('/batches/:id/gallery', async (request, reply) => {
+    const batchId = request.params.id;
+    const status = /^[A-Za-z0-9_-]{1,64}$/.test(batchId) ? await producer.getBatch(batchId) : null;
+    if (!status) throw new AppError('JOB_NOT_FOUND', `no batch ${batchId}`);
+    const page = Math.max(1, Math.min(10_000, Number.parseInt(request.query.page ?? '1', 10) || 1));
+    const ids = (await redis.smembers(batchJobsKey(prefix, batchId))).sort();
+    const views = (await Promise.all(ids.slice((page - 1) * PAGE_SIZE, page * PAGE_SIZE).map((id) => producer.getJob(id)))).filter((v): v is JobView => v !== null);
+    views.sort((a, b) => (a.payload.line ?? 0) - (b.payload.line ?? 0));
+    const summary = batchResponse(status, Date.now());
+    return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(renderGallery(summary, views, page, Math.ceil(ids.length / PAGE_SIZE)));
+  });
+
+  app.get<{ Params: { id: string; jobId: string } }>('/batches/:id/images/:jobId', async (request, reply) => {
+    const { id, jobId } = request.params;
+    // Only images of this batch's jobs: the URL cannot be turned into a read of any object.
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(id) || !(await redis.sismember(batchJobsKey(prefix, id), jobId))) throw new AppError('JOB_NOT_FOUND', `no job ${jobId} in batch ${id}`);
+    const view = await producer.getJob(jobId);
+    if (!view?.result) throw new AppError('JOB_NOT_FOUND', `job ${jobId} has no image`);
+    const bytes = await storage.read(view.result.key);
+    if (!bytes) throw new AppError('JOB_NOT_FOUND', `the image of job ${jobId} is no longer in storage`);
+    return reply.type('image/png').header('cache-control', 'private, max-age=3600').send(Buffer.from(bytes));
+  });
+}
+
+type BatchSummary = ReturnType<typeof batchResponse>;
+
+export function renderGallery(batch: BatchSummary, jobs: readonly JobView[], page: number, pages: number): string {
+  const running = batch.state !== 'completed';
+  const cards = jobs.map((job) => card(batch.batchId, job)).join('\n');
+  const c = batch.counts;
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+${running ? `<meta http-equiv="refresh" content="${REFRESH_SECONDS}">` : ''}
+<title>Batch ${esc(batch.batchId)} · zimage</title>
+<style>
+  body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #1d1d1f; background: #fafafa; }
+  header { margin-bottom: 16px; }
+  h1 { font-size: 20px; margin: 0 0 4px; }
+  .stats span { margin-right: 14px; }
+  .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(220px, 1fr)); gap: 14px; }
+  .card { background: #fff; border: 1px solid #ddd; border-radius: 8px; overflow: hidden; }
+  .card.failed, .card.cancelled, .card.expired { border-color: #e0a0a0; }
+  .thumb { width: 100%; aspect-ratio: 1; object-fit: cover; display: block; background: #eee; }
+  .placeholder { width: 100%; aspect-ratio: 1; display: flex; align-items: center; justify-content: center; background: #f0f0f0; color: #777; }
+  .body { padding: 8px 10px; }
+  .state { font-weight: 600; text-transform: uppercase; font-size: 11px; letter-spacing: .04em; }
+  .state.succeeded { color: #1a7f37; } .state.failed, .state.cancelled, .state.expired { color: #b42318; }
+  .prompt { margin: 4px 0; word-break: break-word; }
+  .meta { color: #555; font-size: 12px; word-break: break-word; }
+  .error { color: #b42318; font-size: 12px; word-break: break-word; }
+</style>
+</head>
+<body>
+<header>
+  <h1>Batch ${esc(batch.batchId)}</h1>
+  <div class="stats" data-state="${esc(batch.state)}">
+    <span>${esc(batch.state)}</span>
+    <span>${batch.total} jobs</span>
+    <span class="ok">${c.succeeded} succeeded</span>
+    <span>${c.failed} failed</span>
+    <span>${c.expired} expired</span>
+    <span>${c.cancelled} cancelled</span>
+    <span>${c.pending} pending</span>
+    <span>${Math.round(batch.progress * 100)}%</span>
+    <span>${batch.imagesPerMinute} images/min</span>
+    <span>~$${batch.estimatedCostUsd.toFixed(3)}</span>
+  </div>
+  ${pages > 1 ? `<nav>page ${page} of ${pages}${page > 1 ? ` · <a href="?page=${page - 1}">previous</a>` : ''}${page < pages ? ` · <a href="?page=${page + 1}">next</a>` : ''}</nav>` : ''}
+</header>
+<main class="grid">
+${cards}
+</main>
+</body>
+</html>`;
+}
+
+function card(batchId: string, job: JobView): string {
+  const state = job.state === 'completed' ? 'succeeded' : job.state;
+  const image = job.result
+    ? `<img class="thumb" loading="lazy" alt="${esc(job.payload.prompt.slice(0, 120))}" src="/batches/${encodeURIComponent(batchId)}/images/${encodeURIComponent(job.jobId)}">`
+    : `<div class="placeholder">${esc(state)}</div>`;
+  const metadata = Object.entries(job.payload.metadata)
+    .map(([k, v]) => `${esc(k)}: ${esc(v)}`)
+    .join(' · ');
+  const error = job.failedReason ? `<div class="error">${esc(job.failedReason.slice(0, 300))}</div>` : '';
+  return `<article class="card ${esc(state)}" data-job="${esc(job.jobId)}" data-state="${esc(state)}">
+  ${image}
+  <div class="body">
+    <div class="state ${esc(state)}">${esc(state)}</div>
+    <div class="prompt">${esc(job.payload.prompt)}</div>
+    ${metadata ? `<div class="meta">${metadata}</div>` : ''}
+    ${job.result ? `<div class="meta">${esc(job.result.key)} · ${job.result.width}×${job.result.height}</div>` : ''}
+    ${error}
+  </div>
+</article>`;
+}
+
+/** HTML-escapes text (prompts and metadata are user input). */
+export function esc(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
