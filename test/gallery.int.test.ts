@@ -42,8 +42,10 @@ describe('the batch gallery', () => {
 
       const succeeded = page.locator('article[data-state="succeeded"]');
       expect(await succeeded.count()).toBe(2);
-      await page.waitForFunction(() => [...document.querySelectorAll('img.thumb')].every((img) => (img as HTMLImageElement).complete && (img as HTMLImageElement).naturalWidth > 0));
-      const sizes = await page.$$eval('img.thumb', (imgs) => imgs.map((img) => [(img as HTMLImageElement).naturalWidth, (img as HTMLImageElement).naturalHeight]));
+      // (Browser-side code as a string: the tests' TypeScript has no DOM types.)
+      await page.waitForFunction("[...document.querySelectorAll('img.thumb')].every((img) => img.complete && img.naturalWidth > 0)");
+      type Img = { naturalWidth: number; naturalHeight: number };
+      const sizes = await page.$$eval('img.thumb', (imgs) => imgs.map((img) => [(img as unknown as Img).naturalWidth, (img as unknown as Img).naturalHeight]));
       expect(sizes).toEqual([
         [512, 512],
         [768, 512],
