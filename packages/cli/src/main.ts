@@ -10,6 +10,7 @@ import { demoCommand } from './commands/demo.js';
 import { emulatorCommand } from './commands/emulator.js';
 import { enqueueCommand } from './commands/enqueue.js';
 import { resumeCommand } from './commands/resume.js';
+import { scheduleApplyCommand, scheduleListCommand, scheduleRemoveCommand } from './commands/schedule.js';
 import { statusCommand } from './commands/status.js';
 import {
   webhooksEnableCommand,
@@ -87,6 +88,16 @@ program
   .action(runCommand(statusCommand));
 
 program.command('resume').description('resume a queue paused for an account-wide error').action(runCommand(resumeCommand));
+
+const schedule = program.command('schedule').description('scheduled pipelines (cron or interval → a batch per tick)');
+schedule
+  .command('apply')
+  .description('make the schedules match a pipelines file (YAML or JSON): create, update, remove; unchanged ones are left alone')
+  .argument('<file>', 'pipelines.yaml or .json')
+  .option('--json', 'print JSON')
+  .action(runCommand(scheduleApplyCommand));
+schedule.command('list').description('every schedule with its next run').option('--json', 'print JSON').action(runCommand(scheduleListCommand));
+schedule.command('remove').description('remove a schedule').argument('<id>').action(runCommand(scheduleRemoveCommand));
 
 const webhooks = program.command('webhooks').description('webhook deliveries: log, replay, endpoints');
 webhooks

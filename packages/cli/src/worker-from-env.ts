@@ -2,8 +2,10 @@
  * Builds a generation worker (and, unless ZIMAGE_WEBHOOK_DISPATCHER=false, the webhook dispatcher
  * beside it) from parsed environment configuration (the `worker` and `demo` commands share it).
  */
+import { startScheduleRunner } from '@zimage/producer';
 import { createStorage, type AccountConfig, type Logger, type WebhookEndpoint, type WorkerEnv } from '@zimage/shared';
 import { startGenerationWorker, startWebhookDispatcher, type GenerationWorker, type WebhookDispatcher } from '@zimage/worker';
+import { producerFromEnv } from './producer-from-env.js';
 
 export async function workerFromEnv(
   env: WorkerEnv,
@@ -55,14 +57,17 @@ export async function workerFromEnv(
     await webhooks?.close();
     throw error;
   });
-  if (!webhooks) return worker;
-  const dispatcher = webhooks;
+  // Scheduled pipelines: each tick becomes a batch (BullMQ gives each tick to one worker).
+  const producer = await producerFromEnv(env);
+  const schedules = startScheduleRunner({ redisUrl: env.REDIS_URL, prefix: env.ZIMAGE_PREFIX, logger, producer, policy: { allowedHosts: env.ZIMAGE_WEBHOOK_ALLOWED_HOSTS } });
   return {
     ...worker,
     async close() {
+      await schedules.close();
       // Generation first (its last events still reach the stream), then deliveries in flight.
       const outcome = await worker.close();
-      await dispatcher.close();
+      await webhooks?.close();
+      await producer.close();
       return outcome;
     },
   };

@@ -3,3 +3,6 @@ export { DEFAULT_BATCH_KEY_TEMPLATE, DEFAULT_KEY_TEMPLATE, DuplicateFinder, idem
 export { detectFormat, locateRecord, readBatchRows, rowToRequest, type BatchFormat, type BatchRow, type RowMapping, type RowOutcome, type UnreadableRow } from './batch-file.js';
 export { ingestBatchFile, type IngestOptions, type IngestReport, type RejectedRow } from './ingest-batch-file.js';
 export { createApi, type ApiOptions } from './api/create-api.js';
+export { createSchedules, SCHEDULES_QUEUE, schedulesKey, type ApplyOutcome, type Schedules, type ScheduleView, type StoredSchedule } from './schedules/schedules.js';
+export { startScheduleRunner, type ScheduleRunner, type ScheduleRunnerOptions } from './schedules/schedule-runner.js';
+export { parseDuration, renderTickTime, scheduleSpecSchema, type ScheduleSpec } from './schedules/schedule-spec.js';

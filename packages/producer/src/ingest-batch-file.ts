@@ -28,6 +28,8 @@ export interface IngestOptions extends RowMapping {
   onProgress?: (phase: 'validate' | 'enqueue', rows: number) => void;
   /** More rows than this is refused (PAYLOAD_TOO_LARGE) before anything is enqueued. */
   maxRows?: number;
+  /** What the batch record names as its source. @defaultValue `path` */
+  source?: string;
 }
 
 export interface RejectedRow {
@@ -123,7 +125,7 @@ export async function ingestBatchFile(producer: Producer, options: IngestOptions
   if (valid === 0) throw new AppError('BATCH_INVALID', `No valid rows in ${options.path} (${rows} rows read); nothing was enqueued`, { details: { rows: rejected, rejectedCount } });
 
   // Pass 2: enqueue in chunks.
-  await producer.beginBatch({ batchId, total: valid, source: options.path, ...(options.webhook ? { webhook: options.webhook } : {}) });
+  await producer.beginBatch({ batchId, total: valid, source: options.source ?? options.path, ...(options.webhook ? { webhook: options.webhook } : {}) });
   const added: string[] = [];
   const existing: string[] = [];
   const pass2Duplicates = new DuplicateFinder();

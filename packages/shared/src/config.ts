@@ -75,6 +75,10 @@ export const baseEnvSchema = z.object({
   ZIMAGE_EVENTS_MAXLEN: intVar(1000, 100_000_000, 100_000),
   /** Hosts webhooks may call although they resolve to internal addresses (development only). */
   ZIMAGE_WEBHOOK_ALLOWED_HOSTS: parsedVar(parseAllowedHosts, []),
+  /** Attempts per job for transient errors (throttling does not use attempts). */
+  ZIMAGE_MAX_ATTEMPTS: intVar(1, 50, 6),
+  /** How long finished jobs (and idempotency keys) are kept, in hours. */
+  ZIMAGE_RETENTION_HOURS: intVar(1, 24 * 90, 24 * 7),
 });
 
 /** A variable parsed by `parse`, whose TypeError message becomes the problem reported. */
@@ -96,12 +100,8 @@ function parsedVar<T>(parse: (value: string) => T, fallback: T) {
   );
 }
 
-export const producerEnvSchema = baseEnvSchema.extend({
-  /** Attempts per job for transient errors (throttling does not use attempts). */
-  ZIMAGE_MAX_ATTEMPTS: intVar(1, 50, 6),
-  /** How long finished jobs (and idempotency keys) are kept, in hours. */
-  ZIMAGE_RETENTION_HOURS: intVar(1, 24 * 90, 24 * 7),
-});
+/** Producers (and workers, whose schedule runner enqueues batches) read these too. */
+export const producerEnvSchema = baseEnvSchema;
 
 export const workerEnvSchema = baseEnvSchema.extend({
   DASHSCOPE_API_KEY: z.preprocess(emptyAsUndefined, z.string().min(8, { error: 'looks too short to be an API key' }).optional()),

@@ -16,7 +16,9 @@ import { createIdempotency } from './idempotency.js';
 import { batchRoutes } from './routes-batches.js';
 import { createMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
+import { createSchedules } from '../schedules/schedules.js';
 import { galleryRoutes } from './routes-gallery.js';
+import { scheduleRoutes } from './routes-schedules.js';
 import { jobRoutes } from './routes-jobs.js';
 
 export interface ApiOptions {
@@ -86,5 +88,8 @@ export async function createApi(options: ApiOptions): Promise<FastifyInstance> {
   jobRoutes(app, options.producer, idempotency);
   batchRoutes(app, options.producer, idempotency, options.maxBodyBytes ?? 64 * 1024 * 1024);
   galleryRoutes(app, options.producer, options.redis, options.storage, options.prefix);
+  const schedules = createSchedules(options.redis, options.prefix);
+  scheduleRoutes(app, schedules);
+  app.addHook('onClose', () => schedules.close());
   return app;
 }
