@@ -44,8 +44,17 @@ function describe({ streamId, event, fields }: StreamEvent): string {
     if (event.type === 'job.succeeded') parts.push(`key=${event.data.result.key}`);
     if (event.type === 'job.failed') parts.push(`error=${event.data.error.code}`);
   }
-  if (fields['webhook']) parts.push(`webhook=${fields['webhook']}`);
+  // Only the host: a callback URL's path or query may carry a token.
+  if (fields['webhook']) parts.push(`webhook=${webhookHost(fields['webhook'])}`);
   return parts.join(' ');
+}
+
+function webhookHost(raw: string): string {
+  try {
+    return new URL((JSON.parse(raw) as { url: string }).url).host;
+  } catch {
+    return '(unreadable)';
+  }
 }
 
 console.error(`consuming ${prefix}:events as ${group}/${consumer} (Ctrl-C to stop)`);

@@ -45,8 +45,10 @@ export async function replayEvent(
     if (options.endpointId && job.data.endpointId !== options.endpointId) continue;
     const state = await job.getState();
     if (state === 'failed' || (state === 'completed' && options.force)) {
-      await job.retry(state, RETRY);
-      outcome.replayed.push(jobId);
+      // The state may change between the read and the retry (another replay, retention): report it.
+      const retried = await job.retry(state, RETRY).then(() => true, () => false);
+      if (retried) outcome.replayed.push(jobId);
+      else outcome.skipped.push({ jobId, state: `${state}, changed during the replay` });
     } else {
       outcome.skipped.push({ jobId, state });
     }
@@ -71,8 +73,9 @@ export async function replayEndpoint(queue: Queue<DeliveryJobData>, endpointId: 
     if (jobs.length < page) break;
   }
   for (const job of matches) {
-    await job.retry('failed', RETRY);
-    outcome.replayed.push(String(job.id));
+    const retried = await job.retry('failed', RETRY).then(() => true, () => false);
+    if (retried) outcome.replayed.push(String(job.id));
+    else outcome.skipped.push({ jobId: String(job.id), state: 'no longer failed' });
   }
   return outcome;
 }
