@@ -139,4 +139,46 @@ describe('scheduled pipelines', () => {
     expect((await api.call('DELETE', '/v1/schedules/hourly-banner')).body.error.code).toBe('SCHEDULE_NOT_FOUND');
     expect((await api.call('GET', '/v1/schedules')).body.schedules).toEqual([]);
   });
+
+  it('a feed pipeline fetches its JSON items at each tick (SSRF rules apply to the feed URL)', async () => {
+    await using api = await startApi();
+    const { stack } = api;
+    const { createServer } = await import('node:http');
+    let served = 0;
+    const feed = createServer((_req, res) => {
+      served += 1;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ items: [{ prompt: `Feed item ${served}`, size: '512*512', sku: `F-${served}` }] }));
+    });
+    await new Promise<void>((r) => feed.listen(0, '127.0.0.1', () => r()));
+    const feedUrl = `http://127.0.0.1:${(feed.address() as { port: number }).port}/feed.json`;
+    const schedules = createSchedules(stack.redis, stack.prefix);
+    const refused = startScheduleRunner({ redisUrl: stack.redisUrl, prefix: stack.prefix, logger, producer: stack.producer, policy: { allowedHosts: [] } });
+    try {
+      // Without the exception the loopback feed is refused: the tick fails, no batch, nothing fetched.
+      await schedules.put('feed', { every: '1s', feed: feedUrl, key: 'feed/{sku}.png' });
+      await until(async () => (await schedules.queue.getJobCounts('failed'))['failed']! >= 1);
+      expect(served).toBe(0);
+      expect(await stack.redis.keys(`${stack.prefix}:batch:sched-feed-*`)).toEqual([]);
+      await refused.close();
+
+      const runner = startScheduleRunner({ redisUrl: stack.redisUrl, prefix: stack.prefix, logger, producer: stack.producer, policy: { allowedHosts: ['127.0.0.1'] } });
+      try {
+        await until(async () => (await stack.redis.keys(`${stack.prefix}:batch:sched-feed-*`)).some((k) => /\d$/.test(k)));
+        const key = (await stack.redis.keys(`${stack.prefix}:batch:sched-feed-*`)).find((k) => /\d$/.test(k))!;
+        const batchId = key.slice(`${stack.prefix}:batch:`.length);
+        await stack.waitForBatch(batchId);
+        const [entry] = await stack.producer.batchResults(batchId);
+        expect(entry).toMatchObject({ status: 'succeeded' });
+        expect(entry!.key).toMatch(/^feed\/F-\d+\.png$/);
+        expect(served).toBeGreaterThanOrEqual(1);
+      } finally {
+        await schedules.remove('feed');
+        await runner.close();
+      }
+    } finally {
+      await schedules.close();
+      await new Promise<void>((r) => feed.close(() => r()));
+    }
+  });
 });

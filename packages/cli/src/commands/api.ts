@@ -1,5 +1,6 @@
 /** `zimage api`: the HTTP API, until SIGINT/SIGTERM. */
-import { createApi, createProducer } from '@zimage/producer';
+import { createProducer } from '@zimage/producer';
+import { createApi } from '@zimage/producer/api';
 import { apiEnvSchema, createLogger, createRedisConnection, createStorage, loadConfig, waitForRedis } from '@zimage/shared';
 import { parseInteger } from '../parse-options.js';
 

@@ -13,11 +13,11 @@ import { pipeline } from 'node:stream/promises';
 import { AppError, EVENT_TYPES, isAppError, toFieldIssues, type FieldIssue } from '@zimage/shared';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { MAX_BATCH_ITEMS } from '../batch-limits.js';
 import { ingestBatchFile, type RejectedRow } from '../ingest-batch-file.js';
 import type { BatchStatus, Producer } from '../producer.js';
 import { fingerprintOf, type Idempotency } from './idempotency.js';
 
-export const MAX_BATCH_ITEMS = 100_000;
 const BATCH_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** The same template and key options as `zimage batch`, as query parameters. */

@@ -14,7 +14,7 @@ import { AppError, checkWebhookUrl, createRedisConnection, isAppError, type Logg
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { ingestBatchFile } from '../ingest-batch-file.js';
 import type { Producer } from '../producer.js';
-import { MAX_BATCH_ITEMS } from '../api/routes-batches.js';
+import { MAX_BATCH_ITEMS } from '../batch-limits.js';
 import { parseDuration, renderTickTime, type ScheduleSpec } from './schedule-spec.js';
 import { SCHEDULES_QUEUE, schedulesKey, type StoredSchedule } from './schedules.js';
 

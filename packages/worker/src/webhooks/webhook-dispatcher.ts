@@ -175,7 +175,8 @@ export async function startWebhookDispatcher(options: WebhookDispatcherOptions):
   })();
 
   if (!options.jobSecretKeys?.length) {
-    logger.warn('ZIMAGE_WEBHOOK_SECRET is not set: per-job webhooks cannot be signed and will be dead-lettered (registered endpoints are unaffected)');
+    // Info, not warn: most deployments without a secret use no per-job webhooks at all.
+    logger.info('ZIMAGE_WEBHOOK_SECRET is not set: this worker cannot sign per-job webhooks (it retries them for a worker that can; registered endpoints are unaffected)');
   }
   logger.info(
     { endpoints: options.endpoints.map((e) => ({ id: e.id, events: e.events })), schedule, concurrency: options.concurrency },
