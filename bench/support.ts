@@ -20,7 +20,8 @@ export function spawnNode(script: string[], env: Record<string, string>): Worker
   const child = spawn(process.execPath, [...(process.env['BENCH_NODE_ARGS']?.split(' ') ?? []), '--conditions=zimage-source', '--import', 'tsx', ...script], {
     cwd: ROOT,
     env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    // BENCH_WORKER_LOGS=1 shows the children's logs (pino writes to stdout).
+    stdio: ['ignore', process.env['BENCH_WORKER_LOGS'] ? 'inherit' : 'ignore', 'inherit'],
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return {

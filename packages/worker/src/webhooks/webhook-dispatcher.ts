@@ -53,7 +53,7 @@ export interface WebhookDispatcherOptions {
   retentionHours?: number;
   /** This process's name in the consumer group. @defaultValue hostname-pid */
   consumerName?: string;
-  /** Entries left pending by a dead dispatcher are claimed after this. @defaultValue 60000 */
+  /** Entries left pending by a stopped or dead dispatcher are claimed after this (handling one read takes milliseconds). @defaultValue 10000 */
   claimIdleMs?: number;
 }
 
@@ -118,7 +118,7 @@ export async function startWebhookDispatcher(options: WebhookDispatcherOptions):
       group: WEBHOOK_CONSUMER_GROUP,
       consumer: options.consumerName ?? `${hostname()}-${process.pid}`,
       blockMs: 2_000,
-      claimIdleMs: options.claimIdleMs ?? 60_000,
+      claimIdleMs: options.claimIdleMs ?? 10_000,
       // A handler failure here is Redis refusing a write (OOM, failover): retry it until Redis
       // recovers rather than dead-letter a delivery nobody could replay. Only unreadable entries
       // are dead-lettered.
