@@ -40,6 +40,11 @@ export async function workerFromEnv(
       storage,
     });
   }
+  // Scheduled pipelines: each tick becomes a batch (BullMQ gives each tick to one worker). Started
+  // before generation, so that once jobs run nothing is left to start (a SIGTERM from then on
+  // finds everything in place to close).
+  const producer = await producerFromEnv(env);
+  const schedules = startScheduleRunner({ redisUrl: env.REDIS_URL, prefix: env.ZIMAGE_PREFIX, logger, producer, policy: { allowedHosts: env.ZIMAGE_WEBHOOK_ALLOWED_HOSTS } });
   const worker = await startGenerationWorker({
     redisUrl: env.REDIS_URL,
     prefix: env.ZIMAGE_PREFIX,
@@ -54,12 +59,11 @@ export async function workerFromEnv(
     shutdownTimeoutMs: env.ZIMAGE_SHUTDOWN_TIMEOUT_MS ?? env.ZIMAGE_REQUEST_TIMEOUT_MS * 2 + 30_000,
     eventsMaxLen: env.ZIMAGE_EVENTS_MAXLEN,
   }).catch(async (error: unknown) => {
+    await schedules.close();
+    await producer.close();
     await webhooks?.close();
     throw error;
   });
-  // Scheduled pipelines: each tick becomes a batch (BullMQ gives each tick to one worker).
-  const producer = await producerFromEnv(env);
-  const schedules = startScheduleRunner({ redisUrl: env.REDIS_URL, prefix: env.ZIMAGE_PREFIX, logger, producer, policy: { allowedHosts: env.ZIMAGE_WEBHOOK_ALLOWED_HOSTS } });
   return {
     ...worker,
     async close() {

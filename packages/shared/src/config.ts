@@ -61,7 +61,9 @@ export function insecureBaseUrlProblem(url: string): string | undefined {
 export const baseEnvSchema = z.object({
   REDIS_URL: z.preprocess(
     emptyAsUndefined,
-    z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).default('redis://127.0.0.1:6379'),
+    z
+      .url({ protocol: /^rediss?(\+cluster)?$/, error: 'must be a redis://, rediss:// or redis+cluster:// URL' })
+      .default('redis://127.0.0.1:6379'),
   ),
   LOG_LEVEL: z.preprocess(emptyAsUndefined, z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info')),
   ZIMAGE_PREFIX: z.preprocess(
@@ -202,7 +204,7 @@ export function loadConfig<T extends z.ZodType>(
   extraChecks?: (env: Readonly<Record<string, string | undefined>>) => { variable: string; message: string }[],
 ): z.output<T> {
   const parsed = schema.safeParse(env);
-  const extra = extraChecks?.(env) ?? [];
+  const extra = [...clusterPrefixProblems(env), ...(extraChecks?.(env) ?? [])];
   if (parsed.success && extra.length === 0) return parsed.data;
   const issues = [
     ...(parsed.success ? [] : parsed.error.issues.map((issue) => ({ variable: String(issue.path[0] ?? '(environment)'), message: issue.message }))),
@@ -216,6 +218,13 @@ export function loadConfig<T extends z.ZodType>(
   throw new AppError('CONFIG_INVALID', `Invalid configuration:\n  - ${problems.join('\n  - ')}`, {
     details: { variables: issues.map((i) => i.variable) },
   });
+}
+
+/** On a Redis Cluster every key of a deployment must share a slot: the prefix needs a hash tag. */
+function clusterPrefixProblems(env: Readonly<Record<string, string | undefined>>): { variable: string; message: string }[] {
+  if (!/^rediss?\+cluster:/i.test(env['REDIS_URL']?.trim() ?? '')) return [];
+  const prefix = env['ZIMAGE_PREFIX']?.trim() || DEFAULT_PREFIX;
+  return /^\{[^{}]+\}/.test(prefix) ? [] : [{ variable: 'ZIMAGE_PREFIX', message: 'must start with a hash tag such as {zimage} on a Redis Cluster (every key of a deployment in one slot)' }];
 }
 
 /** `redis://user:secret@host` → `redis://user:***@host`: a URL's password is a secret too. */

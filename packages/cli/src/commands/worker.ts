@@ -7,16 +7,25 @@ export async function workerCommand(): Promise<number> {
   const accounts = resolveAccounts(env, process.env);
   const endpoints = parseWebhookEndpoints(env.ZIMAGE_WEBHOOK_ENDPOINTS, process.env);
   const logger = createLogger({ level: env.LOG_LEVEL, secrets: [...accounts.map((a) => a.apiKey), env.AWS_SECRET_ACCESS_KEY, ...webhookSecretValues(process.env)] });
+  // Signals are caught from the start: one that arrives while the worker is still starting is
+  // acted on as soon as it is up, instead of killing the process mid-start.
+  let stopRequested: NodeJS.Signals | undefined;
+  let onStop: ((signal: NodeJS.Signals) => void) | undefined;
+  const stop = (signal: NodeJS.Signals) => {
+    // A second signal means "now": leave in-flight jobs to be recovered by another worker.
+    process.once(signal, () => process.exit(130));
+    if (onStop) onStop(signal);
+    else stopRequested = signal;
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
   const worker = await workerFromEnv(env, logger, accounts, endpoints);
   const { timedOut } = await new Promise<{ timedOut: boolean }>((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
+    onStop = (signal) => {
       logger.info({ signal }, `Received ${signal}`);
-      // A second signal means "now": leave in-flight jobs to be recovered by another worker.
-      process.once(signal, () => process.exit(130));
       void worker.close().then(resolve);
     };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    if (stopRequested) onStop(stopRequested);
   });
   logger.flush();
   // Exit explicitly: after a timed-out shutdown BullMQ still holds its connections open.
