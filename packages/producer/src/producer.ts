@@ -165,6 +165,9 @@ export async function createProducer(options: ProducerOptions): Promise<Producer
     throw error;
   }
   const queue = new Queue<JobPayload, JobResult>(GENERATE_QUEUE, { connection, prefix: options.prefix });
+  // Connection errors surface as failed commands (REDIS_UNAVAILABLE); without a listener BullMQ
+  // prints each reconnect attempt's error to stderr as raw text.
+  queue.on('error', () => {});
   // The webhook dispatchers' consumer group exists from the first producer on, so no event
   // published before a dispatcher starts is missed.
   await ensureConsumerGroup(connection, options.prefix, WEBHOOK_CONSUMER_GROUP, '$');

@@ -106,6 +106,9 @@ export async function startGenerationWorker(options: GenerationWorkerOptions): P
     ...(options.pace ? { pace: options.pace } : {}),
   });
   const queue = new Queue<JobPayload, JobResult>(GENERATE_QUEUE, { connection: queueConnection, prefix: options.prefix });
+  // The Worker's 'error' handler logs connection trouble once per event; this queue's copies of
+  // the same errors would otherwise be printed raw to stderr by BullMQ.
+  queue.on('error', () => {});
   const publish = { ...DEFAULT_PUBLISH_OPTIONS, prefix: options.prefix, maxLen: options.eventsMaxLen ?? DEFAULT_PUBLISH_OPTIONS.maxLen };
 
   async function pauseQueue(error: AppError): Promise<void> {

@@ -76,6 +76,7 @@ export async function createApi(options: ApiOptions): Promise<FastifyInstance> {
 
   // Bull Board: the operator's view of both queues (retry, inspect, clean).
   const webhookQueue = new Queue(WEBHOOK_QUEUE, { connection: options.redis, prefix: options.prefix });
+  webhookQueue.on('error', () => {}); // connection errors surface as failed requests (503)
   const board = new FastifyAdapter();
   board.setBasePath('/admin/queues');
   createBullBoard({ queues: [new BullMQAdapter(options.producer.queue), new BullMQAdapter(webhookQueue)], serverAdapter: board });

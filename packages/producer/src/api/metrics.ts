@@ -28,6 +28,9 @@ export function createMetrics(redis: Redis, prefix: string): Metrics {
   const registry = new Registry();
   const generate = new Queue(GENERATE_QUEUE, { connection: redis, prefix });
   const webhooks = new Queue(WEBHOOK_QUEUE, { connection: redis, prefix });
+  // Connection errors surface as a failed scrape; without listeners BullMQ prints them raw.
+  generate.on('error', () => {});
+  webhooks.on('error', () => {});
 
   new Gauge({
     name: 'zimage_jobs',

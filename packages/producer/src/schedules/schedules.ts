@@ -63,6 +63,7 @@ export interface Schedules {
 
 export function createSchedules(redis: Redis, prefix: string): Schedules {
   const queue = new Queue(SCHEDULES_QUEUE, { connection: redis, prefix });
+  queue.on('error', () => {}); // connection errors surface as failed commands
   const key = schedulesKey(prefix);
 
   function validate(id: string, spec: unknown, base?: string): ScheduleSpec {

@@ -68,6 +68,7 @@ export async function startWebhookDispatcher(options: WebhookDispatcherOptions):
   const streamConnection = createRedisConnection(options.redisUrl, 'worker');
   const retentionSeconds = (options.retentionHours ?? 24 * 7) * 3600;
   const queue = new Queue<DeliveryJobData, DeliveryResult>(WEBHOOK_QUEUE, { connection, prefix });
+  queue.on('error', () => {}); // the delivery worker's 'error' handler logs connection trouble
   const dispatcher = new Agent({
     connect: { lookup: guardedLookup(options.policy), timeout: Math.min(10_000, options.timeoutMs) },
     headersTimeout: options.timeoutMs,
