@@ -102,7 +102,8 @@ try {
       await waitForBatchEnd(producer, batchId, short ? 120_000 : 600_000).finally(() => (finished = true));
       await fault;
       env.emulator.configure({ faults: { rates: {} } });
-      const invariants = await checkInvariants(env, fleet, producer, batchId, jobIds, short ? 30_000 : 120_000);
+      // Up to 90 s: a delivery whose lock was lost in a Redis restart waits for the stalled check (30–60 s).
+      const invariants = await checkInvariants(env, fleet, producer, batchId, jobIds, short ? 90_000 : 120_000);
       results[scenario.name] = { ...invariants, seconds: Math.round((Date.now() - started) / 100) / 10 };
       failedAny ||= !invariants.ok;
       log(`  ${invariants.ok ? 'ok' : 'INVARIANT BROKEN'}: ${JSON.stringify(invariants)}`);
