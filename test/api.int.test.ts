@@ -5,14 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { eventIdFor } from '@zimage/shared';
 import { startApi, TOKEN, type ApiHarness } from './support/api-harness.js';
+import { until } from './support/until.js';
 
-async function until(condition: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe('HTTP API', () => {
   it('POST /v1/jobs → 202 with an id and status URL; GET shows it through to its result', async () => {

@@ -9,16 +9,10 @@ import { describe, expect, it } from 'vitest';
 import { createSchedules, startScheduleRunner } from '@zimage/producer';
 import { createLogger, isAppError } from '@zimage/shared';
 import { startApi } from './support/api-harness.js';
+import { until } from './support/until.js';
 
 const logger = createLogger({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent', pretty: false });
 
-async function until(condition: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('scheduled pipelines', () => {
   it('applies a file idempotently, fires ticks as ordinary batches, and removes a pipeline dropped from the file', async () => {

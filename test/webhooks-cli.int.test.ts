@@ -12,16 +12,10 @@ import { createEmulator } from '@zimage/emulator';
 import { eventIdFor, generateWebhookSecret } from '@zimage/shared';
 import { collect, runCli, spawnCli } from './support/run-cli.js';
 import { startWebhookReceiver } from './support/webhook-receiver.js';
+import { until } from './support/until.js';
 
 const redisUrl = inject('redisUrl');
 
-async function until(condition: () => Promise<boolean> | boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('zimage webhooks', () => {
   it('a worker configured by env signs and delivers; log shows attempts; replay resends a dead letter; enable re-opens a 410 endpoint', async () => {
@@ -59,7 +53,7 @@ describe('zimage webhooks', () => {
       const eventId = eventIdFor('job.succeeded', ok.stdout.trim());
       const failing = await runCli(['enqueue', '--prompt', 'zimage-test-unsafe vase', '--size', '512*512'], env);
       const failedEvent = eventIdFor('job.failed', failing.stdout.trim());
-      await until(async () => (await runCli(['webhooks', 'log', eventId, '--json'], env)).stdout.includes('dead-lettered'));
+      await until(async () => (await runCli(['webhooks', 'log', eventId, '--json'], env)).stdout.includes('dead-lettered'), 30_000);
       expect(receiver.received.every((d) => d.verifyError === undefined)).toBe(true);
       expect(receiver.received).toHaveLength(2);
 
@@ -80,7 +74,7 @@ describe('zimage webhooks', () => {
       await ops.waitFor((r) => r.length === 1);
       expect(ops.received[0]!.verifyError).toBeUndefined();
       expect(ops.received[0]!.headers['webhook-id']).toBe(failedEvent);
-      await until(async () => (await runCli(['webhooks', 'list'], { ...env, ZIMAGE_WEBHOOK_ENDPOINTS: JSON.stringify([{ id: 'ops', url: `${ops.url}/ops`, secretEnv: 'OPS_SECRET' }]) })).stdout.includes('DISABLED'));
+      await until(async () => (await runCli(['webhooks', 'list'], { ...env, ZIMAGE_WEBHOOK_ENDPOINTS: JSON.stringify([{ id: 'ops', url: `${ops.url}/ops`, secretEnv: 'OPS_SECRET' }]) })).stdout.includes('DISABLED'), 30_000);
       const enable = await runCli(['webhooks', 'enable', 'ops'], env);
       expect(enable.stdout).toContain('Endpoint ops enabled');
       ops.respond(() => ({ status: 200 }));

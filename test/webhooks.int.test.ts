@@ -22,6 +22,7 @@ import { deliveryLog, replayEndpoint, replayEvent, startWebhookDispatcher, type 
 import { startStack, type Stack } from './support/stack.js';
 import { startS3rver } from './support/s3rver-server.js';
 import { startWebhookReceiver, type WebhookReceiver } from './support/webhook-receiver.js';
+import { until } from './support/until.js';
 
 const JOB_SECRET = generateWebhookSecret();
 const logger = createLogger({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent', pretty: false });
@@ -48,13 +49,6 @@ async function dispatcherFor(stack: Stack, overrides: Partial<WebhookDispatcherO
   });
 }
 
-async function until(condition: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe('webhooks', () => {
   it('delivers every event signed per Standard Webhooks: job events to the job, batch.completed to the batch and registered endpoints', async () => {

@@ -3,9 +3,10 @@
  * beside it) from parsed environment configuration (the `worker` and `demo` commands share it).
  */
 import { startScheduleRunner } from '@zimage/producer';
-import { createStorage, type AccountConfig, type Logger, type WebhookEndpoint, type WorkerEnv } from '@zimage/shared';
+import { type AccountConfig, type Logger, type WebhookEndpoint, type WorkerEnv } from '@zimage/shared';
 import { startGenerationWorker, startWebhookDispatcher, type GenerationWorker, type WebhookDispatcher } from '@zimage/worker';
 import { producerFromEnv } from './producer-from-env.js';
+import { storageFromEnv } from './storage-from-env.js';
 
 export async function workerFromEnv(
   env: WorkerEnv,
@@ -13,16 +14,7 @@ export async function workerFromEnv(
   accounts: readonly AccountConfig[],
   endpoints: readonly WebhookEndpoint[] = [],
 ): Promise<GenerationWorker> {
-  const storage = createStorage({
-    url: env.STORAGE_URL,
-    s3: {
-      region: env.AWS_REGION,
-      endpoint: env.AWS_ENDPOINT_URL_S3,
-      forcePathStyle: env.ZIMAGE_S3_FORCE_PATH_STYLE,
-      accessKeyId: env.AWS_ACCESS_KEY_ID,
-      secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
-    },
-  });
+  const storage = storageFromEnv(env);
   await storage.check();
   // The dispatcher first: its consumer group must exist before the first event is published.
   let webhooks: WebhookDispatcher | undefined;

@@ -1,31 +1,16 @@
 /** `zimage api`: the HTTP API, until SIGINT/SIGTERM. */
-import { createProducer } from '@zimage/producer';
 import { createApi } from '@zimage/producer/api';
-import { apiEnvSchema, createLogger, createRedisConnection, createStorage, loadConfig, waitForRedis } from '@zimage/shared';
+import { apiEnvSchema, createLogger, createRedisConnection, loadConfig, waitForRedis } from '@zimage/shared';
 import { parseInteger } from '../parse-options.js';
+import { producerFromEnv } from '../producer-from-env.js';
+import { storageFromEnv } from '../storage-from-env.js';
 
 export async function apiCommand(flags: { port?: string; host?: string }): Promise<number> {
   const env = loadConfig(apiEnvSchema, process.env);
   const port = parseInteger('--port', flags.port) ?? env.PORT;
   const logger = createLogger({ level: env.LOG_LEVEL, secrets: [...env.ZIMAGE_API_TOKENS, env.AWS_SECRET_ACCESS_KEY] });
-  const storage = createStorage({
-    url: env.STORAGE_URL,
-    s3: {
-      region: env.AWS_REGION,
-      endpoint: env.AWS_ENDPOINT_URL_S3,
-      forcePathStyle: env.ZIMAGE_S3_FORCE_PATH_STYLE,
-      accessKeyId: env.AWS_ACCESS_KEY_ID,
-      secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
-    },
-  });
-  const producer = await createProducer({
-    redisUrl: env.REDIS_URL,
-    prefix: env.ZIMAGE_PREFIX,
-    maxAttempts: env.ZIMAGE_MAX_ATTEMPTS,
-    retentionHours: env.ZIMAGE_RETENTION_HOURS,
-    eventsMaxLen: env.ZIMAGE_EVENTS_MAXLEN,
-    webhookPolicy: { allowedHosts: env.ZIMAGE_WEBHOOK_ALLOWED_HOSTS },
-  });
+  const storage = storageFromEnv(env);
+  const producer = await producerFromEnv(env);
   // The API's own connection waits out Redis restarts instead of failing requests at once.
   const redis = createRedisConnection(env.REDIS_URL, 'worker');
   await waitForRedis(redis, env.REDIS_URL);
