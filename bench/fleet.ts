@@ -17,7 +17,7 @@ export interface Fleet {
   close(): Promise<void>;
 }
 
-export async function startFleet(options: { redisUrl: string; emulator: EmulatorOptionsInput; workers: number; rpm: number }): Promise<Fleet> {
+export async function startFleet(options: { redisUrl: string; emulator: EmulatorOptionsInput; workers: number; rpm: number; concurrency?: number }): Promise<Fleet> {
   const emulator = await createEmulator(options.emulator);
   const prefix = `b${randomUUID().slice(0, 8)}`;
   const output = mkdtempSync(join(tmpdir(), 'zimage-bench-'));
@@ -29,7 +29,7 @@ export async function startFleet(options: { redisUrl: string; emulator: Emulator
     DASHSCOPE_BASE_URL: emulator.url,
     STORAGE_URL: `file:${output}`,
     ZIMAGE_RPM: String(options.rpm),
-    ZIMAGE_CONCURRENCY: '16',
+    ZIMAGE_CONCURRENCY: String(options.concurrency ?? 16),
   });
   const close = async () => {
     await Promise.all(workers.map((w) => w.stop()));

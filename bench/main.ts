@@ -17,8 +17,8 @@ const quick = process.argv.includes('--quick');
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const plan = quick
-  ? { quotaJobs: 400, misconfiguredJobs: 400, quotaPerMinute: 1200, baselineLimitSeconds: 40, overheadJobs: 600, ingestRows: 20_000, bulkJobs: 400, priorityJobs: 12 }
-  : { quotaJobs: 2000, misconfiguredJobs: 1000, quotaPerMinute: 600, baselineLimitSeconds: 150, overheadJobs: 3000, ingestRows: 100_000, bulkJobs: 1500, priorityJobs: 25 };
+  ? { quotaJobs: 400, misconfiguredJobs: 400, quotaPerMinute: 1200, baselineLimitSeconds: 40, overheadJobs: 2000, ingestRows: 20_000, bulkJobs: 400, priorityJobs: 12 }
+  : { quotaJobs: 2000, misconfiguredJobs: 1000, quotaPerMinute: 600, baselineLimitSeconds: 150, overheadJobs: 12_000, ingestRows: 100_000, bulkJobs: 1500, priorityJobs: 25 };
 
 const redis = await startRedisServer();
 const started = Date.now();

@@ -24,6 +24,7 @@ export {
   type ProducerEnv,
   type WorkerEnv,
 } from './config.js';
+export { groupCommit } from './group-commit.js';
 export { createLogger, scrubSecrets, type CreateLoggerOptions, type Logger } from './logger.js';
 export { createRedisConnection, redactRedisUrl, waitForRedis, type RedisRole } from './redis-connection.js';
 export {

@@ -27,7 +27,7 @@ import type { Redis } from 'ioredis';
 import { backoffDelay, RETRY_BACKOFF, type BackoffPolicy } from './backoff.js';
 import type { DashscopeClient } from './dashscope-client.js';
 import type { GenerationJob } from './generation-job.js';
-import type { CallOutcome, Governor } from './governor/governor.js';
+import type { CallOutcome, Governor, Lease } from './governor/governor.js';
 import { downloadImage, type DownloadOptions } from './image-download.js';
 import { publishExpired, publishFailed, publishSucceeded } from './job-events.js';
 import { isBullmqControl, requeue, toRetryable, toUnrecoverable } from './to-bullmq-error.js';
@@ -36,7 +36,7 @@ export type { GenerationJob } from './generation-job.js';
 
 export interface ProcessorDeps {
   /** Hands out upstream calls at each account's pace. */
-  governor: Pick<Governor, 'acquire' | 'report' | 'snapshot'>;
+  governor: Pick<Governor, 'acquire' | 'report' | 'release' | 'snapshot'>;
   /** One client per account id. */
   clients: ReadonlyMap<string, Pick<DashscopeClient, 'generate'>>;
   storage: Storage;
@@ -111,13 +111,14 @@ export function createProcessor(deps: ProcessorDeps) {
 
   async function run(job: GenerationJob, payload: JobPayload, log: Logger, token?: string, signal?: AbortSignal): Promise<JobResult> {
     let checkpoint: Checkpoint = payload.checkpoint ?? { regenerations: 0 };
+    let lease: Lease | undefined;
 
     if (!checkpoint.generated) {
       await throwIfCancelRequested(job, payload, log);
       if (isPast(payload.deadline)) await expire(job, payload, log);
       // BullMQ priority 101 is priority 0 (bulk); anything lower was submitted with a priority.
       const urgent = job.opts.priority !== undefined && job.opts.priority < 101;
-      const lease = await deps.governor.acquire(signal, urgent);
+      lease = await deps.governor.acquire(signal, urgent);
       // The wait for a slot may outlast the deadline, or a cancel arrive: then the call is never made.
       if (isPast(payload.deadline)) await expire(job, payload, log);
       await throwIfCancelRequested(job, payload, log);
@@ -135,7 +136,8 @@ export function createProcessor(deps: ProcessorDeps) {
         throw error;
       }
       await deps.governor.report(account.id, { kind: 'ok', latencyMs: Date.now() - started });
-      await recordCall(account.region, 'ok', Date.now() - started);
+      // Not awaited before the checkpoint: the paid image is recorded first; the metric alongside.
+      const recorded = recordCall(account.region, 'ok', Date.now() - started);
       checkpoint = {
         regenerations: checkpoint.regenerations,
         generated: {
@@ -152,6 +154,7 @@ export function createProcessor(deps: ProcessorDeps) {
       };
       // The image is paid for from here on: record it before anything else can fail.
       await saveCheckpoint(job, checkpoint);
+      await recorded;
       log.debug({ requestId: output.requestId, account: account.id, generateMs: Date.now() - started }, 'Generated image');
     } else {
       log.info({ requestId: checkpoint.generated.requestId }, 'Resuming from the generated image; no new upstream call');
@@ -198,6 +201,7 @@ export function createProcessor(deps: ProcessorDeps) {
         completedAt: new Date(now).toISOString(),
       };
       await publishSucceeded(sink, job, payload, result);
+      if (lease) deps.governor.release(lease);
       log.info({ key: result.key, bytes: result.bytes, ms: result.timings.totalMs }, `Stored ${result.key}`);
       return result;
     } catch (error) {

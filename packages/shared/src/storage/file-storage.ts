@@ -5,6 +5,7 @@ import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { AppError, coerceError } from '../errors.js';
+import { groupCommit } from '../group-commit.js';
 import { assertSafeObjectKey } from './object-key.js';
 import { resolveContainedPath } from './contained-path.js';
 import type { ObjectInfo, PutObjectInput, Storage, StoredObject } from './storage.js';
@@ -49,7 +50,6 @@ export function createFileStorage(options: FileStorageOptions): Storage {
           throw error;
         });
         if (existing !== undefined && existing.sha256 === input.sha256.toLowerCase()) return { ...stored, skipped: true };
-        await mkdir(path.dirname(full), { recursive: true });
         await writeAtomically(full, input.body);
         return { ...stored, skipped: false };
       } catch (error) {
@@ -133,7 +133,12 @@ async function writeAtomically(full: string, body: Uint8Array): Promise<void> {
   const temp = path.join(folder, `.${tempStem(path.basename(full))}.${randomBytes(6).toString('hex')}.tmp`);
   let handle: FileHandle | undefined;
   try {
-    handle = await open(temp, 'wx');
+    // Most puts go to a folder that exists already: create it only when the open says it is not there.
+    handle = await open(temp, 'wx').catch(async (error: unknown) => {
+      if (errnoCode(error) !== 'ENOENT') throw error;
+      await mkdir(folder, { recursive: true });
+      return open(temp, 'wx');
+    });
     await handle.writeFile(body);
     await handle.sync();
     await handle.close();
@@ -144,8 +149,17 @@ async function writeAtomically(full: string, body: Uint8Array): Promise<void> {
     await rm(temp, { force: true }).catch(() => undefined);
     throw error;
   }
-  await syncFolder(folder);
+  await syncFolderShared(folder, undefined);
 }
+
+/**
+ * One folder fsync makes every rename done in the folder before it began durable, so renames that
+ * finish while one is running share the next (it was a third of a put's cost with 16 puts at once).
+ */
+const syncFolderShared = groupCommit<undefined, undefined>(async (folder, callers) => {
+  await syncFolder(folder);
+  return callers;
+});
 
 /** Makes the rename itself durable. Best effort: some filesystems refuse to fsync a folder. */
 async function syncFolder(folder: string): Promise<void> {

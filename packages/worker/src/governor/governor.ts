@@ -7,9 +7,9 @@
  * (`pace-store.ts`), so all worker processes on all hosts share it; this object only adds a
  * per-process view (latency, hints of when each account is next free) and the periodic log.
  */
-import { AppError, type AccountConfig, type Logger } from '@zimage/shared';
+import { AppError, groupCommit, type AccountConfig, type Logger } from '@zimage/shared';
 import type { Redis } from 'ioredis';
-import { applyFeedback, defaultPaceConfig, paceView, reserve, type Feedback, type PaceConfig, type Reservation } from './pace.js';
+import { applyFeedback, defaultPaceConfig, paceView, reserveEach, type Feedback, type PaceConfig, type Reservation } from './pace.js';
 import { createPaceStore } from './pace-store.js';
 
 export interface GovernedAccount extends AccountConfig {
@@ -20,6 +20,8 @@ export interface Lease {
   account: GovernedAccount;
   /** Time spent waiting for the slot, ms. */
   waitedMs: number;
+  /** When the slot came (epoch ms): the job holds a worker slot for the call and what follows. */
+  grantedAt: number;
 }
 
 export type CallOutcome =
@@ -41,6 +43,8 @@ export interface AccountSnapshot {
   disabledReason: string | null;
   /** This process's recent upstream latency (EWMA), ms. */
   latencyMs: number | null;
+  /** This process's recent time from slot to job done — call, download, store, event (EWMA), ms. */
+  holdMs: number | null;
 }
 
 export interface Governor {
@@ -50,6 +54,8 @@ export interface Governor {
    */
   acquire(signal?: AbortSignal, urgent?: boolean): Promise<Lease>;
   report(accountId: string, outcome: CallOutcome): Promise<void>;
+  /** The job that held this lease has stored its image: how long that took feeds Little's law. */
+  release(lease: Lease): void;
   snapshot(): Promise<AccountSnapshot[]>;
   /** Fleet-wide calls that should be in flight to keep every account at its pace (Little's law). */
   suggestedConcurrency(): Promise<number>;
@@ -81,16 +87,22 @@ export function createGovernor(options: GovernorOptions): Governor {
   // When each account is next worth asking (a hint; the store decides).
   const nextTry = new Map<string, number>();
   const latency = new Map<string, number>();
+  const hold = new Map<string, number>();
   const disabledLocally = new Map<string, string>();
 
-  async function tryAccount(account: GovernedAccount, urgent: boolean): Promise<Reservation> {
+  // One compare-and-set reserves slots for every caller waiting on the account in this process:
+  // with each caller doing its own, a process running 16 jobs spent most of its time losing
+  // compare-and-sets to itself (acquire took ~30 ms with an instant upstream).
+  const reserveShared = groupCommit<boolean, Reservation>((accountId, urgent) => {
+    const account = byId.get(accountId);
+    if (!account) throw new Error(`unknown account ${accountId}`);
     return store.update(account.id, account.pace, (state, time) => {
-      const { state: next, reservation } = reserve(state, time, account.pace, urgent);
+      const { state: next, reservations } = reserveEach(state, time, account.pace, urgent);
       if (state.disabledReason) disabledLocally.set(account.id, state.disabledReason);
       else disabledLocally.delete(account.id);
-      return { state: next, result: reservation };
+      return { state: next, result: reservations };
     });
-  }
+  });
 
   async function acquire(signal?: AbortSignal, urgent = false): Promise<Lease> {
     const started = now();
@@ -114,12 +126,13 @@ export function createGovernor(options: GovernorOptions): Governor {
       usable.sort((a, b) => (nextTry.get(a.id) ?? 0) - (nextTry.get(b.id) ?? 0));
       let earliest = Infinity;
       for (const account of usable) {
-        const reservation = await tryAccount(account, urgent);
+        const reservation = await reserveShared(account.id, urgent);
         if (reservation.granted) {
           const wait = reservation.at - now();
           if (wait > 0) await sleep(wait, signal);
           nextTry.set(account.id, reservation.at);
-          return { account, waitedMs: now() - started };
+          const grantedAt = now();
+          return { account, waitedMs: grantedAt - started, grantedAt };
         }
         const at = now() + reservation.retryInMs;
         nextTry.set(account.id, at);
@@ -134,11 +147,9 @@ export function createGovernor(options: GovernorOptions): Governor {
     if (!account) return;
     let feedback: Feedback | undefined;
     switch (outcome.kind) {
-      case 'ok': {
-        const previous = latency.get(accountId);
-        latency.set(accountId, previous === undefined ? outcome.latencyMs : previous * 0.8 + outcome.latencyMs * 0.2);
+      case 'ok':
+        ewma(latency, accountId, outcome.latencyMs);
         return;
-      }
       case 'throttled':
         feedback = { kind: 'throttled', retryAfterMs: outcome.retryAfterMs, ramp: outcome.ramp };
         break;
@@ -157,12 +168,16 @@ export function createGovernor(options: GovernorOptions): Governor {
     if (outcome.kind === 'throttled') nextTry.set(accountId, now() + (outcome.retryAfterMs ?? 0));
   }
 
+  function release(lease: Lease): void {
+    ewma(hold, lease.account.id, Math.max(0, now() - lease.grantedAt));
+  }
+
   async function snapshot(): Promise<AccountSnapshot[]> {
     const time = now();
     return Promise.all(
       accounts.map(async (account) => {
         const state = await store.read(account.id, account.pace);
-        return { id: account.id, region: account.region, ...paceView(state, time, account.pace), latencyMs: round(latency.get(account.id)) };
+        return { id: account.id, region: account.region, ...paceView(state, time, account.pace), latencyMs: round(latency.get(account.id)), holdMs: round(hold.get(account.id)) };
       }),
     );
   }
@@ -173,9 +188,12 @@ export function createGovernor(options: GovernorOptions): Governor {
       if (view.disabledReason) continue;
       // Little's law: in flight = arrival rate × time in the system. The rate is the current pace,
       // not the target: more active jobs than the pace can serve would only sit waiting for a
-      // slot, ahead of any higher-priority job still in the queue. Twice the call latency leaves
-      // room for the download, the store and the pace growing until the next adjustment.
-      const seconds = (view.latencyMs ?? 3_000) / 1000;
+      // slot, ahead of any higher-priority job still in the queue. The time is how long a job
+      // holds its worker slot after its turn comes — the call, and the download, store and event
+      // after it (with an instant upstream those are most of it) — not the time it waits for the
+      // turn, which would feed back on itself. Twice that leaves room for the pace growing until
+      // the next adjustment.
+      const seconds = (view.holdMs ?? view.latencyMs ?? 3_000) / 1000;
       total += (view.rpm / 60) * seconds * 2;
     }
     return Math.max(1, Math.ceil(total) + 2);
@@ -188,7 +206,7 @@ export function createGovernor(options: GovernorOptions): Governor {
     }
   }
 
-  return { acquire, report, snapshot, suggestedConcurrency, enableAll, accounts };
+  return { acquire, report, release, snapshot, suggestedConcurrency, enableAll, accounts };
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -204,6 +222,11 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     };
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+function ewma(series: Map<string, number>, accountId: string, sample: number): void {
+  const previous = series.get(accountId);
+  series.set(accountId, previous === undefined ? sample : previous * 0.8 + sample * 0.2);
 }
 
 function round(value: number | undefined): number | null {

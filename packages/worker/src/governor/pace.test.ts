@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyFeedback, defaultPaceConfig, initialPaceState, paceView, reserve, targetRpm, type PaceConfig, type PaceState } from './pace.js';
+import { applyFeedback, defaultPaceConfig, initialPaceState, paceView, reserve, reserveEach, targetRpm, type PaceConfig, type PaceState } from './pace.js';
 
 const T0 = 1_000_000;
 
@@ -71,6 +71,26 @@ describe('pace: spacing (GCRA with reservations)', () => {
     expect(bulk).toBe(3); // slots at 0, 100 and 200 ms; the rest must ask again
     const urgent = reserve(state, T0, config, true).reservation;
     expect(urgent).toEqual({ granted: true, at: T0 + 300 });
+  });
+
+  it('reserveEach grants several callers in one go exactly as one-by-one calls would, priority first', () => {
+    const config = { ...defaultPaceConfig(600), growthPerSecond: 0 }; // a slot every 100 ms
+    const state: PaceState = { ...initialPaceState(config, T0), rpm: 600 };
+    // three bulk callers and one priority caller, the priority one last in line
+    const { state: after, reservations } = reserveEach(state, T0, config, [false, false, false, false, false, true]);
+    expect(reservations[5]).toEqual({ granted: true, at: T0 }); // served first despite arriving last
+    expect(reservations.slice(0, 5)).toEqual([
+      { granted: true, at: T0 + 100 },
+      { granted: true, at: T0 + 200 },
+      { granted: false, retryInMs: 50 }, // past the bulk horizon (250 ms)
+      { granted: false, retryInMs: 50 },
+      { granted: false, retryInMs: 50 },
+    ]);
+    expect(after.window.grants).toBe(3);
+    // the same as asking one by one in that order
+    let oneByOne = state;
+    for (const urgent of [true, false, false]) oneByOne = reserve(oneByOne, T0, config, urgent).state;
+    expect(after.tat).toBe(oneByOne.tat);
   });
 
   it('does not let an idle period be spent as a burst', () => {

@@ -154,6 +154,24 @@ export function reserve(previous: PaceState, now: number, config: PaceConfig, ur
   return { state, reservation: { granted: true, at: slot } };
 }
 
+/**
+ * Reserves a slot for each of several callers at one instant (the calls waiting in one process,
+ * granted with one compare-and-set instead of one each). Priority callers are served first, so a
+ * bulk caller refused beyond its shorter horizon never stands in a priority caller's way. The
+ * reservations come back in the callers' order.
+ */
+export function reserveEach(previous: PaceState, now: number, config: PaceConfig, urgent: readonly boolean[]): { state: PaceState; reservations: Reservation[] } {
+  let state = previous;
+  const reservations: Reservation[] = new Array<Reservation>(urgent.length);
+  const order = urgent.map((_, i) => i).sort((a, b) => Number(urgent[b]) - Number(urgent[a]));
+  for (const i of order) {
+    const out = reserve(state, now, config, urgent[i]);
+    state = out.state;
+    reservations[i] = out.reservation;
+  }
+  return { state, reservations };
+}
+
 export type Feedback = { kind: 'throttled'; retryAfterMs?: number | undefined; ramp?: boolean | undefined } | { kind: 'timeout' } | { kind: 'disabled'; reason: string } | { kind: 'enabled' };
 
 /** Applies what the upstream said about a call made at this pace. */
