@@ -129,14 +129,18 @@ describe('pace: adapting (slow start, multiplicative decrease, additive probing)
     expect(state.rpm).toBeCloseTo(640 * 0.97, 5);
   });
 
-  it('treats a ramp throttle (BurstRate) as "slower growth", not as the quota', () => {
+  it('treats a ramp throttle (BurstRate) as "hold, then grow", not as the quota', () => {
     const config = defaultPaceConfig(600);
     let state: PaceState = { ...initialPaceState(config, T0), rpm: 400 };
     state = applyFeedback(state, T0, { kind: 'throttled', ramp: true }, config);
     expect(state.ceilingRpm).toBeNull();
-    expect(state.rpm).toBeCloseTo(340);
-    state = drive(state, config, T0, 10).state;
-    expect(state.rpm).toBeGreaterThan(600); // still growing past the configured quota
+    expect(state.rpm).toBeCloseTo(360);
+    // the pace holds while the guard's memory of the recent past catches up…
+    state = drive(state, config, T0, config.rampHoldMs / 1000 - 0.1).state;
+    expect(state.rpm).toBeCloseTo(360);
+    // …then grows again, past the configured quota, as nothing says it is the limit
+    state = drive(state, config, T0 + config.rampHoldMs, 10).state;
+    expect(state.rpm).toBeGreaterThan(600);
   });
 
   it('decreases once per congestion event, however many 429s arrive together', () => {

@@ -19,7 +19,8 @@
  *   from where it climbs back within a second or two; one decrease per `decreaseCooldownMs`,
  *   since one overshoot produces several 429s already in flight;
  * - a ramp throttle (`Throttling.BurstRate`: "rate increased too quickly") says nothing about the
- *   quota: the pace is multiplied by `rampDecrease` and keeps growing, without a ceiling;
+ *   quota: the pace is multiplied by `rampDecrease` and holds for `rampHoldMs` (the guard compares
+ *   with the recent past, which must catch up), then grows again, without a ceiling;
  * - a timeout (maybe congestion, maybe a slow answer) multiplies the pace by `timeoutDecrease`;
  * - steady: the pace climbs back to `headroom` × ceiling and stays there; every
  *   `probeIntervalMs` without a throttle the ceiling is raised by `probeStep` (additive increase),
@@ -45,6 +46,8 @@ export interface PaceConfig {
   decrease: number;
   /** Pace multiplier on a ramp throttle (`Throttling.BurstRate`). */
   rampDecrease: number;
+  /** After a ramp throttle the pace holds this long before growing again. */
+  rampHoldMs: number;
   /** Pace multiplier on a timeout (it may be congestion, or just a slow answer). */
   timeoutDecrease: number;
   decreaseCooldownMs: number;
@@ -69,7 +72,8 @@ export function defaultPaceConfig(configuredRpm: number): PaceConfig {
     probeStep: 0.02,
     probeIntervalMs: 30_000,
     decrease: 0.9,
-    rampDecrease: 0.85,
+    rampDecrease: 0.9,
+    rampHoldMs: 3_000,
     timeoutDecrease: 0.85,
     decreaseCooldownMs: 2_000,
     idleMs: 15_000,
@@ -85,7 +89,7 @@ export interface PaceState {
   ceilingRpm: number | null;
   /** GCRA theoretical arrival time: the next free slot, epoch ms. */
   tat: number;
-  /** When the pace was last grown (growth is by elapsed time). */
+  /** When the pace was last grown (growth is by elapsed time); in the future while it holds. */
   grownAt: number;
   lastGrantAt: number;
   lastDecreaseAt: number;
@@ -136,7 +140,7 @@ export function reserve(previous: PaceState, now: number, config: PaceConfig, ur
   // Growth by elapsed time while we are being used and below target.
   const elapsed = Math.max(0, now - state.grownAt) / 1000;
   if (state.rpm < target) state.rpm = Math.min(target, state.rpm * (1 + config.growthPerSecond) ** elapsed);
-  state.grownAt = now;
+  state.grownAt = Math.max(state.grownAt, now);
   // Additive probing of the ceiling while steady and unthrottled.
   if (state.ceilingRpm !== null && now - Math.max(state.lastProbeAt, state.lastDecreaseAt) >= config.probeIntervalMs) {
     state.ceilingRpm = Math.min(config.maxRpm / config.headroom, state.ceilingRpm * (1 + config.probeStep));
@@ -183,13 +187,17 @@ export function applyFeedback(previous: PaceState, now: number, feedback: Feedba
       if (feedback.retryAfterMs !== undefined) state.blockedUntil = Math.max(state.blockedUntil, now + feedback.retryAfterMs);
       if (now - state.lastDecreaseAt >= config.decreaseCooldownMs) {
         if (feedback.ramp) {
+          // The guard compares this second with the seconds before it: growing again at once trips
+          // it again (five ramp throttles in the first 8 s of a bench run did); holding the pace
+          // lets the recent past catch up.
           state.rpm = Math.max(config.minRpm, state.rpm * config.rampDecrease);
+          state.grownAt = now + config.rampHoldMs;
         } else {
           state.ceilingRpm = state.ceilingRpm === null ? state.rpm : Math.min(state.ceilingRpm, state.rpm);
           state.rpm = Math.max(config.minRpm, Math.min(state.rpm, targetRpm(state, config)) * config.decrease);
+          state.grownAt = now;
         }
         state.lastDecreaseAt = now;
-        state.grownAt = now;
         // Slots already handed out at the old pace stay; new ones follow the new spacing.
         state.tat = Math.max(state.tat, now + 60_000 / state.rpm);
       }
