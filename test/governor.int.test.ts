@@ -1,5 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { describe, expect, inject, it } from 'vitest';
 import { createEmulator } from '@zimage/emulator';
+import { createLogger } from '@zimage/shared';
+import { createGovernor } from '@zimage/worker';
 import { collect, spawnCli } from './support/run-cli.js';
 import { startStack, TEST_API_KEY } from './support/stack.js';
 
@@ -68,6 +72,49 @@ describe('quota governor', () => {
       expect(snapshot.map((a) => a.id)).toEqual(['test']);
     } finally {
       await slow.close();
+    }
+  });
+
+  it('serves one process’s concurrent callers with shared compare-and-sets, every slot its own and spaced', async () => {
+    const redis = new Redis(inject('redisUrl'));
+    let compareAndSets = 0;
+    // Counts the store's compare-and-set scripts; every call still goes to the real Redis.
+    const counted = new Proxy(redis, {
+      get(target, property, receiver) {
+        if (property === 'eval') return (...args: Parameters<Redis['eval']>) => ((compareAndSets += 1), target.eval(...args));
+        const value: unknown = Reflect.get(target, property, receiver);
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    try {
+      // Starts at half of 6,000 a minute: a slot every 20 ms; no growth, so the spacing is fixed.
+      const governor = createGovernor({
+        redis: counted,
+        prefix: `gov-${randomUUID().slice(0, 8)}`,
+        accounts: [{ id: 'a', region: 'singapore', baseUrl: 'http://127.0.0.1:1', apiKey: TEST_API_KEY, rpm: 6_000 }],
+        logger: createLogger({ level: 'silent' }),
+        pace: { growthPerSecond: 0 },
+      });
+      const started = Date.now();
+      const leases = await Promise.all(Array.from({ length: 40 }, () => governor.acquire(undefined, true)));
+      const elapsed = Date.now() - started;
+      expect(leases).toHaveLength(40);
+      // 40 slots 20 ms apart: the last cannot come before 780 ms, whoever asked first.
+      expect(elapsed).toBeGreaterThanOrEqual(780 - 5);
+      // One compare-and-set per round of waiting callers, not one (or more, losing races) per caller.
+      expect(compareAndSets).toBeLessThanOrEqual(6);
+      const [view] = await governor.snapshot();
+      expect(view?.utilisation).toBeGreaterThan(0);
+      // Little's law uses how long a job holds its slot once granted, measured on release.
+      expect(view?.holdMs).toBeNull();
+      for (const lease of leases) governor.release({ ...lease, grantedAt: Date.now() - 500 });
+      const [after] = await governor.snapshot();
+      expect(after?.holdMs).toBeGreaterThanOrEqual(500);
+      // 3,000 a minute × 0.5 s × 2 + 2 = 52 (53 if a millisecond passed between the two clocks)
+      expect(await governor.suggestedConcurrency()).toBeGreaterThanOrEqual(52);
+      expect(await governor.suggestedConcurrency()).toBeLessThanOrEqual(53);
+    } finally {
+      redis.disconnect();
     }
   });
 });
