@@ -64,15 +64,17 @@ export async function runOverheadScenario(options: { redisUrl: string; jobs: num
   const { producer, workers } = fleet;
   const samples: MemorySample[][] = [];
   let pipelinePerSecond = 0;
+  let sampler: NodeJS.Timeout | undefined;
   try {
     const started = Date.now();
     const { batchId } = await producer.enqueueMany(Array.from({ length: options.jobs }, (_, i) => ({ prompt: `Overhead ${i}`, size: '512*512' })));
-    const sampler = setInterval(() => void sampleMemory(producer, batchId, workers, samples), 250);
+    sampler = setInterval(() => void sampleMemory(producer, batchId, workers, samples).catch(() => {}), 250);
     await waitForBatch(producer, batchId, 30 * 60_000);
     clearInterval(sampler);
     await sampleMemory(producer, batchId, workers, samples);
     pipelinePerSecond = options.jobs / ((Date.now() - started) / 1000);
   } finally {
+    clearInterval(sampler);
     await fleet.close();
   }
 

@@ -138,6 +138,10 @@ describe('pace: adapting (slow start, multiplicative decrease, additive probing)
     // the pace holds while the guard's memory of the recent past catches up…
     state = drive(state, config, T0, config.rampHoldMs / 1000 - 0.1).state;
     expect(state.rpm).toBeCloseTo(360);
+    // a timeout after the decrease cool-down lowers the pace but does not end the hold
+    const timedOut = applyFeedback(state, T0 + config.decreaseCooldownMs + 100, { kind: 'timeout' }, config);
+    expect(timedOut.rpm).toBeCloseTo(360 * config.timeoutDecrease);
+    expect(drive(timedOut, config, T0 + config.decreaseCooldownMs + 100, 0.5).state.rpm).toBeCloseTo(360 * config.timeoutDecrease);
     // …then grows again, past the configured quota, as nothing says it is the limit
     state = drive(state, config, T0 + config.rampHoldMs, 10).state;
     expect(state.rpm).toBeGreaterThan(600);

@@ -195,7 +195,7 @@ export function applyFeedback(previous: PaceState, now: number, feedback: Feedba
         } else {
           state.ceilingRpm = state.ceilingRpm === null ? state.rpm : Math.min(state.ceilingRpm, state.rpm);
           state.rpm = Math.max(config.minRpm, Math.min(state.rpm, targetRpm(state, config)) * config.decrease);
-          state.grownAt = now;
+          state.grownAt = Math.max(state.grownAt, now); // a ramp hold still running is kept
         }
         state.lastDecreaseAt = now;
         // Slots already handed out at the old pace stay; new ones follow the new spacing.
@@ -207,7 +207,7 @@ export function applyFeedback(previous: PaceState, now: number, feedback: Feedba
       if (now - state.lastDecreaseAt >= config.decreaseCooldownMs) {
         state.rpm = Math.max(config.minRpm, state.rpm * config.timeoutDecrease);
         state.lastDecreaseAt = now;
-        state.grownAt = now;
+        state.grownAt = Math.max(state.grownAt, now);
       }
       return state;
     case 'disabled':
