@@ -79,14 +79,7 @@ export interface ChaosEnv {
 export async function startChaosEnv(): Promise<ChaosEnv> {
   const redis = await RedisProcess.start();
   const s3 = await startS3rver('chaos');
-  const s3Client = new S3Client({
-    endpoint: s3.endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  const s3Client = s3.client();
   const emulator = await createEmulator({ latency: { minMs: 50, maxMs: 250, extendExtraMinMs: 0, extendExtraMaxMs: 0 }, quota: { rpm: Infinity, rps: Infinity, burst: { enabled: false } }, images: 'template' });
   const secret = generateWebhookSecret();
   const receiver = await startWebhookReceiver(secret);

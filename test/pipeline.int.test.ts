@@ -90,14 +90,7 @@ describe('the pipeline, end to end', () => {
       expect(view.state).toBe('completed');
       expect(view.result?.url).toBe(`s3://${s3.bucket}/renders/tea/T-1.png`);
 
-      client = new S3Client({
-        endpoint: s3.endpoint,
-        region: 'us-east-1',
-        forcePathStyle: true,
-        credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-        requestChecksumCalculation: 'WHEN_REQUIRED',
-        responseChecksumValidation: 'WHEN_REQUIRED',
-      });
+      client = s3.client();
       const object = await client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: 'renders/tea/T-1.png' }));
       const bytes = await object.Body!.transformToByteArray();
       expect(object.ContentType).toBe('image/png');

@@ -2,12 +2,16 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 import { freePort } from '../../packages/shared/src/redis-server.js';
+import { createS3Client } from '../../packages/shared/src/storage/s3-client.js';
 
 export interface S3rverHandle {
   endpoint: string;
   bucket: string;
+  /** A client for this server, built the way the `s3://` driver builds its own (checksums included). */
+  client(): S3Client;
   stop(): Promise<void>;
   start(): Promise<void>;
   close(): Promise<void>;
@@ -26,9 +30,11 @@ export async function startS3rver(bucket = 'images'): Promise<S3rverHandle> {
     server = undefined;
   };
   await start();
+  const endpoint = `http://127.0.0.1:${port}`;
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint,
     bucket,
+    client: () => createS3Client({ endpoint, forcePathStyle: true, accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' }),
     start,
     stop,
     async close() {
