@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { describe, expect, inject, it } from 'vitest';
 import { createEmulator } from '@zimage/emulator';
 import { createLogger } from '@zimage/shared';
-import { createGovernor } from '@zimage/worker';
+import { createGovernor, paceKey } from '@zimage/worker';
 import { collect, spawnCli } from './support/run-cli.js';
 import { startStack, TEST_API_KEY } from './support/stack.js';
 
@@ -119,6 +119,31 @@ describe('quota governor', () => {
       // 3,000 a minute × 0.5 s × 2 + 2 = 52 (53 if a millisecond passed between the two clocks)
       expect(await governor.suggestedConcurrency()).toBeGreaterThanOrEqual(52);
       expect(await governor.suggestedConcurrency()).toBeLessThanOrEqual(53);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  it('gives no slot to a caller cancelled while it waited for its round', async () => {
+    const redis = new Redis(inject('redisUrl'));
+    const prefix = `gov-${randomUUID().slice(0, 8)}`;
+    try {
+      const governor = createGovernor({
+        redis,
+        prefix,
+        accounts: [{ id: 'a', region: 'singapore', baseUrl: 'http://127.0.0.1:1', apiKey: TEST_API_KEY, rpm: 6_000 }],
+        logger: createLogger({ level: 'silent' }),
+        pace: { growthPerSecond: 0 },
+      });
+      const first = governor.acquire(undefined, true); // its round starts now
+      const cancel = new AbortController();
+      const cancelled = governor.acquire(cancel.signal, true); // waits for the next round…
+      cancel.abort(new Error('job cancelled'));
+      const third = governor.acquire(undefined, true); // …which it would have shared with this one
+      await expect(cancelled).rejects.toThrow('job cancelled');
+      await Promise.all([first, third]);
+      const state = JSON.parse((await redis.get(paceKey(prefix, 'a'))) ?? '{}') as { window?: { grants?: number } };
+      expect(state.window?.grants).toBe(2);
     } finally {
       redis.disconnect();
     }

@@ -93,15 +93,19 @@ export function createGovernor(options: GovernorOptions): Governor {
   // One compare-and-set reserves slots for every caller waiting on the account in this process:
   // with each caller doing its own, a process running 16 jobs spent most of its time losing
   // compare-and-sets to itself (acquire took ~30 ms with an instant upstream).
-  const reserveShared = groupCommit<boolean, Reservation>((accountId, urgent) => {
+  // A caller cancelled while it waited for the round takes no slot (its job will not call).
+  const reserveShared = groupCommit<{ urgent: boolean; signal: AbortSignal | undefined }, Reservation>(async (accountId, callers) => {
     const account = byId.get(accountId);
     if (!account) throw new Error(`unknown account ${accountId}`);
-    return store.update(account.id, account.pace, (state, time) => {
-      const { state: next, reservations } = reserveEach(state, time, account.pace, urgent);
+    const live = callers.filter((c) => !c.signal?.aborted);
+    const granted = live.length === 0 ? [] : await store.update(account.id, account.pace, (state, time) => {
+      const { state: next, reservations } = reserveEach(state, time, account.pace, live.map((c) => c.urgent));
       if (state.disabledReason) disabledLocally.set(account.id, state.disabledReason);
       else disabledLocally.delete(account.id);
       return { state: next, result: reservations };
     });
+    const byCaller = new Map(live.map((c, i) => [c, granted[i]]));
+    return callers.map((c) => byCaller.get(c) ?? { granted: false, retryInMs: 0 });
   });
 
   async function acquire(signal?: AbortSignal, urgent = false): Promise<Lease> {
@@ -126,7 +130,8 @@ export function createGovernor(options: GovernorOptions): Governor {
       usable.sort((a, b) => (nextTry.get(a.id) ?? 0) - (nextTry.get(b.id) ?? 0));
       let earliest = Infinity;
       for (const account of usable) {
-        const reservation = await reserveShared(account.id, urgent);
+        const reservation = await reserveShared(account.id, { urgent, signal });
+        signal?.throwIfAborted();
         if (reservation.granted) {
           const wait = reservation.at - now();
           if (wait > 0) await sleep(wait, signal);

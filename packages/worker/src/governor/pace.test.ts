@@ -76,7 +76,7 @@ describe('pace: spacing (GCRA with reservations)', () => {
   it('reserveEach grants several callers in one go exactly as one-by-one calls would, priority first', () => {
     const config = { ...defaultPaceConfig(600), growthPerSecond: 0 }; // a slot every 100 ms
     const state: PaceState = { ...initialPaceState(config, T0), rpm: 600 };
-    // three bulk callers and one priority caller, the priority one last in line
+    // five bulk callers and one priority caller, the priority one last in line
     const { state: after, reservations } = reserveEach(state, T0, config, [false, false, false, false, false, true]);
     expect(reservations[5]).toEqual({ granted: true, at: T0 }); // served first despite arriving last
     expect(reservations.slice(0, 5)).toEqual([
