@@ -136,7 +136,8 @@ async function writeAtomically(full: string, body: Uint8Array): Promise<void> {
     // Most puts go to a folder that exists already: create it only when the open says it is not there.
     handle = await open(temp, 'wx').catch(async (error: unknown) => {
       if (errnoCode(error) !== 'ENOENT') throw error;
-      await mkdir(folder, { recursive: true });
+      const firstCreated = await mkdir(folder, { recursive: true });
+      if (firstCreated !== undefined) await syncNewFolders(firstCreated, folder);
       return open(temp, 'wx');
     });
     await handle.writeFile(body);
@@ -160,6 +161,17 @@ const syncFolderShared = groupCommit<undefined, undefined>(async (folder, caller
   await syncFolder(folder);
   return callers;
 });
+
+/**
+ * A folder `mkdir -p` created is itself an entry in its parent: fsync each new folder's parent so a
+ * crash cannot lose the folder (and the files later renamed into it). Rare: only on creation.
+ */
+async function syncNewFolders(firstCreated: string, deepest: string): Promise<void> {
+  for (let folder = deepest; ; folder = path.dirname(folder)) {
+    await syncFolder(path.dirname(folder));
+    if (folder === firstCreated || path.dirname(folder) === folder) return;
+  }
+}
 
 /** Makes the rename itself durable. Best effort: some filesystems refuse to fsync a folder. */
 async function syncFolder(folder: string): Promise<void> {
