@@ -43,6 +43,11 @@ export async function enableAllAccounts(redis: Redis, prefix: string): Promise<s
   return ids;
 }
 
+/** A state written by an older version lacks newer fields; they start as in a fresh state. */
+function parseState(raw: string, config: PaceConfig, now: number): PaceState {
+  return { ...initialPaceState(config, now), ...(JSON.parse(raw) as Partial<PaceState>) };
+}
+
 export function paceKey(prefix: string, accountId: string): string {
   return `${prefix}:governor:${accountId}`;
 }
@@ -53,7 +58,7 @@ export function createPaceStore(redis: Redis, prefix: string, now: () => number 
     for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
       const raw = await redis.get(key);
       const time = now();
-      const current = raw ? (JSON.parse(raw) as PaceState) : initialPaceState(config, time);
+      const current = raw ? parseState(raw, config, time) : initialPaceState(config, time);
       const { state, result } = change(current, time);
       const written = (await redis.eval(CAS_SCRIPT, 1, key, raw ?? '', JSON.stringify(state), String(STATE_TTL_MS))) as number;
       if (written === 1) return result;
@@ -65,7 +70,7 @@ export function createPaceStore(redis: Redis, prefix: string, now: () => number 
     update,
     async read(accountId, config) {
       const raw = await redis.get(paceKey(prefix, accountId));
-      return raw ? (JSON.parse(raw) as PaceState) : initialPaceState(config, now());
+      return raw ? parseState(raw, config, now()) : initialPaceState(config, now());
     },
     async accounts() {
       const keys = await redis.keys(paceKey(prefix, '*'));

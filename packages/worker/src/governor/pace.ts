@@ -19,8 +19,11 @@
  *   from where it climbs back within a second or two; one decrease per `decreaseCooldownMs`,
  *   since one overshoot produces several 429s already in flight;
  * - a ramp throttle (`Throttling.BurstRate`: "rate increased too quickly") says nothing about the
- *   quota: the pace is multiplied by `rampDecrease` and holds for `rampHoldMs` (the guard compares
- *   with the recent past, which must catch up), then grows again, without a ceiling;
+ *   quota but shows the upstream guards against ramps: the pace is multiplied by `rampDecrease`
+ *   and from there follows the guard's rule (at most `rampFactor` × the fleet's average rate over
+ *   the last `rampWindowSeconds`) up to the target, without a ceiling;
+ * - a lone quota throttle while steady (none in the last probe interval) is arrival jitter near
+ *   the quota until another follows: it dips the pace but keeps the ceiling;
  * - a timeout (maybe congestion, maybe a slow answer) multiplies the pace by `timeoutDecrease`;
  * - steady: the pace climbs back to `headroom` × ceiling and stays there; every
  *   `probeIntervalMs` without a throttle the ceiling is raised by `probeStep` (additive increase),
@@ -48,6 +51,13 @@ export interface PaceConfig {
   rampDecrease: number;
   /** After a ramp throttle the pace holds this long before growing again. */
   rampHoldMs: number;
+  /**
+   * Once a ramp throttle has shown that the upstream has a ramp guard, the pace stays under this
+   * multiple of the fleet's average rate over the previous `rampWindowSeconds` (the guard's own
+   * rule, with a margin), and never under the pace the throttle left.
+   */
+  rampFactor: number;
+  rampWindowSeconds: number;
   /** Pace multiplier on a timeout (it may be congestion, or just a slow answer). */
   timeoutDecrease: number;
   decreaseCooldownMs: number;
@@ -74,6 +84,8 @@ export function defaultPaceConfig(configuredRpm: number): PaceConfig {
     decrease: 0.9,
     rampDecrease: 0.9,
     rampHoldMs: 3_000,
+    rampFactor: 1.6,
+    rampWindowSeconds: 10,
     timeoutDecrease: 0.85,
     decreaseCooldownMs: 2_000,
     idleMs: 15_000,
@@ -93,11 +105,20 @@ export interface PaceState {
   grownAt: number;
   lastGrantAt: number;
   lastDecreaseAt: number;
+  /** The last quota throttle that was acted on (outside the decrease cool-down). */
+  lastQuotaThrottleAt: number;
   lastProbeAt: number;
   /** No calls before this (Retry-After, or an account error). */
   blockedUntil: number;
   /** Why the account is blocked, when it is disabled (an account-wide error). */
   disabledReason: string | null;
+  /**
+   * Set by a ramp throttle to the pace it left: the upstream guards against ramps, and the pace
+   * now follows its rule (see `rampFactor`). Cleared by an idle restart.
+   */
+  rampFloorRpm: number | null;
+  /** Slots granted per second, by slot time: `counts[i]` is for second `second - i` (epoch s). */
+  sent: { second: number; counts: number[] };
   /** Counters for the current and previous minute, for utilisation and throttle ratio. */
   window: { startedAt: number; grants: number; throttles: number; prevGrants: number; prevThrottles: number; prevSpanMs: number };
 }
@@ -110,9 +131,12 @@ export function initialPaceState(config: PaceConfig, now: number): PaceState {
     grownAt: now,
     lastGrantAt: now,
     lastDecreaseAt: 0,
+    lastQuotaThrottleAt: 0,
     lastProbeAt: now,
     blockedUntil: 0,
     disabledReason: null,
+    rampFloorRpm: null,
+    sent: { second: Math.floor(now / 1000), counts: [0] },
     window: { startedAt: now, grants: 0, throttles: 0, prevGrants: 0, prevThrottles: 0, prevSpanMs: 0 },
   };
 }
@@ -136,6 +160,7 @@ export function reserve(previous: PaceState, now: number, config: PaceConfig, ur
   if (now - state.lastGrantAt > config.idleMs && state.tat <= now) {
     state.rpm = Math.max(config.minRpm, Math.min(state.rpm, target / 2));
     state.grownAt = now;
+    state.rampFloorRpm = null;
   }
   // Growth by elapsed time while we are being used and below target.
   const elapsed = Math.max(0, now - state.grownAt) / 1000;
@@ -147,15 +172,43 @@ export function reserve(previous: PaceState, now: number, config: PaceConfig, ur
     state.lastProbeAt = now;
   }
 
-  const interval = 60_000 / state.rpm;
   const slot = Math.max(state.tat, now);
   if (slot - now > horizonMs) {
     return { state, reservation: { granted: false, retryInMs: Math.ceil(slot - now - horizonMs) } };
   }
-  state.tat = slot + interval;
+  // Ramping up after a ramp throttle: follow the guard's own rule instead of a fixed growth rate.
+  // From idle the guard's baseline includes the idle past, so growing 10% a second trips it again
+  // and again (twice in a run's first 8 s, then a hold each time), while following the baseline
+  // reaches the quota several seconds sooner. The ramp ends at the target or at a quota throttle.
+  if (state.rampFloorRpm !== null) {
+    state.rpm = Math.min(target, Math.max(state.rampFloorRpm, config.rampFactor * recentRpm(state, slot, config)));
+    if (state.rpm >= target) state.rampFloorRpm = null;
+  }
+  state.tat = slot + 60_000 / state.rpm;
   state.lastGrantAt = now;
   state.window.grants += 1;
+  recordSlot(state, slot, config);
   return { state, reservation: { granted: true, at: slot } };
+}
+
+/** The fleet's average rate (per minute) over the `rampWindowSeconds` before the slot's second. */
+function recentRpm(state: PaceState, slot: number, config: PaceConfig): number {
+  const second = Math.floor(slot / 1000);
+  let sum = 0;
+  for (let ago = 1; ago <= config.rampWindowSeconds; ago++) sum += state.sent.counts[state.sent.second - second + ago] ?? 0;
+  return (sum / config.rampWindowSeconds) * 60;
+}
+
+function recordSlot(state: PaceState, slot: number, config: PaceConfig): void {
+  const second = Math.floor(slot / 1000);
+  const sent = state.sent;
+  if (second > sent.second) {
+    sent.counts = [...new Array<number>(Math.min(second - sent.second, config.rampWindowSeconds + 1)).fill(0), ...sent.counts];
+    sent.second = second;
+  }
+  sent.counts.length = Math.min(sent.counts.length, config.rampWindowSeconds + 1);
+  const index = sent.second - second;
+  if (index < sent.counts.length) sent.counts[index] = (sent.counts[index] ?? 0) + 1;
 }
 
 /**
@@ -188,12 +241,19 @@ export function applyFeedback(previous: PaceState, now: number, feedback: Feedba
       if (now - state.lastDecreaseAt >= config.decreaseCooldownMs) {
         if (feedback.ramp) {
           // The guard compares this second with the seconds before it: growing again at once trips
-          // it again (five ramp throttles in the first 8 s of a bench run did); holding the pace
-          // lets the recent past catch up.
+          // it again (five ramp throttles in the first 8 s of a bench run did). The pace now
+          // follows the guard's rule (`reserve`); the hold applies if a timeout ends that early.
           state.rpm = Math.max(config.minRpm, state.rpm * config.rampDecrease);
           state.grownAt = now + config.rampHoldMs;
+          state.rampFloorRpm = state.rpm;
         } else {
-          state.ceilingRpm = state.ceilingRpm === null ? state.rpm : Math.min(state.ceilingRpm, state.rpm);
+          // A lone throttle while steady (none in the last probe interval) is noise until another
+          // follows: arrival jitter in the upstream's 1-s window near the quota. It dips the pace
+          // and restarts the probe clock, but the ceiling only falls when throttles repeat.
+          const lone = state.ceilingRpm !== null && now - state.lastQuotaThrottleAt >= config.probeIntervalMs;
+          state.lastQuotaThrottleAt = now;
+          if (!lone) state.ceilingRpm = state.ceilingRpm === null ? state.rpm : Math.min(state.ceilingRpm, state.rpm);
+          state.rampFloorRpm = null;
           state.rpm = Math.max(config.minRpm, Math.min(state.rpm, targetRpm(state, config)) * config.decrease);
           state.grownAt = Math.max(state.grownAt, now); // a ramp hold still running is kept
         }
@@ -206,6 +266,7 @@ export function applyFeedback(previous: PaceState, now: number, feedback: Feedba
     case 'timeout':
       if (now - state.lastDecreaseAt >= config.decreaseCooldownMs) {
         state.rpm = Math.max(config.minRpm, state.rpm * config.timeoutDecrease);
+        state.rampFloorRpm = null; // growth goes back to the fixed rate, from the lower pace
         state.lastDecreaseAt = now;
         state.grownAt = Math.max(state.grownAt, now);
       }
