@@ -157,15 +157,16 @@ describe('pace: adapting (slow start, multiplicative decrease, additive probing)
     }
   });
 
-  it('on a quota throttle records the ceiling, drops below it, then settles at headroom × ceiling', () => {
+  it('on the first quota throttle records the pace of a second ago as the ceiling, drops below it, then settles at headroom × ceiling', () => {
     const config = defaultPaceConfig(600);
-    let state: PaceState = { ...initialPaceState(config, T0), rpm: 640 };
+    const ceiling = 660 / (1 + config.growthPerSecond);
+    let state: PaceState = { ...initialPaceState(config, T0), rpm: 660 };
     state = applyFeedback(state, T0, { kind: 'throttled' }, config);
-    expect(state.ceilingRpm).toBe(640);
-    expect(targetRpm(state, config)).toBeCloseTo(640 * 0.97);
-    expect(state.rpm).toBeCloseTo(640 * 0.97 * 0.9);
+    expect(state.ceilingRpm).toBeCloseTo(ceiling, 9);
+    expect(targetRpm(state, config)).toBeCloseTo(ceiling * config.headroom);
+    expect(state.rpm).toBeCloseTo(ceiling * config.headroom * config.decrease);
     state = drive(state, config, T0, 5).state;
-    expect(state.rpm).toBeCloseTo(640 * 0.97, 5);
+    expect(state.rpm).toBeCloseTo(ceiling * config.headroom, 5);
   });
 
   it('treats a ramp throttle (BurstRate) as "hold, then grow", not as the quota', () => {
@@ -199,21 +200,22 @@ describe('pace: adapting (slow start, multiplicative decrease, additive probing)
     const ramps = throttles.filter((t) => t.feedback.kind === 'throttled' && t.feedback.ramp).map((t) => t.at - T0);
     expect(ramps.length, `ramp throttles at ${ramps.join(', ')} ms`).toBe(1);
     expect(state.rampFloorRpm).toBeNull(); // the ramp ended at the quota
-    // The quota is reached ~10 s after the start; growing 10% a second after the throttle, held
+    // The quota is reached 10 s after the start; growing 10% a second after the throttle, held
     // for 3 s, took until ~16 s.
-    expect(countIn(accepted, T0 + 11_000, T0 + 12_000)).toBeGreaterThanOrEqual(9);
+    expect(countIn(accepted, T0 + 10_000, T0 + 11_000)).toBe(10);
   });
 
   it('a lone quota throttle while steady dips the pace but keeps the ceiling; a second one within the probe interval lowers it', () => {
     const config = defaultPaceConfig(600);
-    let state: PaceState = { ...initialPaceState(config, T0), rpm: 582, ceilingRpm: 600 };
+    const steady = 600 * config.headroom;
+    let state: PaceState = { ...initialPaceState(config, T0), rpm: steady, ceilingRpm: 600, lastProbeAt: T0 - config.probeIntervalMs };
     state = applyFeedback(state, T0, { kind: 'throttled' }, config);
     expect(state.ceilingRpm).toBe(600);
-    expect(state.rpm).toBeCloseTo(582 * config.decrease);
+    expect(state.rpm).toBeCloseTo(steady * config.decrease);
     state = drive(state, config, T0, 5).state;
-    expect(state.rpm).toBeCloseTo(582, 5);
+    expect(state.rpm).toBeCloseTo(steady, 5);
     state = applyFeedback(state, T0 + 5_000, { kind: 'throttled' }, config);
-    expect(state.ceilingRpm).toBeCloseTo(582, 5);
+    expect(state.ceilingRpm).toBeCloseTo(steady, 5);
     // once a probe interval has passed without one, a throttle is lone again
     const later = T0 + 5_000 + config.probeIntervalMs;
     state = drive(state, config, T0 + 5_000, config.probeIntervalMs / 1000).state;
@@ -226,11 +228,14 @@ describe('pace: adapting (slow start, multiplicative decrease, additive probing)
     const config = defaultPaceConfig(600);
     let state: PaceState = { ...initialPaceState(config, T0), rpm: 600 };
     for (let i = 0; i < 8; i++) state = applyFeedback(state, T0 + i * 50, { kind: 'throttled' }, config);
-    expect(state.rpm).toBeCloseTo(600 * 0.97 * 0.9);
+    const first = 600 / (1 + config.growthPerSecond);
+    expect(state.ceilingRpm).toBeCloseTo(first, 9);
+    expect(state.rpm).toBeCloseTo(first * config.headroom * config.decrease);
     expect(state.window.throttles).toBe(8);
+    // the next one, after the cool-down and within the probe interval: the ceiling is that pace
     state = applyFeedback(state, T0 + config.decreaseCooldownMs + 1, { kind: 'throttled' }, config);
-    expect(state.ceilingRpm).toBeCloseTo(600 * 0.97 * 0.9);
-    expect(state.rpm).toBeCloseTo(600 * 0.97 * 0.9 * 0.97 * 0.9);
+    expect(state.ceilingRpm).toBeCloseTo(first * config.headroom * config.decrease);
+    expect(state.rpm).toBeCloseTo(first * config.headroom * config.decrease * config.headroom * config.decrease);
   });
 
   it('honours Retry-After by granting nothing until it has passed', () => {
@@ -242,10 +247,30 @@ describe('pace: adapting (slow start, multiplicative decrease, additive probing)
 
   it('probes the ceiling up additively while steady, to find a quota that grew', () => {
     const config = defaultPaceConfig(600);
-    let state: PaceState = { ...initialPaceState(config, T0), rpm: 582, ceilingRpm: 600, lastProbeAt: T0 };
+    let state: PaceState = { ...initialPaceState(config, T0), rpm: 600 * config.headroom, ceilingRpm: 600, lastProbeAt: T0 };
     state = drive(state, config, T0, 65).state;
     expect(state.ceilingRpm).toBeCloseTo(600 * 1.02 * 1.02, 5);
-    expect(state.rpm).toBeCloseTo(600 * 1.02 * 1.02 * 0.97, 0);
+    expect(state.rpm).toBeCloseTo(600 * 1.02 * 1.02 * config.headroom, 0);
+  });
+
+  it('undoes a probe that a throttle follows, and probes less often until one holds', () => {
+    const config = defaultPaceConfig(600);
+    const at = (state: PaceState, ms: number) => drive(state, config, ms, 0.01).state;
+    let state: PaceState = { ...initialPaceState(config, T0), rpm: 600 * config.headroom, ceilingRpm: 600, lastProbeAt: T0 };
+    state = at(state, T0 + config.probeIntervalMs); // probe: 612
+    expect(state.ceilingRpm).toBeCloseTo(612, 5);
+    state = applyFeedback(state, T0 + config.probeIntervalMs + 3_000, { kind: 'throttled' }, config);
+    expect(state.ceilingRpm).toBeCloseTo(600, 5);
+    expect(state.probeBackoff).toBe(2);
+    // the next probe waits twice as long
+    state = at(state, T0 + 2 * config.probeIntervalMs + 3_000);
+    expect(state.ceilingRpm).toBeCloseTo(600, 5);
+    state = at(state, T0 + 3 * config.probeIntervalMs + 3_000);
+    expect(state.ceilingRpm).toBeCloseTo(612, 5);
+    // this one holds: at the next probe the interval is back to normal
+    state = at(state, T0 + 5 * config.probeIntervalMs + 3_000);
+    expect(state.probeBackoff).toBe(1);
+    expect(state.ceilingRpm).toBeCloseTo(612 * 1.02, 5);
   });
 
   it('converges just under a true quota that is 50% above or below the configured one', () => {
@@ -267,10 +292,10 @@ describe('pace: adapting (slow start, multiplicative decrease, additive probing)
 
   it('restarts slowly after an idle period', () => {
     const config = defaultPaceConfig(600);
-    let state: PaceState = { ...initialPaceState(config, T0), rpm: 582, ceilingRpm: 600 };
+    let state: PaceState = { ...initialPaceState(config, T0), rpm: 600 * config.headroom, ceilingRpm: 600 };
     state = drive(state, config, T0, 1).state;
     const { state: after } = reserve(state, T0 + 1_000 + config.idleMs + 1, config);
-    expect(after.rpm).toBeCloseTo(291, 0);
+    expect(after.rpm).toBeCloseTo((600 * config.headroom) / 2, 5);
   });
 
   it('reports utilisation and throttle ratio over the last minute', () => {
@@ -282,7 +307,7 @@ describe('pace: adapting (slow start, multiplicative decrease, additive probing)
     // ~60 grants in 30 s at 2 a second (plus the slots reserved ahead), one throttle.
     expect(view.throttleRatio).toBeGreaterThan(1 / 64);
     expect(view.throttleRatio).toBeLessThan(1 / 58);
-    // ~2 grants a second against a sustainable 116 a minute (0.97 × the 120 ceiling).
+    // ~2 grants a second against a sustainable ~117 a minute (headroom × the 120 ceiling).
     expect(view.utilisation).toBeGreaterThan(1.0);
     expect(view.utilisation).toBeLessThan(1.1);
     expect(view.ceilingRpm).toBe(120);

@@ -45,6 +45,9 @@ export interface PaceConfig {
   /** Ceiling increase per probe, as a share of the ceiling. */
   probeStep: number;
   probeIntervalMs: number;
+  /** A quota throttle this soon after a probe undoes the probe. */
+  probeUndoMs: number;
+  maxProbeBackoff: number;
   /** After a quota throttle, the pace restarts at this share of the new target. */
   decrease: number;
   /** Pace multiplier on a ramp throttle (`Throttling.BurstRate`). */
@@ -77,10 +80,12 @@ export function defaultPaceConfig(configuredRpm: number): PaceConfig {
     configuredRpm,
     minRpm: Math.max(1, configuredRpm / 20),
     maxRpm: configuredRpm * 3,
-    headroom: 0.97,
+    headroom: 0.98,
     growthPerSecond: 0.1,
     probeStep: 0.02,
     probeIntervalMs: 30_000,
+    probeUndoMs: 10_000,
+    maxProbeBackoff: 4,
     decrease: 0.9,
     rampDecrease: 0.9,
     rampHoldMs: 3_000,
@@ -108,6 +113,11 @@ export interface PaceState {
   /** The last quota throttle that was acted on (outside the decrease cool-down). */
   lastQuotaThrottleAt: number;
   lastProbeAt: number;
+  /**
+   * The probe interval is `probeIntervalMs` × this: doubled (up to `maxProbeBackoff`) each time a
+   * probe is undone, back to 1 when one holds, so a fleet already at the quota probes it rarely.
+   */
+  probeBackoff: number;
   /** No calls before this (Retry-After, or an account error). */
   blockedUntil: number;
   /** Why the account is blocked, when it is disabled (an account-wide error). */
@@ -133,6 +143,7 @@ export function initialPaceState(config: PaceConfig, now: number): PaceState {
     lastDecreaseAt: 0,
     lastQuotaThrottleAt: 0,
     lastProbeAt: now,
+    probeBackoff: 1,
     blockedUntil: 0,
     disabledReason: null,
     rampFloorRpm: null,
@@ -167,7 +178,9 @@ export function reserve(previous: PaceState, now: number, config: PaceConfig, ur
   if (state.rpm < target) state.rpm = Math.min(target, state.rpm * (1 + config.growthPerSecond) ** elapsed);
   state.grownAt = Math.max(state.grownAt, now);
   // Additive probing of the ceiling while steady and unthrottled.
-  if (state.ceilingRpm !== null && now - Math.max(state.lastProbeAt, state.lastDecreaseAt) >= config.probeIntervalMs) {
+  if (state.ceilingRpm !== null && now - Math.max(state.lastProbeAt, state.lastDecreaseAt) >= config.probeIntervalMs * state.probeBackoff) {
+    // Reaching the next probe without a throttle means the last one held.
+    if (state.lastQuotaThrottleAt < state.lastProbeAt) state.probeBackoff = 1;
     state.ceilingRpm = Math.min(config.maxRpm / config.headroom, state.ceilingRpm * (1 + config.probeStep));
     state.lastProbeAt = now;
   }
@@ -179,10 +192,13 @@ export function reserve(previous: PaceState, now: number, config: PaceConfig, ur
   // Ramping up after a ramp throttle: follow the guard's own rule instead of a fixed growth rate.
   // From idle the guard's baseline includes the idle past, so growing 10% a second trips it again
   // and again (twice in a run's first 8 s, then a hold each time), while following the baseline
-  // reaches the quota several seconds sooner. The ramp ends at the target or at a quota throttle.
+  // reaches the quota several seconds sooner. The ramp ends at the configured quota (beyond it the
+  // pace probes at the fixed rate: jumping past it overshot the real quota by 4% before the first
+  // quota throttle, and ratcheting back down cost more throttles), or at a quota throttle.
   if (state.rampFloorRpm !== null) {
-    state.rpm = Math.min(target, Math.max(state.rampFloorRpm, config.rampFactor * recentRpm(state, slot, config)));
-    if (state.rpm >= target) state.rampFloorRpm = null;
+    const end = Math.min(target, Math.max(config.configuredRpm, state.rampFloorRpm));
+    state.rpm = Math.min(end, Math.max(state.rampFloorRpm, config.rampFactor * recentRpm(state, slot, config)));
+    if (state.rpm >= end) state.rampFloorRpm = null;
   }
   state.tat = slot + 60_000 / state.rpm;
   state.lastGrantAt = now;
@@ -247,12 +263,24 @@ export function applyFeedback(previous: PaceState, now: number, feedback: Feedba
           state.grownAt = now + config.rampHoldMs;
           state.rampFloorRpm = state.rpm;
         } else {
-          // A lone throttle while steady (none in the last probe interval) is noise until another
-          // follows: arrival jitter in the upstream's 1-s window near the quota. It dips the pace
-          // and restarts the probe clock, but the ceiling only falls when throttles repeat.
-          const lone = state.ceilingRpm !== null && now - state.lastQuotaThrottleAt >= config.probeIntervalMs;
+          // What the throttle says about the ceiling:
+          // - the first one: the quota is at most the pace of a second ago (the pace grows while
+          //   the upstream's 1-s window fills; taking the pace at the throttle overshot a 600/min
+          //   quota by 10%, and stepping back down from there cost a throttle per 2%);
+          // - the first since a recent probe: the probe went past the quota; back to the ceiling
+          //   that held before it, and probe less often;
+          // - another within the probe interval: the quota is at most this pace;
+          // - else a lone one while steady: arrival jitter in the upstream's 1-s window near the
+          //   quota until another follows; it dips the pace and restarts the probe clock only.
+          const firstSinceProbe = state.lastQuotaThrottleAt < state.lastProbeAt;
+          if (state.ceilingRpm === null) state.ceilingRpm = Math.max(config.minRpm, state.rpm / (1 + config.growthPerSecond));
+          else if (firstSinceProbe && now - state.lastProbeAt < config.probeUndoMs) {
+            state.ceilingRpm /= 1 + config.probeStep;
+            state.probeBackoff = Math.min(config.maxProbeBackoff, state.probeBackoff * 2);
+          } else if (now - state.lastQuotaThrottleAt < config.probeIntervalMs) {
+            state.ceilingRpm = Math.min(state.ceilingRpm, state.rpm);
+          }
           state.lastQuotaThrottleAt = now;
-          if (!lone) state.ceilingRpm = state.ceilingRpm === null ? state.rpm : Math.min(state.ceilingRpm, state.rpm);
           state.rampFloorRpm = null;
           state.rpm = Math.max(config.minRpm, Math.min(state.rpm, targetRpm(state, config)) * config.decrease);
           state.grownAt = Math.max(state.grownAt, now); // a ramp hold still running is kept
