@@ -9,14 +9,22 @@ import { metricsUpstreamKey } from './queue-names.js';
 /** Histogram buckets for upstream latency, seconds (generation takes 1.5–4 s, more with prompt_extend). */
 export const LATENCY_BUCKETS_SECONDS = [0.25, 0.5, 1, 2, 3, 5, 8, 13, 20, 30, 60] as const;
 
-/** Records one upstream call: `code` is 'ok' or the DashScope code / our error code. */
+/**
+ * Records one upstream call: `code` is 'ok' or the DashScope code / our error code. Three
+ * increments: the request, the one latency bucket the call falls in (`hist|region|le`, not
+ * cumulative; the reader sums them) and the latency sum. Incrementing every cumulative bucket
+ * was up to 14 commands a call, a visible share of a worker's CPU with a fast upstream.
+ */
 export async function recordUpstreamCall(redis: Redis, prefix: string, region: string, code: string, latencyMs: number): Promise<void> {
   const key = metricsUpstreamKey(prefix);
   const seconds = latencyMs / 1000;
-  const pipeline = redis.pipeline().hincrby(key, `req|${region}|${code}`, 1);
-  for (const le of LATENCY_BUCKETS_SECONDS) if (seconds <= le) pipeline.hincrby(key, `lat|${region}|${le}`, 1);
-  pipeline.hincrby(key, `lat|${region}|+Inf`, 1).hincrbyfloat(key, `lat|${region}|sum`, seconds);
-  await pipeline.exec();
+  const le = LATENCY_BUCKETS_SECONDS.find((bound) => seconds <= bound) ?? '+Inf';
+  await redis
+    .pipeline()
+    .hincrby(key, `req|${region}|${code}`, 1)
+    .hincrby(key, `hist|${region}|${le}`, 1)
+    .hincrbyfloat(key, `lat|${region}|sum`, seconds)
+    .exec();
 }
 
 export interface UpstreamMetrics {
@@ -27,22 +35,30 @@ export interface UpstreamMetrics {
 export async function readUpstreamMetrics(redis: Redis, prefix: string): Promise<UpstreamMetrics> {
   const hash = await redis.hgetall(metricsUpstreamKey(prefix));
   const requests: UpstreamMetrics['requests'] = [];
-  const latency = new Map<string, UpstreamMetrics['latency'][number]>();
+  // Per region: counts by bucket bound, `hist|` ones per bucket, `lat|` ones (written by versions
+  // before 2026-11) already cumulative; both are turned into cumulative counts below and added.
+  const regions = new Map<string, { perBucket: Map<string, number>; cumulative: Map<string, number>; sum: number }>();
+  const regionOf = (region: string) => {
+    let entry = regions.get(region);
+    if (!entry) regions.set(region, (entry = { perBucket: new Map(), cumulative: new Map(), sum: 0 }));
+    return entry;
+  };
   for (const [field, value] of Object.entries(hash)) {
     const [kind, region = '', rest = ''] = field.split('|');
     if (kind === 'req') requests.push({ region, code: rest, count: Number(value) });
-    if (kind !== 'lat') continue;
-    const entry = latency.get(region) ?? { region, buckets: [], sum: 0, count: 0 };
-    latency.set(region, entry);
-    if (rest === 'sum') entry.sum = Number(value);
-    else {
-      entry.buckets.push({ le: rest, count: Number(value) });
-      if (rest === '+Inf') entry.count = Number(value);
-    }
+    else if (kind === 'hist') regionOf(region).perBucket.set(rest, Number(value));
+    else if (kind === 'lat' && rest === 'sum') regionOf(region).sum = Number(value);
+    else if (kind === 'lat') regionOf(region).cumulative.set(rest, Number(value));
   }
-  for (const entry of latency.values()) {
+  const bounds = [...LATENCY_BUCKETS_SECONDS.map(String), '+Inf'];
+  const latency = [...regions].map(([region, entry]) => {
+    let running = 0;
     // Cumulative buckets in order, with every bucket present (0 when no call was that fast).
-    entry.buckets = [...LATENCY_BUCKETS_SECONDS.map(String), '+Inf'].map((le) => ({ le, count: entry.buckets.find((b) => b.le === le)?.count ?? 0 }));
-  }
-  return { requests, latency: [...latency.values()] };
+    const buckets = bounds.map((le) => {
+      running += entry.perBucket.get(le) ?? 0;
+      return { le, count: running + (entry.cumulative.get(le) ?? 0) };
+    });
+    return { region, buckets, sum: entry.sum, count: buckets.at(-1)?.count ?? 0 };
+  });
+  return { requests, latency };
 }
