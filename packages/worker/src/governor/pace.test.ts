@@ -271,6 +271,12 @@ describe('pace: adapting (slow start, multiplicative decrease, additive probing)
     state = at(state, T0 + 5 * config.probeIntervalMs + 3_000);
     expect(state.probeBackoff).toBe(1);
     expect(state.ceilingRpm).toBeCloseTo(612 * 1.02, 5);
+    // a failed probe backs off again; throttles that then lower the ceiling bring the normal interval back
+    state = applyFeedback(state, T0 + 5 * config.probeIntervalMs + 5_000, { kind: 'throttled' }, config);
+    expect(state.probeBackoff).toBe(2);
+    state = applyFeedback(state, T0 + 5 * config.probeIntervalMs + 8_000, { kind: 'throttled' }, config);
+    expect(state.ceilingRpm).toBeLessThan(612);
+    expect(state.probeBackoff).toBe(1);
   });
 
   it('converges just under a true quota that is 50% above or below the configured one', () => {

@@ -269,7 +269,8 @@ export function applyFeedback(previous: PaceState, now: number, feedback: Feedba
           //   quota by 10%, and stepping back down from there cost a throttle per 2%);
           // - the first since a recent probe: the probe went past the quota; back to the ceiling
           //   that held before it, and probe less often;
-          // - another within the probe interval: the quota is at most this pace;
+          // - another within the probe interval: the quota is at most this pace (probing resumes
+          //   at its normal interval);
           // - else a lone one while steady: arrival jitter in the upstream's 1-s window near the
           //   quota until another follows; it dips the pace and restarts the probe clock only.
           const firstSinceProbe = state.lastQuotaThrottleAt < state.lastProbeAt;
@@ -279,6 +280,8 @@ export function applyFeedback(previous: PaceState, now: number, feedback: Feedba
             state.probeBackoff = Math.min(config.maxProbeBackoff, state.probeBackoff * 2);
           } else if (now - state.lastQuotaThrottleAt < config.probeIntervalMs) {
             state.ceilingRpm = Math.min(state.ceilingRpm, state.rpm);
+            // Below where probes failed now: probing back up to it is safe at the normal pace.
+            state.probeBackoff = 1;
           }
           state.lastQuotaThrottleAt = now;
           state.rampFloorRpm = null;
