@@ -205,6 +205,22 @@ describe('pace: adapting (slow start, multiplicative decrease, additive probing)
     expect(countIn(accepted, T0 + 10_000, T0 + 11_000)).toBe(10);
   });
 
+  it('with ZIMAGE_RPM too low, a ramp throttle above it keeps following the guard up to the real quota', () => {
+    // Configured 300 a minute; the real quota is 600 and the ramp guard's floor 6 a second.
+    const config = defaultPaceConfig(300);
+    const { accepted, throttles } = callUpstream(initialPaceState(config, T0), config, T0, 20, (now, accepted) => {
+      const inSecond = countIn(accepted, now - 1_000, now);
+      if (inSecond + 1 > 10) return { kind: 'throttled' };
+      const baseline = countIn(accepted, now - 11_000, now - 1_000) / 10;
+      return inSecond + 1 > Math.max(6, 2 * baseline) ? { kind: 'throttled', ramp: true } : undefined;
+    });
+    const firstRamp = throttles.find((t) => t.feedback.kind === 'throttled' && t.feedback.ramp)?.at ?? Number.NaN;
+    // From the ramp throttle (~10 s in) the quota is reached within ~5 s; growing 10% a second
+    // from there, after a 3 s hold, took ~10 s.
+    expect(firstRamp - T0).toBeGreaterThan(8_000);
+    expect(countIn(accepted, firstRamp + 5_000, firstRamp + 6_000)).toBeGreaterThanOrEqual(9);
+  });
+
   it('a lone quota throttle while steady dips the pace but keeps the ceiling; a second one within the probe interval lowers it', () => {
     const config = defaultPaceConfig(600);
     const steady = 600 * config.headroom;

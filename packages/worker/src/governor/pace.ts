@@ -194,9 +194,10 @@ export function reserve(previous: PaceState, now: number, config: PaceConfig, ur
   // and again (twice in a run's first 8 s, then a hold each time), while following the baseline
   // reaches the quota several seconds sooner. The ramp ends at the configured quota (beyond it the
   // pace probes at the fixed rate: jumping past it overshot the real quota by 4% before the first
-  // quota throttle, and ratcheting back down cost more throttles), or at a quota throttle.
+  // quota throttle, and ratcheting back down cost more throttles) unless the guard tripped above
+  // it already, which says the configured quota is too low; or it ends at a quota throttle.
   if (state.rampFloorRpm !== null) {
-    const end = Math.min(target, Math.max(config.configuredRpm, state.rampFloorRpm));
+    const end = state.rampFloorRpm < config.configuredRpm ? Math.min(target, config.configuredRpm) : target;
     state.rpm = Math.min(end, Math.max(state.rampFloorRpm, config.rampFactor * recentRpm(state, slot, config)));
     if (state.rpm >= end) state.rampFloorRpm = null;
   }
