@@ -36,6 +36,12 @@ describe('upstream metrics', () => {
     expect(sg?.count).toBe(5);
     expect(sg?.sum).toBeCloseTo(95.5, 6);
     expect(metrics.latency.find((l) => l.region === 'beijing')?.count).toBe(1);
+
+    // a bucket bound no longer in the list still counts, in +Inf
+    await redis.hset(metricsUpstreamKey(prefix), 'hist|beijing|0.75', 2);
+    const beijing = (await readUpstreamMetrics(redis, prefix)).latency.find((l) => l.region === 'beijing');
+    expect(beijing?.count).toBe(3);
+    expect(countAt(beijing?.buckets ?? [], '60')).toBe(1);
   });
 
   it('adds the cumulative buckets written by earlier versions to the new ones', async () => {

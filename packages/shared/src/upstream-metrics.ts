@@ -53,7 +53,9 @@ export async function readUpstreamMetrics(redis: Redis, prefix: string): Promise
   const bounds = [...LATENCY_BUCKETS_SECONDS.map(String), '+Inf'];
   const latency = [...regions].map(([region, entry]) => {
     let running = 0;
-    // Cumulative buckets in order, with every bucket present (0 when no call was that fast).
+    // Cumulative buckets in order, with every bucket present (0 when no call was that fast). A
+    // bound no longer in the list (the buckets changed) still counts, in +Inf.
+    for (const [le, count] of entry.perBucket) if (!bounds.includes(le)) entry.perBucket.set('+Inf', (entry.perBucket.get('+Inf') ?? 0) + count);
     const buckets = bounds.map((le) => {
       running += entry.perBucket.get(le) ?? 0;
       return { le, count: running + (entry.cumulative.get(le) ?? 0) };

@@ -167,6 +167,25 @@ describe('pace: adapting (slow start, multiplicative decrease, additive probing)
     expect(state.rpm).toBeCloseTo(ceiling * config.headroom * config.decrease);
     state = drive(state, config, T0, 5).state;
     expect(state.rpm).toBeCloseTo(ceiling * config.headroom, 5);
+    // a pace that was not growing (held after a ramp throttle) is itself the ceiling
+    const held: PaceState = { ...initialPaceState(config, T0), rpm: 660, grownAt: T0 + 2_000 };
+    expect(applyFeedback(held, T0, { kind: 'throttled' }, config).ceilingRpm).toBe(660);
+  });
+
+  it('counts granted slots per second over the last seconds, across gaps', () => {
+    const config = { ...defaultPaceConfig(6000), growthPerSecond: 0 };
+    let state: PaceState = { ...initialPaceState(config, T0), rpm: 6000 };
+    const grantAt = (ms: number) => {
+      const out = reserve(state, T0 + ms, config);
+      state = out.state;
+      expect(out.reservation).toEqual({ granted: true, at: T0 + ms });
+    };
+    for (const ms of [0, 100, 1_100, 1_200, 1_300]) grantAt(ms);
+    expect(state.sent).toEqual({ second: (T0 + 1_000) / 1000, counts: [3, 2] });
+    grantAt(5_000);
+    expect(state.sent).toEqual({ second: (T0 + 5_000) / 1000, counts: [1, 0, 0, 0, 3, 2] });
+    grantAt(30_000); // longer ago than the window: only this second is left
+    expect(state.sent.counts).toEqual([1, ...new Array<number>(config.rampWindowSeconds).fill(0)]);
   });
 
   it('treats a ramp throttle (BurstRate) as "hold, then grow", not as the quota', () => {

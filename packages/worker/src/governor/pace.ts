@@ -211,9 +211,10 @@ export function reserve(previous: PaceState, now: number, config: PaceConfig, ur
 /** The fleet's average rate (per minute) over the `rampWindowSeconds` before the slot's second. */
 function recentRpm(state: PaceState, slot: number, config: PaceConfig): number {
   const second = Math.floor(slot / 1000);
+  const seconds = Math.max(1, config.rampWindowSeconds);
   let sum = 0;
-  for (let ago = 1; ago <= config.rampWindowSeconds; ago++) sum += state.sent.counts[state.sent.second - second + ago] ?? 0;
-  return (sum / config.rampWindowSeconds) * 60;
+  for (let ago = 1; ago <= seconds; ago++) sum += state.sent.counts[state.sent.second - second + ago] ?? 0;
+  return (sum / seconds) * 60;
 }
 
 function recordSlot(state: PaceState, slot: number, config: PaceConfig): void {
@@ -267,7 +268,8 @@ export function applyFeedback(previous: PaceState, now: number, feedback: Feedba
           // What the throttle says about the ceiling:
           // - the first one: the quota is at most the pace of a second ago (the pace grows while
           //   the upstream's 1-s window fills; taking the pace at the throttle overshot a 600/min
-          //   quota by 10%, and stepping back down from there cost a throttle per 2%);
+          //   quota by 10%, and stepping back down from there cost a throttle per 2%; the pace
+          //   itself when it was not growing: held, or at its maximum);
           // - the first since a recent probe: the probe went past the quota; back to the ceiling
           //   that held before it, and probe less often;
           // - another within the probe interval: the quota is at most this pace (probing resumes
@@ -275,7 +277,10 @@ export function applyFeedback(previous: PaceState, now: number, feedback: Feedba
           // - else a lone one while steady: arrival jitter in the upstream's 1-s window near the
           //   quota until another follows; it dips the pace and restarts the probe clock only.
           const firstSinceProbe = state.lastQuotaThrottleAt < state.lastProbeAt;
-          if (state.ceilingRpm === null) state.ceilingRpm = Math.max(config.minRpm, state.rpm / (1 + config.growthPerSecond));
+          if (state.ceilingRpm === null) {
+            const growing = state.grownAt <= now && state.rpm < config.maxRpm;
+            state.ceilingRpm = Math.max(config.minRpm, growing ? state.rpm / (1 + config.growthPerSecond) : state.rpm);
+          }
           else if (firstSinceProbe && now - state.lastProbeAt < config.probeUndoMs) {
             state.ceilingRpm /= 1 + config.probeStep;
             state.probeBackoff = Math.min(config.maxProbeBackoff, state.probeBackoff * 2);
