@@ -267,10 +267,13 @@ describe('pace: adapting (slow start, multiplicative decrease, additive probing)
     expect(state.ceilingRpm).toBeCloseTo(first, 9);
     expect(state.rpm).toBeCloseTo(first * config.headroom * config.decrease);
     expect(state.window.throttles).toBe(8);
-    // the next one, after the cool-down and within the probe interval: the ceiling is that pace
-    state = applyFeedback(state, T0 + config.decreaseCooldownMs + 1, { kind: 'throttled' }, config);
-    expect(state.ceilingRpm).toBeCloseTo(first * config.headroom * config.decrease);
-    expect(state.rpm).toBeCloseTo(first * config.headroom * config.decrease * config.headroom * config.decrease);
+    // one later within the probe interval: the ceiling is that pace
+    const later = applyFeedback(state, T0 + 3 * config.decreaseCooldownMs, { kind: 'throttled' }, config);
+    expect(later.ceilingRpm).toBeCloseTo(first * config.headroom * config.decrease);
+    expect(later.rpm).toBeCloseTo(first * config.headroom * config.decrease * config.headroom * config.decrease);
+    // one as soon as the cool-down allows: the ceiling is well above the quota, so it steps further
+    const backToBack = applyFeedback(state, T0 + config.decreaseCooldownMs + 1, { kind: 'throttled' }, config);
+    expect(backToBack.ceilingRpm).toBeCloseTo(first * config.headroom * config.decrease * (1 - 2 * config.probeStep));
   });
 
   it('honours Retry-After by granting nothing until it has passed', () => {

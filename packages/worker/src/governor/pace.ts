@@ -272,8 +272,8 @@ export function applyFeedback(previous: PaceState, now: number, feedback: Feedba
           //   itself when it was not growing: held, or at its maximum);
           // - the first since a recent probe: the probe went past the quota; back to the ceiling
           //   that held before it, and probe less often;
-          // - another within the probe interval: the quota is at most this pace (probing resumes
-          //   at its normal interval);
+          // - another within the probe interval: the quota is at most this pace, less when they
+          //   come back to back (probing resumes at its normal interval);
           // - else a lone one while steady: arrival jitter in the upstream's 1-s window near the
           //   quota until another follows; it dips the pace and restarts the probe clock only.
           const firstSinceProbe = state.lastQuotaThrottleAt < state.lastProbeAt;
@@ -285,7 +285,11 @@ export function applyFeedback(previous: PaceState, now: number, feedback: Feedba
             state.ceilingRpm /= 1 + config.probeStep;
             state.probeBackoff = Math.min(config.maxProbeBackoff, state.probeBackoff * 2);
           } else if (now - state.lastQuotaThrottleAt < config.probeIntervalMs) {
-            state.ceilingRpm = Math.min(state.ceilingRpm, state.rpm);
+            // Straight back into throttles after the last cut (the next one as soon as the
+            // cool-down allows): the ceiling is well above the quota, so step down 3× as far.
+            // Stepping 2% at a time from a first ceiling 20% high cost 26 throttles.
+            const persistent = now - state.lastQuotaThrottleAt < 2 * config.decreaseCooldownMs;
+            state.ceilingRpm = Math.min(state.ceilingRpm, state.rpm) * (persistent ? 1 - 2 * config.probeStep : 1);
             // Below where probes failed now: probing back up to it is safe at the normal pace.
             state.probeBackoff = 1;
           }
