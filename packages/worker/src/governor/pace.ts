@@ -14,20 +14,20 @@
  * - probe: until the first throttle, the pace grows by `growthPerSecond` (multiplicative; at 10% a
  *   second the last second's rate stays under 1.7× the average of the ten before it, so a ramp
  *   guard that allows twice the recent rate does not fire);
- * - a quota throttle (`Throttling.RateQuota` and the like) records the pace at which it happened
- *   as the ceiling — the quota is at most that — and drops the pace to `decrease` × the new target,
+ * - a quota throttle (`Throttling.RateQuota` and the like) tells something about the ceiling —
+ *   the first sets it, one just after a probe undoes the probe, repeated ones lower it, a lone
+ *   one is jitter (`learnFromQuotaThrottle`) — and drops the pace to `decrease` × the target,
  *   from where it climbs back within a second or two; one decrease per `decreaseCooldownMs`,
  *   since one overshoot produces several 429s already in flight;
  * - a ramp throttle (`Throttling.BurstRate`: "rate increased too quickly") says nothing about the
  *   quota but shows the upstream guards against ramps: the pace is multiplied by `rampDecrease`
  *   and from there follows the guard's rule (at most `rampFactor` × the fleet's average rate over
- *   the last `rampWindowSeconds`) up to the target, without a ceiling;
- * - a lone quota throttle while steady (none in the last probe interval) is arrival jitter near
- *   the quota until another follows: it dips the pace but keeps the ceiling;
+ *   the last `rampWindowSeconds`) up to the configured quota, without a ceiling;
  * - a timeout (maybe congestion, maybe a slow answer) multiplies the pace by `timeoutDecrease`;
  * - steady: the pace climbs back to `headroom` × ceiling and stays there; every
- *   `probeIntervalMs` without a throttle the ceiling is raised by `probeStep` (additive increase),
- *   so a quota that grew, or a ceiling learnt from a chance throttle, is found again;
+ *   `probeIntervalMs` (× `probeBackoff` after probes that failed) without a throttle the ceiling
+ *   is raised by `probeStep` (additive increase), so a quota that grew, or a ceiling learnt from
+ *   a chance throttle, is found again;
  * - slow start: after `idleMs` without calls the pace restarts at half the target.
  */
 
@@ -265,35 +265,7 @@ export function applyFeedback(previous: PaceState, now: number, feedback: Feedba
           state.grownAt = now + config.rampHoldMs;
           state.rampFloorRpm = state.rpm;
         } else {
-          // What the throttle says about the ceiling:
-          // - the first one: the quota is at most the pace of a second ago (the pace grows while
-          //   the upstream's 1-s window fills; taking the pace at the throttle overshot a 600/min
-          //   quota by 10%, and stepping back down from there cost a throttle per 2%; the pace
-          //   itself when it was not growing: held, or at its maximum);
-          // - the first since a recent probe: the probe went past the quota; back to the ceiling
-          //   that held before it, and probe less often;
-          // - another within the probe interval: the quota is at most this pace, less when they
-          //   come back to back (probing resumes at its normal interval);
-          // - else a lone one while steady: arrival jitter in the upstream's 1-s window near the
-          //   quota until another follows; it dips the pace and restarts the probe clock only.
-          const firstSinceProbe = state.lastQuotaThrottleAt < state.lastProbeAt;
-          if (state.ceilingRpm === null) {
-            const growing = state.grownAt <= now && state.rpm < config.maxRpm;
-            state.ceilingRpm = Math.max(config.minRpm, growing ? state.rpm / (1 + config.growthPerSecond) : state.rpm);
-          }
-          else if (firstSinceProbe && now - state.lastProbeAt < config.probeUndoMs) {
-            state.ceilingRpm /= 1 + config.probeStep;
-            state.probeBackoff = Math.min(config.maxProbeBackoff, state.probeBackoff * 2);
-          } else if (now - state.lastQuotaThrottleAt < config.probeIntervalMs) {
-            // Straight back into throttles after the last cut (the next one as soon as the
-            // cool-down allows): the ceiling is well above the quota, so step down 3× as far.
-            // Stepping 2% at a time from a first ceiling 20% high cost 26 throttles.
-            const persistent = now - state.lastQuotaThrottleAt < 2 * config.decreaseCooldownMs;
-            state.ceilingRpm = Math.min(state.ceilingRpm, state.rpm) * (persistent ? 1 - 2 * config.probeStep : 1);
-            // Below where probes failed now: probing back up to it is safe at the normal pace.
-            state.probeBackoff = 1;
-          }
-          state.lastQuotaThrottleAt = now;
+          learnFromQuotaThrottle(state, now, config);
           state.rampFloorRpm = null;
           state.rpm = Math.max(config.minRpm, Math.min(state.rpm, targetRpm(state, config)) * config.decrease);
           state.grownAt = Math.max(state.grownAt, now); // a ramp hold still running is kept
@@ -320,6 +292,37 @@ export function applyFeedback(previous: PaceState, now: number, feedback: Feedba
       state.blockedUntil = 0;
       return state;
   }
+}
+
+/**
+ * What a quota throttle (outside the decrease cool-down) says about the ceiling:
+ * - the first one: the quota is at most the pace of a second ago (the pace grows while the
+ *   upstream's 1-s window fills; taking the pace at the throttle overshot a 600/min quota by 10%,
+ *   and stepping back down from there cost a throttle per 2%), or the pace itself when it was not
+ *   growing (held, or at its maximum);
+ * - the first since a recent probe: the probe went past the quota; back to the ceiling that held
+ *   before it, and probe less often;
+ * - another within the probe interval: the quota is at most this pace, and 6% below it when the
+ *   throttles come back to back (the next one as soon as the cool-down allows: the ceiling is well
+ *   above the quota; stepping 2% at a time from a first ceiling 20% high cost 26 throttles). Probing
+ *   resumes at its normal interval, as it is now below where probes failed;
+ * - else a lone one while steady: arrival jitter in the upstream's 1-s window near the quota until
+ *   another follows; the caller dips the pace and restarts the probe clock, the ceiling stays.
+ */
+function learnFromQuotaThrottle(state: PaceState, now: number, config: PaceConfig): void {
+  const sinceLast = now - state.lastQuotaThrottleAt;
+  if (state.ceilingRpm === null) {
+    const growing = state.grownAt <= now && state.rpm < config.maxRpm;
+    state.ceilingRpm = Math.max(config.minRpm, growing ? state.rpm / (1 + config.growthPerSecond) : state.rpm);
+  } else if (state.lastQuotaThrottleAt < state.lastProbeAt && now - state.lastProbeAt < config.probeUndoMs) {
+    state.ceilingRpm /= 1 + config.probeStep;
+    state.probeBackoff = Math.min(config.maxProbeBackoff, state.probeBackoff * 2);
+  } else if (sinceLast < config.probeIntervalMs) {
+    const backToBack = sinceLast < 2 * config.decreaseCooldownMs;
+    state.ceilingRpm = Math.min(state.ceilingRpm, state.rpm) * (backToBack ? 1 - 2 * config.probeStep : 1);
+    state.probeBackoff = 1;
+  }
+  state.lastQuotaThrottleAt = now;
 }
 
 /** Utilisation and throttle ratio over roughly the last minute. */
