@@ -2,6 +2,7 @@
  * The HTTP API through a real listening server: contract, auth, all-or-nothing batches,
  * idempotency, cancel (waiting and active) and health.
  */
+import { rmSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { eventIdFor } from '@zimage/shared';
 import { startApi, TOKEN, type ApiHarness } from './support/api-harness.js';
@@ -36,7 +37,22 @@ describe('HTTP API', () => {
     const basic = `Basic ${Buffer.from(`anyone:${TOKEN}`).toString('base64')}`;
     expect((await api.call('GET', '/v1/jobs/nope', { headers: { authorization: basic } })).status).toBe(404);
     expect((await api.call('GET', '/healthz', { token: null })).body).toEqual({ ok: true });
-    expect((await api.call('GET', '/readyz', { token: null })).body).toEqual({ ready: true, redis: 'ok', storage: 'ok' });
+    expect((await api.call('GET', '/readyz', { token: null })).body).toEqual({ ready: true, redis: 'ok', storage: 'ok', fleet: { paused: false, parkedJobs: 0 } });
+  });
+
+  it('shows a fleet stopped by a storage outage in /readyz and /metrics, with the reason and what to do', async () => {
+    await using api = await startApi({ worker: { concurrency: 2 } });
+    const { stack } = api;
+    // The output folder becomes a file: every write fails, the fleet stops after three in a row.
+    rmSync(stack.outputDir, { recursive: true, force: true });
+    writeFileSync(stack.outputDir, 'not a folder');
+    await stack.producer.enqueueMany(Array.from({ length: 4 }, (_, i) => ({ prompt: `A vase ${i}`, size: '512*512' })));
+    await until(async () => (await stack.producer.pauseState()).paused, 30_000);
+    const ready = await api.call('GET', '/readyz', { token: null });
+    expect(ready.body.fleet).toMatchObject({ paused: true, reason: { code: 'STORAGE_REFUSED', action: expect.stringContaining('probe write') } });
+    expect((await api.call('GET', '/metrics', { token: null })).text).toMatch(/^zimage_queue_paused\{code="STORAGE_REFUSED"\} 1$/m);
+    rmSync(stack.outputDir, { force: true });
+    await until(async () => !(await stack.producer.pauseState()).paused, 30_000); // resumed by the probe
   });
 
   it('rejects bad input with 4xx naming every field, enqueuing nothing', async () => {

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
-import { readPngSize } from '@zimage/worker';
+import { checkPngStructure } from '@zimage/worker';
 import { dumpRedis } from './support/dump-redis.js';
 import { runCli } from './support/run-cli.js';
 import { isTerminal, startStack, TEST_API_KEY } from './support/stack.js';
@@ -51,7 +51,7 @@ describe('the pipeline, end to end', () => {
       const bytes = await readFile(join(stack.outputDir, expected.key));
       expect(result.sha256).toBe(sha256(bytes));
       expect(result.bytes).toBe(bytes.length);
-      expect(readPngSize(bytes)).toEqual({ width: expected.width, height: expected.height });
+      expect(checkPngStructure(bytes)).toEqual({ ok: true, width: expected.width, height: expected.height });
       expect(result).toMatchObject({ width: expected.width, height: expected.height, attempts: 1, regenerations: 0, region: 'singapore' });
       expect(result.requestId).toMatch(/[0-9a-f-]{36}/);
       expect(result.timings.totalMs).toBeGreaterThanOrEqual(result.timings.generateMs);
@@ -95,7 +95,7 @@ describe('the pipeline, end to end', () => {
       const bytes = await object.Body!.transformToByteArray();
       expect(object.ContentType).toBe('image/png');
       expect(sha256(bytes)).toBe(view.result?.sha256);
-      expect(readPngSize(bytes)).toEqual({ width: 512, height: 512 });
+      expect(checkPngStructure(bytes)).toEqual({ ok: true, width: 512, height: 512 });
       const head = await client.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: 'renders/tea/T-1.png' }));
       expect(head.Metadata?.['sha256']).toBe(view.result?.sha256);
       expect(head.Metadata?.['sku']).toBe('T-1');
@@ -159,7 +159,8 @@ describe('the pipeline, end to end', () => {
       // Two attempts only: an outage longer than the attempts' backoff must not lose the image.
       await using stack = await startStack({ storage: { s3: { endpoint: s3.endpoint, bucket: s3.bucket } }, maxAttempts: 2 });
       const job = await stack.producer.enqueue({ prompt: 'A paper lantern', size: '512*512' });
-      await waitUntil(() => stack.emulator.stats().downloads >= 4, 20_000);
+      // Three failed stores in a row also stop the fleet (storage health); the probe resumes it.
+      await waitUntil(() => stack.emulator.stats().downloads >= 3, 20_000);
       await s3.start();
       const view = await stack.waitForJob(job.jobId, isTerminal);
       expect(view.state).toBe('completed');
@@ -183,6 +184,18 @@ describe('the pipeline, end to end', () => {
     expect(stats.imagesGenerated).toBe(view.result!.regenerations + 1);
     expect(stats.downloadsRejected).toBe(view.result!.regenerations);
     expect(view.result!.attempts).toBe(1); // regenerating does not use up attempts
+  });
+
+  it('generates again at once when OSS says the link has expired, although this host\'s clock says it still lives (no download retries)', async () => {
+    // The image host's clock runs 2 h ahead: every 1-hour link is "Request has expired" there.
+    await using stack = await startStack({ emulator: { imageTtlMs: 3_600_000, imageHostClockSkewMs: 7_200_000 } });
+    const job = await stack.producer.enqueue({ prompt: 'A clock tower', size: '512*512' });
+    await waitUntil(() => stack.emulator.stats().downloadsRejected > 0, 10_000);
+    stack.emulator.configure({ imageHostClockSkewMs: 0 });
+    const view = await stack.waitForJob(job.jobId, isTerminal);
+    expect(view.state).toBe('completed');
+    expect(view.result!.regenerations).toBe(1);
+    expect(stack.emulator.stats()).toMatchObject({ imagesGenerated: 2, downloadsRejected: 1 });
   });
 
   it('keeps every throttled job in the queue without using attempts, and does not hammer the API', async () => {

@@ -299,7 +299,7 @@ describe('webhooks', () => {
           });
           if (event.type !== 'job.expired') throw new Error('unreachable');
           // Each publication twice, as a retry after a crash would.
-          const publish = () => publishJobEvent(redis, event, 'expired', { jobId, status: 'expired' }, { prefix: stack.prefix, maxLen: 1000, markerTtlSeconds: 60 });
+          const publish = () => publishJobEvent(redis, { event, outcome: 'expired', manifest: { jobId, status: 'expired' }, incarnation: 1 }, { prefix: stack.prefix, maxLen: 1000, markerTtlSeconds: 60 });
           return Promise.all([publish(), publish()]);
         }),
       );

@@ -85,6 +85,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     connectTimeoutMs: 2_000,
     shutdownTimeoutMs: 10_000,
     retryBackoff: FAST_BACKOFF,
+    postGenerationBackoff: FAST_BACKOFF,
+    pauseSupervisorIntervalMs: 100,
     ...(options.worker || {}),
   };
   const workers: GenerationWorker[] = [];

@@ -9,6 +9,7 @@ import { batchCommand } from './commands/batch.js';
 import { demoCommand } from './commands/demo.js';
 import { emulatorCommand } from './commands/emulator.js';
 import { enqueueCommand } from './commands/enqueue.js';
+import { jobsParkedCommand, jobsRetryCommand } from './commands/jobs.js';
 import { resumeCommand } from './commands/resume.js';
 import { scheduleApplyCommand, scheduleListCommand, scheduleRemoveCommand } from './commands/schedule.js';
 import { statusCommand } from './commands/status.js';
@@ -87,7 +88,17 @@ program
   .option('--json', 'print JSON')
   .action(runCommand(statusCommand));
 
-program.command('resume').description('resume a queue paused for an account-wide error').action(runCommand(resumeCommand));
+program.command('resume').description('resume a paused queue (an account-wide error, storage, an outage) once it is fixed').action(runCommand(resumeCommand));
+
+const jobs = program.command('jobs').description('single jobs: paid images parked for an operator');
+jobs.command('parked').description('paid images held because storage can never accept their key, with what to do').option('--json', 'print JSON').action(runCommand(jobsParkedCommand));
+jobs
+  .command('retry')
+  .description('store a parked paid image again now, under a new key if given (no new generation)')
+  .argument('<jobId>')
+  .option('--key <key>', 'the object key to store it at instead')
+  .option('--json', 'print JSON')
+  .action(runCommand(jobsRetryCommand));
 
 const schedule = program.command('schedule').description('scheduled pipelines (cron or interval → a batch per tick)');
 schedule

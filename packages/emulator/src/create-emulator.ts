@@ -61,6 +61,7 @@ export async function createEmulator(input: EmulatorOptionsInput = {}): Promise<
     stats,
     pngCache: new LruCache(PNG_CACHE_ENTRIES),
     images: () => options.images,
+    clockSkewMs: () => options.imageHostClockSkewMs,
     host: `${urlHost(options.host)}:${port}`,
   };
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {

@@ -43,6 +43,11 @@ describe('emulator options', () => {
     expect(() => resolveEmulatorOptions(patch)).toThrow(RangeError);
   });
 
+  it('accepts a rate of 1 (every call fails while it is set), ModelNotExist included', () => {
+    expect(resolveEmulatorOptions({ faults: { rates: { ModelNotExist: 1 } } }).faults.rates).toEqual({ ModelNotExist: 1 });
+    expect(() => resolveEmulatorOptions({ faults: { rates: { ModelNotFound: 1 } as never } })).toThrow(RangeError);
+  });
+
   it('accepts Infinity limits', () => {
     expect(resolveEmulatorOptions({ quota: { rps: Infinity, rpm: Infinity } }).quota.rps).toBe(Infinity);
   });

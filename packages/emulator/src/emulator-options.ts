@@ -75,6 +75,11 @@ export interface EmulatorOptions {
   latency: LatencyOptions;
   /** Lifetime of the signed image URLs (ms). Default `86400000` (24 h), as documented upstream. */
   imageTtlMs: number;
+  /**
+   * How far the image host's clock runs ahead of this machine's (ms; negative: behind). Default 0.
+   * With it, OSS answers "Request has expired" while the client's clock says the link still lives.
+   */
+  imageHostClockSkewMs: number;
   /** Largest accepted request body (bytes); larger bodies get 400. Default `1048576` (1 MiB). */
   maxBodyBytes: number;
   faults: FaultOptions;
@@ -124,6 +129,7 @@ export const EMULATOR_DEFAULTS: EmulatorOptions = deepFreeze<EmulatorOptions>({
   },
   latency: { minMs: 1500, maxMs: 4000, extendExtraMinMs: 3000, extendExtraMaxMs: 8000 },
   imageTtlMs: 24 * 60 * 60 * 1000,
+  imageHostClockSkewMs: 0,
   maxBodyBytes: 1024 * 1024,
   faults: {
     rates: {},
@@ -217,6 +223,7 @@ function validateEmulatorOptions(o: EmulatorOptions): void {
   check(l.minMs <= l.maxMs, 'latency.minMs must be <= latency.maxMs');
   check(l.extendExtraMinMs <= l.extendExtraMaxMs, 'latency.extendExtraMinMs must be <= extendExtraMaxMs');
   check(nonNegative(o.imageTtlMs) && o.imageTtlMs > 0, 'imageTtlMs must be a finite number > 0');
+  check(typeof o.imageHostClockSkewMs === 'number' && Number.isFinite(o.imageHostClockSkewMs), 'imageHostClockSkewMs must be a finite number');
   check(Number.isInteger(o.maxBodyBytes) && o.maxBodyBytes > 0, 'maxBodyBytes must be a positive integer');
   check(nonNegative(o.faults.slowMs), 'faults.slowMs must be a finite number >= 0');
   check(isPlainObject(o.faults.rates), 'faults.rates must be an object');

@@ -60,6 +60,10 @@ export const FAULT_CATALOGUE = {
     'Access denied, please make sure your account is in good standing.',
     false,
   ),
+  // What the API answers when the model is unknown at the endpoint (a renamed or withdrawn model,
+  // or the wrong region): nothing a retry can fix, so it models an outage only an operator ends.
+  // Answered before any work, like the real check on the request's `model`.
+  ModelNotExist: error(400, 'InvalidParameter', 'Model not exist.', false),
   InvalidApiKey: error(401, 'InvalidApiKey', 'Invalid API-key provided.', false),
   AccessDenied: error(403, 'AccessDenied', 'Access denied.', false),
   Throttling: error(429, 'Throttling', 'Requests throttling triggered.', false),

@@ -22,6 +22,13 @@ describe('FaultPicker', () => {
     expect([...counts.keys()].sort()).toEqual(['InternalError', 'drop', undefined].sort());
   });
 
+  it('picks a kind at rate 1 for every call: a sustained outage (rates { ModelUnavailable: 1 })', () => {
+    for (const kind of ['ModelUnavailable', 'ModelNotExist'] as const) {
+      const picker = new FaultPicker(new Prng(11), () => ({ [kind]: 1 }));
+      expect(new Set(Array.from({ length: 5_000 }, () => picker.next()))).toEqual(new Set([kind]));
+    }
+  });
+
   it('consumes no randomness when no rate is set', () => {
     const rng = new Prng(3);
     const reference = new Prng(3);

@@ -14,6 +14,8 @@ export interface DownloadContext {
   readonly pngCache: LruCache<string, Buffer>;
   readonly host: string;
   readonly images: () => 'rendered' | 'template';
+  /** The image host's clock, ahead of this machine's by this much. */
+  readonly clockSkewMs: () => number;
 }
 
 /** GET on a signed image URL, answered the way OSS answers (XML errors, 403 once expired). */
@@ -22,7 +24,9 @@ export function handleImageDownload(req: IncomingMessage, res: ServerResponse, u
     sendOssError(res, 405, 'MethodNotAllowed', 'The specified method is not allowed against this resource.', ctx.host);
     return;
   }
-  const check = ctx.signer.check(url.pathname, url.searchParams, Date.now());
+  const hostNow = Date.now() + ctx.clockSkewMs();
+  res.setHeader('date', new Date(hostNow).toUTCString());
+  const check = ctx.signer.check(url.pathname, url.searchParams, hostNow);
   if (!check.ok) {
     if (check.status === 403) ctx.stats.count('downloadsRejected');
     sendOssError(res, check.status, check.code, check.message, ctx.host);

@@ -75,7 +75,14 @@ export async function ingestBatchFile(producer: Producer, options: IngestOptions
   const prepareRow = (row: { line: number; fields: Record<string, unknown> }): { job: PreparedJob } | { issues: FieldIssue[] } => {
     const mapped = rowToRequest(row, options);
     if (!mapped.ok) return { issues: mapped.issues };
-    const prepared = prepareJob(mapped.request, { now, batchId, line: row.line, templateValues: mapped.templateValues, rowKey: mapped.rowKey });
+    const prepared = prepareJob(mapped.request, {
+      now,
+      batchId,
+      line: row.line,
+      templateValues: mapped.templateValues,
+      rowKey: mapped.rowKey,
+      keyLimits: producer.keyLimits,
+    });
     return prepared.ok ? { job: prepared.job } : { issues: prepared.issues };
   };
 

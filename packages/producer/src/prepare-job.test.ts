@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { parseStorageUrl, storageKeyLimits } from '@zimage/shared';
 import {
   DEFAULT_BATCH_KEY_TEMPLATE,
   DEFAULT_KEY_TEMPLATE,
@@ -122,6 +123,38 @@ describe('prepareJob: object key', () => {
   ])('reports %s on key', (_what, fields, message) => {
     const found = issues({ prompt: 'a cat', ...fields });
     expect(found).toEqual([{ field: 'key', message: expect.stringMatching(message) }]);
+  });
+});
+
+describe('prepareJob: keys the store could not take', () => {
+  // 86 CJK characters: 258 UTF-8 bytes, 262 with ".png", over the 255 a file name may have.
+  const title = '手'.repeat(86);
+
+  it('reports a rendered segment over 255 bytes on key, naming segment-too-long and its bytes, with no storage given', () => {
+    const found = issues({ prompt: 'a cat', key: 'catalogue/{title}.png', metadata: { title } });
+    expect(found).toEqual([{ field: 'key', message: expect.stringMatching(/segment 2 of 2 is 262 bytes\) \(rule segment-too-long\)$/) }]);
+    expect(found[0]?.message).toContain('at most 255 UTF-8 bytes');
+  });
+
+  it('reports it for a CSV column filling the template too', () => {
+    const found = issues({ prompt: 'a cat', key: 'catalogue/{title}.png' }, { templateValues: { title }, line: 3 });
+    expect(found.map((i) => i.field)).toEqual(['key']);
+    expect(found[0]?.message).toMatch(/rule segment-too-long/);
+  });
+
+  it('refuses a key that fits alone but not after the S3 prefix, naming the prefix and both byte counts', () => {
+    const keyLimits = storageKeyLimits({ kind: 's3', bucket: 'bucket', prefix: 'p'.repeat(1000) });
+    const key = 'catalogue/30-byte-key-abcd.png';
+    expect(Buffer.byteLength(key)).toBe(30);
+    expect(prepared({ prompt: 'a cat', key }).payload.key).toBe(key); // fine without the prefix
+    const found = issues({ prompt: 'a cat', key }, { keyLimits });
+    expect(found).toEqual([{ field: 'key', message: expect.stringContaining('is 30 UTF-8 bytes; this store takes at most 23') }]);
+    expect(found[0]?.message).toMatch(/the STORAGE_URL prefix "p+…?" with its "\/" takes 1001 \(rule too-long\)$/);
+  });
+
+  it('accepts a key that fits with the prefix', () => {
+    const keyLimits = storageKeyLimits(parseStorageUrl('s3://bucket/images'));
+    expect(prepared({ prompt: 'a cat', key: 'catalogue/a.png' }, { keyLimits }).payload.key).toBe('catalogue/a.png');
   });
 });
 

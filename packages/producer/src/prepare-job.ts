@@ -4,6 +4,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import {
+  assertKeyFitsStorage,
   assertSafeObjectKey,
   DEFAULT_SIZE,
   isAppError,
@@ -15,6 +16,7 @@ import {
   type FieldIssue,
   type JobPayload,
   type JobRequest,
+  type StorageKeyLimits,
 } from '@zimage/shared';
 
 export interface PrepareContext {
@@ -27,6 +29,11 @@ export interface PrepareContext {
   rowKey?: string | undefined;
   /** Extra values for key placeholders (a CSV row's columns), besides the metadata. */
   templateValues?: Readonly<Record<string, string | undefined>>;
+  /**
+   * What the configured store leaves for a key after its folder or S3 prefix. Without it only the
+   * rules every store shares are checked, and a key too long for this one fails after it was paid for.
+   */
+  keyLimits?: StorageKeyLimits | undefined;
 }
 
 export interface PreparedJob {
@@ -69,6 +76,7 @@ export function prepareJob(input: unknown, context: PrepareContext): PrepareOutc
   } else {
     try {
       key = assertSafeObjectKey(rendered);
+      if (context.keyLimits) assertKeyFitsStorage(key, context.keyLimits);
     } catch (error) {
       issues.push({ field: 'key', message: isAppError(error) ? error.message : String(error) });
     }

@@ -20,6 +20,7 @@ import {
   WEBHOOK_CONSUMER_GROUP,
   GENERATE_QUEUE,
   pauseReasonKey,
+  parkedJobsKey,
   waitForRedis,
   adjustBatchTotal,
   DEFAULT_PUBLISH_OPTIONS,
@@ -28,6 +29,7 @@ import {
   type Resolver,
   type WebhookSpec,
   type WebhookUrlPolicy,
+  type StorageKeyLimits,
   type JobPayload,
   type JobResult,
   type ManifestEntry,
@@ -49,6 +51,13 @@ export interface ProducerOptions {
   webhookPolicy?: WebhookUrlPolicy;
   /** DNS resolver for the webhook URL check (tests). */
   resolve?: Resolver;
+  /**
+   * What the workers' store leaves for a key after its folder or S3 prefix:
+   * `storageKeyLimits(parseStorageUrl(STORAGE_URL))`. Every key is checked against it before
+   * anything is enqueued. @defaultValue only the rules every store shares (a key too long for
+   * the prefix then fails in the worker, after the image was paid for)
+   */
+  keyLimits?: StorageKeyLimits;
 }
 
 export interface EnqueuedJob {
@@ -82,16 +91,22 @@ export interface BatchStatus {
 
 export interface PauseState {
   paused: boolean;
-  /** Set when a worker paused the queue for an account-wide error. */
+  /** Set when a worker paused the queue for a fleet-wide fault (account, storage, upstream outage). */
   reason: { code: string; message: string; action: string; at: string } | undefined;
+  /** Paid images held for an operator (`zimage jobs parked`). */
+  parkedJobs: number;
 }
 
 export type JobState = 'waiting' | 'active' | 'delayed' | 'prioritized' | 'paused' | 'completed' | 'failed' | 'cancelled' | 'waiting-children' | 'unknown';
 
 export interface CancelOutcome {
   jobId: string;
-  /** `cancelled`: done (it had not started); `cancelling`: it is running, the worker is aborting it. */
-  state: 'cancelled' | 'cancelling';
+  /**
+   * `cancelled`: done (it had not started); `cancelling`: it is running, the worker is aborting it
+   * (should its image be paid for by then, it is stored); `storing`: its image is already paid
+   * for, so it is not cancelled: it finishes storing and succeeds.
+   */
+  state: 'cancelled' | 'cancelling' | 'storing';
 }
 
 export interface JobView {
@@ -116,6 +131,8 @@ export interface BatchOptions {
 
 export interface Producer {
   readonly queue: Queue<JobPayload, JobResult>;
+  /** The `keyLimits` it was created with: `ingestBatchFile` checks each row's key against them. */
+  readonly keyLimits: StorageKeyLimits | undefined;
   enqueue(request: unknown): Promise<EnqueuedJob>;
   enqueueMany(requests: readonly unknown[], options?: BatchOptions): Promise<{ batchId: string; jobs: EnqueuedJob[] }>;
   /**
@@ -146,7 +163,7 @@ export interface Producer {
    */
   cancelJob(jobId: string): Promise<CancelOutcome>;
   /** Cancels every job of the batch that has not finished. */
-  cancelBatch(batchId: string): Promise<{ cancelled: number; cancelling: number; finished: number }>;
+  cancelBatch(batchId: string): Promise<{ cancelled: number; cancelling: number; storing: number; finished: number }>;
   getBatch(batchId: string): Promise<BatchStatus | null>;
   /** Whether the queue is paused and, when a worker paused it for an account-wide error, why. */
   pauseState(): Promise<PauseState>;
@@ -191,7 +208,7 @@ export async function createProducer(options: ProducerOptions): Promise<Producer
   }
 
   async function enqueue(request: unknown): Promise<EnqueuedJob> {
-    const prepared = prepareJob(request, { now: Date.now() });
+    const prepared = prepareJob(request, { now: Date.now(), keyLimits: options.keyLimits });
     if (!prepared.ok) {
       throw new AppError('REQUEST_INVALID', `Invalid job request: ${prepared.issues.map((i) => `${i.field || '(request)'}: ${i.message}`).join('; ')}`, {
         details: { issues: prepared.issues },
@@ -306,13 +323,19 @@ export async function createProducer(options: ProducerOptions): Promise<Producer
       throw new AppError('JOB_NOT_FOUND', `no job ${jobId}`);
     }
     if (state === 'completed' || state === 'failed') throw new AppError('JOB_NOT_CANCELLABLE', `job ${jobId} has already ${state === 'completed' ? 'succeeded' : 'failed'}`);
-    // First the flag: a worker that takes the job from now on ends it before any upstream call.
-    await connection.set(cancelRequestKey(options.prefix, jobId), new Date().toISOString(), 'EX', retentionSeconds);
+    const job = await Job.fromId<JobPayload, JobResult>(queue, jobId);
+    if (!job) throw new AppError('JOB_NOT_CANCELLABLE', `job ${jobId} has just finished`);
+    // Its image is paid for (a delayed job waiting for storage looks "not started"): removing it
+    // would throw the image away. It finishes storing instead, and the answer says so.
+    if (job.data.checkpoint?.generated) return { jobId, state: 'storing' };
+    // First the flag: a worker that takes this incarnation of the job from now on ends it before
+    // any upstream call. Its value is the job's creation time, so a job re-submitted later under
+    // the same id (the same idempotency key) is not cancelled by a flag meant for this one.
+    await connection.set(cancelRequestKey(options.prefix, jobId), String(job.timestamp), 'EX', retentionSeconds);
     if (state !== 'active') {
-      const job = await Job.fromId<JobPayload, JobResult>(queue, jobId);
       // remove() refuses a job a worker has just locked: then it is active, and handled as such.
-      const removed = job ? await queue.remove(jobId).then((n) => n === 1, () => false) : false;
-      if (job && removed) {
+      const removed = await queue.remove(jobId).then((n) => n === 1, () => false);
+      if (removed) {
         await recordCancelled(job);
         return { jobId, state: 'cancelled' };
       }
@@ -335,23 +358,26 @@ export async function createProducer(options: ProducerOptions): Promise<Producer
     await publishJobEvent(
       connection,
       {
-        id: eventIdFor('job.failed', jobId),
-        version: 1,
-        type: 'job.failed',
-        timestamp: now,
-        data: { jobId, batchId: payload.batchId, metadata: payload.metadata ?? {}, error: { code: 'JOB_CANCELLED', message: 'cancelled before it started; never sent upstream' }, attempts: 0 },
+        event: {
+          id: eventIdFor('job.failed', jobId),
+          version: 1,
+          type: 'job.failed',
+          timestamp: now,
+          data: { jobId, batchId: payload.batchId, metadata: payload.metadata ?? {}, error: { code: 'JOB_CANCELLED', message: 'cancelled before it started; never sent upstream' }, attempts: 0 },
+        },
+        outcome: 'cancelled',
+        manifest: { jobId, line: payload.line, rowKey: payload.rowKey, status: 'cancelled', errorCode: 'JOB_CANCELLED' },
+        webhook: payload.webhook,
+        incarnation: job.timestamp,
       },
-      'cancelled',
-      { jobId, line: payload.line, rowKey: payload.rowKey, status: 'cancelled', errorCode: 'JOB_CANCELLED' },
       { ...DEFAULT_PUBLISH_OPTIONS, ...publish },
-      payload.webhook,
     );
   }
 
   async function cancelBatch(batchId: string) {
     if (!(await connection.exists(batchKey(options.prefix, batchId)))) throw new AppError('JOB_NOT_FOUND', `no batch ${batchId}`);
     await connection.hset(batchKey(options.prefix, batchId), 'cancelRequestedAt', new Date().toISOString());
-    const outcome = { cancelled: 0, cancelling: 0, finished: 0 };
+    const outcome = { cancelled: 0, cancelling: 0, storing: 0, finished: 0 };
     let cursor = '0';
     do {
       const [next, ids] = await connection.sscan(batchJobsKey(options.prefix, batchId), cursor, 'COUNT', 500);
@@ -376,7 +402,7 @@ export async function createProducer(options: ProducerOptions): Promise<Producer
     const invalid: ItemIssues[] = [];
     const duplicates = new DuplicateFinder();
     requests.forEach((request, index) => {
-      const context: PrepareContext = { now, batchId, line: index + 1 };
+      const context: PrepareContext = { now, batchId, line: index + 1, keyLimits: options.keyLimits };
       const outcome = prepareJob(request, context);
       const issues = outcome.ok ? duplicates.check(outcome.job, index) : outcome.issues;
       if (outcome.ok && issues.length === 0) prepared.push(outcome.job);
@@ -479,13 +505,15 @@ export async function createProducer(options: ProducerOptions): Promise<Producer
   async function pauseState(): Promise<PauseState> {
     const paused = await queue.isPaused();
     const reason = paused ? await connection.get(pauseReasonKey(options.prefix)) : null;
-    return { paused, reason: reason ? (JSON.parse(reason) as PauseState['reason']) : undefined };
+    const parkedJobs = await connection.hlen(parkedJobsKey(options.prefix));
+    return { paused, reason: reason ? (JSON.parse(reason) as PauseState['reason']) : undefined, parkedJobs };
   }
 
   let closing: Promise<void> | undefined;
   return {
     pauseState,
     queue,
+    keyLimits: options.keyLimits,
     enqueue,
     enqueueMany,
     beginBatch,

@@ -102,8 +102,20 @@ function parsedVar<T>(parse: (value: string) => T, fallback: T) {
   );
 }
 
-/** Producers (and workers, whose schedule runner enqueues batches) read these too. */
-export const producerEnvSchema = baseEnvSchema;
+/** Where images are stored: the worker writes there; a producer checks each key fits it at enqueue. */
+const storageUrlVar = z.preprocess(
+  emptyAsUndefined,
+  z
+    .string()
+    .regex(/^(file:|s3:\/\/)/, { error: 'must start with file: or s3://' })
+    .default('file:./output'),
+);
+
+/**
+ * Producers (and workers, whose schedule runner enqueues batches) read these too. STORAGE_URL
+ * must match the workers': its folder or S3 prefix takes part of the room a key has.
+ */
+export const producerEnvSchema = baseEnvSchema.extend({ STORAGE_URL: storageUrlVar });
 
 export const workerEnvSchema = baseEnvSchema.extend({
   DASHSCOPE_API_KEY: z.preprocess(emptyAsUndefined, z.string().min(8, { error: 'looks too short to be an API key' }).optional()),
@@ -113,13 +125,7 @@ export const workerEnvSchema = baseEnvSchema.extend({
     if (problem) ctx.addIssue({ code: 'custom', message: problem });
   }),
   ZIMAGE_ACCOUNTS: z.preprocess(emptyAsUndefined, z.string().optional()),
-  STORAGE_URL: z.preprocess(
-    emptyAsUndefined,
-    z
-      .string()
-      .regex(/^(file:|s3:\/\/)/, { error: 'must start with file: or s3://' })
-      .default('file:./output'),
-  ),
+  STORAGE_URL: storageUrlVar,
   AWS_REGION: z.preprocess(emptyAsUndefined, z.string().optional()),
   AWS_ACCESS_KEY_ID: z.preprocess(emptyAsUndefined, z.string().optional()),
   AWS_SECRET_ACCESS_KEY: z.preprocess(emptyAsUndefined, z.string().optional()),

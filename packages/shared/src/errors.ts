@@ -111,6 +111,12 @@ export const ERROR_CATALOGUE = {
     summary: 'A job in Redis does not match the job schema (written by other or older code).',
     action: 'Inspect the job data; re-enqueue it through the producer.',
   },
+  JOB_STALLED: {
+    retry: 'never',
+    httpStatus: 500,
+    summary: 'The job stalled (its worker died or lost its lock) more often than allowed, so BullMQ failed it.',
+    action: 'Look for crashing or overloaded workers; enqueue it again. A paid image it held is kept in its checkpoint.',
+  },
   JOB_EXPIRED: {
     retry: 'never',
     httpStatus: 410,
@@ -176,8 +182,14 @@ export const ERROR_CATALOGUE = {
   UPSTREAM_MODEL_NOT_FOUND: {
     retry: 'account',
     httpStatus: 502,
-    summary: 'The model or workspace does not exist at this endpoint (ModelNotFound, WorkSpaceNotFound, NotFound).',
-    action: 'Check DASHSCOPE_REGION / DASHSCOPE_BASE_URL, then `zimage resume`.',
+    summary: 'The model or workspace does not exist at this endpoint (ModelNotFound, WorkSpaceNotFound, NotFound, InvalidParameter "Model not exist.").',
+    action: 'The queue is paused (every job would fail the same way). Check DASHSCOPE_REGION / DASHSCOPE_BASE_URL and that the workspace has z-image-turbo, then `zimage resume`.',
+  },
+  UPSTREAM_OUTAGE: {
+    retry: 'pause',
+    httpStatus: 503,
+    summary: 'Consecutive identical upstream failures from different jobs opened the circuit breaker: the upstream is down for everyone, not for one job.',
+    action: 'None: the account cools down and half-open probes resume it; jobs keep their attempts. With every account open the queue is paused until a probe succeeds (or `zimage resume`).',
   },
   UPSTREAM_THROTTLED: {
     retry: 'throttle',
@@ -274,6 +286,12 @@ export const ERROR_CATALOGUE = {
     httpStatus: 503,
     summary: 'Writing the image to storage failed; the paid image is kept and only the write is retried.',
     action: 'Check STORAGE_URL, credentials, bucket and disk space.',
+  },
+  STORAGE_REFUSED: {
+    retry: 'pause',
+    httpStatus: 503,
+    summary: 'Storage refuses every write (S3 403/AccessDenied, NoSuchBucket; disk full, read-only, permission denied), or writes failed several times in a row across the fleet.',
+    action: 'The queue is paused and paid images are kept. Fix the bucket, credentials or disk; the fleet resumes by itself when a probe write succeeds (or `zimage resume`).',
   },
   STORAGE_UNAVAILABLE: {
     retry: 'transient',

@@ -4,9 +4,10 @@
  * Written as one Lua script (BullMQ has no primitive for this) because three things must happen
  * atomically, even when two workers finish the last jobs of a batch at the same moment or a
  * worker retries after a crash between steps:
- *   1. a marker `emitted:{jobId}` is set if absent — if it was present, nothing else happens: a
- *      job has one terminal event, so a job that somehow runs again after `job.failed` cannot
- *      also publish `job.succeeded` and count twice in its batch;
+ *   1. a marker `emitted:{jobId}` records which incarnation of the job published — if this one
+ *      did already, nothing else happens: a job has one terminal event, so a job that somehow
+ *      runs again after `job.failed` cannot also publish `job.succeeded` and count twice in its
+ *      batch; a later incarnation of the same id (re-submitted after a cancel) publishes anew;
  *   2. the event is appended to the bounded stream (with the job's or batch's webhook, when it has
  *      one, as a separate field for the webhook dispatcher);
  *   3. fleet-wide totals for metrics (terminal jobs by outcome, images stored, estimated spend);
@@ -22,7 +23,13 @@ export type JobOutcome = 'succeeded' | 'failed' | 'expired' | 'cancelled';
 
 export interface PublishOptions {
   prefix: string;
-  /** Approximate cap on the stream's length (XADD MAXLEN ~). */
+  /**
+   * The stream's normal length (`ZIMAGE_EVENTS_MAXLEN`). The event-stream trimmer (worker process)
+   * trims back to it, but never past an entry some consumer group has not read yet, up to the hard
+   * cap of `EVENT_STREAM_HARD_CAP_FACTOR` × maxLen. XADD itself only trims at
+   * `EVENT_STREAM_BACKSTOP_FACTOR` × maxLen: were it to trim at maxLen (as it once did), a lagging
+   * group would silently lose the entries it had not read.
+   */
   maxLen: number;
   /** How long "already emitted" markers are kept, in seconds. */
   markerTtlSeconds: number;
@@ -32,6 +39,22 @@ export const DEFAULT_PUBLISH_OPTIONS: Omit<PublishOptions, 'prefix'> = {
   maxLen: 100_000,
   markerTtlSeconds: 14 * 24 * 3600,
 };
+
+/**
+ * The hard cap on the stream, as a multiple of maxLen: how far unread entries of a lagging (or
+ * abandoned) consumer group may hold the stream above maxLen before the trimmer cuts them, and
+ * logs what each group lost. A multiple rather than its own setting because XADD only receives
+ * maxLen, and both caps must follow it.
+ */
+export const EVENT_STREAM_HARD_CAP_FACTOR = 10;
+
+/**
+ * XADD's own cap: the hard cap plus one maxLen of headroom, so that while the trimmer runs (every
+ * few seconds) it, and not XADD, is what cuts at the hard cap, counting the unread entries each
+ * group loses. XADD's cut is the backstop for when no trimmer runs (no worker process), and is
+ * silent.
+ */
+export const EVENT_STREAM_BACKSTOP_FACTOR = EVENT_STREAM_HARD_CAP_FACTOR + 1;
 
 export interface PublishOutcome {
   /** False when the event had been published before (a retry or a duplicate). */
@@ -61,17 +84,24 @@ local function complete_batch(batch, stream, maxlen, event_id, timestamp, batch_
     table.insert(fields, 'webhook')
     table.insert(fields, webhook)
   end
-  redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', unpack(fields))
+  redis.call('XADD', stream, 'MAXLEN', '~', tonumber(maxlen) * ${EVENT_STREAM_BACKSTOP_FACTOR}, '*', unpack(fields))
   return true
 end
 `;
 
 const SCRIPT = `${COMPLETE_BATCH_LUA}
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[3]) then return 0 end
+-- The marker holds the incarnation (the job's creation time) that published: the same
+-- incarnation again is a duplicate; another one is the same job id re-used after cancel or
+-- retention, which publishes under its own event id. '1' is an older version's marker: a duplicate.
+local previous = redis.call('GET', KEYS[1])
+if previous == ARGV[14] or previous == '1' then return 0 end
+local event_json, event_id = ARGV[1], ARGV[5]
+if previous then event_json, event_id = ARGV[15], ARGV[16] end
+redis.call('SET', KEYS[1], ARGV[14], 'EX', ARGV[3])
 if ARGV[12] ~= '' then
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'type', ARGV[4], 'id', ARGV[5], 'event', ARGV[1], 'webhook', ARGV[12])
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', tonumber(ARGV[2]) * ${EVENT_STREAM_BACKSTOP_FACTOR}, '*', 'type', ARGV[4], 'id', event_id, 'event', event_json, 'webhook', ARGV[12])
 else
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'type', ARGV[4], 'id', ARGV[5], 'event', ARGV[1])
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', tonumber(ARGV[2]) * ${EVENT_STREAM_BACKSTOP_FACTOR}, '*', 'type', ARGV[4], 'id', event_id, 'event', event_json)
 end
 redis.call('HINCRBY', KEYS[3], 'jobs:' .. ARGV[6], 1)
 if tonumber(ARGV[13]) > 0 then
@@ -99,18 +129,29 @@ export interface ManifestEntry {
   errorCode?: string;
 }
 
-export async function publishJobEvent(
-  redis: Redis,
-  event: JobEvent,
-  outcome: JobOutcome,
-  manifest: ManifestEntry,
-  options: PublishOptions,
+/** One job's terminal event and what it changes (its batch's manifest line, its webhook). */
+export interface JobPublication {
+  event: JobEvent;
+  outcome: JobOutcome;
+  manifest: ManifestEntry;
   /** The job's own webhook: the dispatcher reads it from the stream entry (never the event body). */
-  webhook?: WebhookSpec,
-): Promise<PublishOutcome> {
+  webhook?: WebhookSpec | undefined;
+  /**
+   * Which incarnation of the job id this is: its creation time (BullMQ `job.timestamp`). A job id
+   * comes from an idempotency key and can be re-used after a cancel or after retention removed the
+   * job; the marker outlives the job, so without this a re-used id would find "already published".
+   */
+  incarnation: number;
+}
+
+export async function publishJobEvent(redis: Redis, publication: JobPublication, options: PublishOptions): Promise<PublishOutcome> {
+  const { event, outcome, manifest, webhook, incarnation } = publication;
   const batchId = event.data.batchId;
   const keys = [emittedMarkerKey(options.prefix, event.data.jobId), eventsStreamKey(options.prefix), metricsTotalsKey(options.prefix)];
   if (batchId) keys.push(batchKey(options.prefix, batchId), batchResultsKey(options.prefix, batchId));
+  // A later incarnation publishes under an id of its own, so consumers that de-duplicate by event
+  // id (and the webhook dispatcher's delivery ids) do not drop it as a repeat of the earlier one.
+  const rerun = { ...event, id: eventIdFor(event.type, `${event.data.jobId}@${incarnation}`) } as JobEvent;
   const args = [
     JSON.stringify(event),
     String(options.maxLen),
@@ -126,6 +167,9 @@ export async function publishJobEvent(
     webhook ? JSON.stringify(webhook) : '',
     // The batch's spend so far, in micro-dollars (integers add up exactly).
     String(event.type === 'job.succeeded' ? Math.round(event.data.result.estimatedCostUsd * 1e6) : 0),
+    String(incarnation),
+    JSON.stringify(rerun),
+    rerun.id,
   ];
   const result = (await redis.eval(SCRIPT, keys.length, ...keys, ...args)) as number;
   return { published: result > 0, batchCompleted: result === 2 };

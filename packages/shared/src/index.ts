@@ -40,6 +40,9 @@ export {
   eventsStreamKey,
   GENERATE_QUEUE,
   pauseReasonKey,
+  storageHealthKey,
+  circuitBreakerKey,
+  parkedJobsKey,
   metricsGovernorKey,
   metricsTotalsKey,
   metricsUpstreamKey,
@@ -69,6 +72,8 @@ export {
   EVENT_TYPES,
   jobRequestSchema,
   MAX_PRIORITY,
+  toBullPriority,
+  isPriorityJob,
   MAX_SEED,
   METADATA_KEY_PATTERN,
   MIN_PRIORITY,
@@ -107,6 +112,14 @@ export {
 export { renderKeyTemplate, renderTemplate, templateFields } from './key-template.js';
 export { formatFieldIssues, toFieldIssues, type FieldIssue } from './validation-issues.js';
 export * from './storage/index.js';
+export { MAX_KEY_SEGMENT_BYTES } from './storage/object-key.js';
+export {
+  assertKeyFitsStorage,
+  MAX_FILE_PATH_BYTES,
+  storageKeyLimits,
+  type StorageKeyLimits,
+  type StorageKeyRule,
+} from './storage/storage-key-limits.js';
 export { freePort, startRedisServer, type RedisServerHandle } from './redis-server.js';
 export { resolveAccounts, type AccountConfig } from './accounts.js';
 export { parseWebhookSecrets, generateWebhookSecret } from './webhooks/webhook-secret.js';
@@ -146,4 +159,19 @@ export {
   type EventConsumerOptions,
   type StreamEvent,
 } from './event-consumer.js';
+export { EVENT_STREAM_BACKSTOP_FACTOR, EVENT_STREAM_HARD_CAP_FACTOR } from './event-publisher.js';
+export { readEventGroups, type EventGroupStatus } from './event-group-status.js';
+export {
+  eventStreamHardCap,
+  trimEventStream,
+  type EventGroupTrimStatus,
+  type EventStreamTrimOptions,
+  type EventStreamTrimReport,
+} from './event-stream-trim.js';
+export {
+  EVENT_STREAM_TRIM_INTERVAL_MS,
+  startEventStreamTrimmer,
+  type EventStreamTrimmer,
+  type EventStreamTrimmerOptions,
+} from './event-stream-trimmer.js';
 export { LATENCY_BUCKETS_SECONDS, readUpstreamMetrics, recordUpstreamCall, type UpstreamMetrics } from './upstream-metrics.js';

@@ -20,6 +20,9 @@ export const checkpointSchema = z.object({
       usedPrompt: z.string(),
       width: z.number().int(),
       height: z.number().int(),
+      /** False when the API's answer had no size (`usage` missing): width/height are then only the
+       * request's, and the PNG's own size is taken instead of being held against them. */
+      sizeReported: z.boolean().optional(),
       at: z.number(),
       generateMs: z.number(),
       /** The account (and its region) that generated the image, for the result and the bill. */
@@ -27,7 +30,7 @@ export const checkpointSchema = z.object({
       region: z.enum(REGIONS).optional(),
     })
     .optional(),
-  /** Failed download/store tries since the image was generated (they use no attempts). */
+  /** Failed download/store tries since the image was generated (they use no attempts, and have no limit). */
   postFailures: z.number().int().nonnegative().optional(),
   /** Times the image had to be generated again because its URL expired (each one was billed). */
   regenerations: z.number().int().nonnegative().default(0),

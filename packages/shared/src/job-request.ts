@@ -29,6 +29,19 @@ const RESERVED_METADATA_KEY = /^(sha256|zimage-.*)$/i;
 export const MAX_SEED = 2_147_483_647;
 export const MIN_PRIORITY = 0;
 export const MAX_PRIORITY = 100;
+
+/**
+ * BullMQ runs lower numbers first and treats 0 as "no priority", so our priority p (higher first)
+ * is stored as MAX_PRIORITY + 1 − p: bulk work (p = 0) is 101. Producer and worker both use this.
+ */
+export function toBullPriority(priority: number): number {
+  return MAX_PRIORITY + 1 - priority;
+}
+
+/** A job submitted with a priority above bulk (the worker lets it reserve further ahead). */
+export function isPriorityJob(bullPriority: number | undefined): boolean {
+  return bullPriority !== undefined && bullPriority < toBullPriority(MIN_PRIORITY);
+}
 const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
 const promptSchema = z

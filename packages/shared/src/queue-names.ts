@@ -87,3 +87,18 @@ export function metricsUpstreamKey(prefix: string): string {
 export function metricsGovernorKey(prefix: string): string {
   return `${prefix}:metrics:governor`;
 }
+
+/** Consecutive storage failures across the fleet (a counter that a success or a quiet minute resets). */
+export function storageHealthKey(prefix: string): string {
+  return `${prefix}:health:storage`;
+}
+
+/** One account's upstream circuit breaker (hash), its failing jobs (set) and its probe lock. */
+export function circuitBreakerKey(prefix: string, accountId: string): string {
+  return `${prefix}:breaker:${accountId}`;
+}
+
+/** Paid images parked for an operator (job id → why, as JSON): a key storage will never accept. */
+export function parkedJobsKey(prefix: string): string {
+  return `${prefix}:${GENERATE_QUEUE}:parked`;
+}

@@ -77,6 +77,12 @@ describe('classifyUpstreamFailure by DashScope code (reference §3.2)', () => {
     expect(error.retryAfterMs).toBe(5_000);
   });
 
+  it('reads InvalidParameter "Model not exist." as a missing model (stops the fleet), not as a bad job', () => {
+    const error = classifyUpstreamFailure(failure({ status: 400, code: 'InvalidParameter', message: 'Model not exist.' }));
+    expect([error.code, error.retry]).toEqual(['UPSTREAM_MODEL_NOT_FOUND', 'account']);
+    expect(classifyUpstreamFailure(failure({ status: 400, code: 'InvalidParameter', message: 'num_images_per_prompt must be 1' })).code).toBe('UPSTREAM_INVALID_PARAMETER');
+  });
+
   it('passes Retry-After through for other codes and adds none of its own', () => {
     expect(classifyUpstreamFailure(failure({ status: 429, code: 'Throttling.RateQuota', retryAfterMs: 2_000 })).retryAfterMs).toBe(2_000);
     expect(classifyUpstreamFailure(failure({ status: 429, code: 'Throttling.RateQuota' })).retryAfterMs).toBeUndefined();

@@ -52,6 +52,11 @@ export const UPSTREAM_CODE_TABLE: Readonly<Record<string, ErrorCode>> = {
 
 /** Same code, different meaning: a throttle that will not clear by waiting. */
 const FREE_QUOTA_MESSAGE = /free allocated quota exceeded/i;
+/**
+ * Same code, different meaning: `InvalidParameter` "Model not exist." is not this job's input but
+ * a workspace without the model, the same for every job; it stops the fleet like ModelNotFound.
+ */
+const MODEL_MISSING_MESSAGE = /model not exist|model does not exist|model not found/i;
 
 /** `Throttling.AllocationQuota` (TPM) is documented to clear after about a minute. */
 const ALLOCATION_QUOTA_WAIT_MS = 60_000;
@@ -84,6 +89,7 @@ export function classifyUpstreamFailure(failure: UpstreamFailure): AppError {
   if (failure.code === 'Throttling.AllocationQuota' && FREE_QUOTA_MESSAGE.test(failure.message)) {
     errorCode = 'UPSTREAM_FREE_QUOTA_EXHAUSTED';
   }
+  if (errorCode === 'UPSTREAM_INVALID_PARAMETER' && MODEL_MISSING_MESSAGE.test(failure.message)) errorCode = 'UPSTREAM_MODEL_NOT_FOUND';
   const retryAfterMs =
     failure.retryAfterMs ?? (failure.code === 'Throttling.AllocationQuota' && errorCode === 'UPSTREAM_THROTTLED' ? ALLOCATION_QUOTA_WAIT_MS : undefined);
   const label = failure.code ? `${failure.code} (HTTP ${failure.status})` : `HTTP ${failure.status}`;

@@ -1,16 +1,18 @@
 /**
- * Wires the processor into a BullMQ worker: connections, pacing, the backoff strategy, the
- * account-error pause, and an idempotent, time-boxed `close()` for graceful shutdown.
+ * Wires the processor into a BullMQ worker: connections, pacing, the backoff strategy, the fleet's
+ * stop switch (queue pause, storage health, the upstream circuit breaker, and the supervisor that
+ * resumes what heals by itself), and an idempotent, time-boxed `close()` for graceful shutdown.
  */
 import {
   AppError,
   cancelChannel,
   createRedisConnection,
   DEFAULT_PUBLISH_OPTIONS,
-  ERROR_CATALOGUE,
   GENERATE_QUEUE,
+  isAppError,
+  jobPayloadSchema,
   metricsGovernorKey,
-  pauseReasonKey,
+  toAppError,
   waitForRedis,
   type JobPayload,
   type JobResult,
@@ -18,7 +20,7 @@ import {
   type Logger,
   type Storage,
 } from '@zimage/shared';
-import { Queue, Worker } from 'bullmq';
+import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Agent } from 'undici';
 import { BACKOFF_TYPE, backoffDelay, RETRY_BACKOFF, type BackoffPolicy } from './backoff.js';
 import { createDashscopeClient } from './dashscope-client.js';
@@ -27,8 +29,11 @@ import type { PaceConfig } from './governor/pace.js';
 import { imageHostPolicy } from './image-hosts.js';
 import type { GenerationJob } from './generation-job.js';
 import { publishFailed } from './job-events.js';
+import { createCircuitBreaker, type CircuitBreakerConfig } from './circuit-breaker.js';
+import { startPauseSupervisor } from './pause-supervisor.js';
 import { CANCEL_REASON, createProcessor } from './process-job.js';
-import { errorFromFailedReason } from './to-bullmq-error.js';
+import { createQueuePause } from './queue-pause.js';
+import { createStorageHealth, type StorageHealthConfig } from './storage-health.js';
 
 export interface GenerationWorkerOptions {
   redisUrl: string;
@@ -57,10 +62,24 @@ export interface GenerationWorkerOptions {
   retryBackoff?: BackoffPolicy;
   /** Overrides of the governor's pacing constants (tests, bench). */
   pace?: Partial<PaceConfig>;
+  /** Backoff between retries of a paid image's download and store. @defaultValue RETRY_BACKOFF */
+  postGenerationBackoff?: BackoffPolicy;
+  /** Overrides of the upstream circuit breaker's settings (tests). */
+  circuitBreaker?: Partial<CircuitBreakerConfig>;
+  /** Overrides of the storage-health settings (tests). */
+  storageHealth?: Partial<StorageHealthConfig>;
+  /** How often a paused fleet checks whether its pause has healed (storage probe, breaker cool-down), ms. @defaultValue 5000 */
+  pauseSupervisorIntervalMs?: number;
   /** How often the governor's state is logged, ms; 0 for never. @defaultValue 30000 */
   governorLogIntervalMs?: number;
   /** Keep BullMQ's global concurrency at what Little's law says the accounts need. @defaultValue true */
   adaptiveConcurrency?: boolean;
+  /** How long a job's lock lasts without renewal, ms: a dead worker's jobs count as stalled after it (tests). @defaultValue 30000 (BullMQ's) */
+  lockDurationMs?: number;
+  /** How often this worker looks for stalled jobs, ms (tests). @defaultValue 30000 (BullMQ's) */
+  stalledIntervalMs?: number;
+  /** Stalls a job survives before BullMQ fails it (reported as JOB_STALLED). @defaultValue 1 (BullMQ's) */
+  maxStalledCount?: number;
 }
 
 export interface GenerationWorker {
@@ -68,8 +87,12 @@ export interface GenerationWorker {
   readonly queue: Queue<JobPayload, JobResult>;
   /** Pace, utilisation and throttle ratio per account. */
   readonly governor: Governor;
-  /** Stops taking jobs, waits for in-flight ones up to the shutdown timeout, closes everything. */
-  close(): Promise<{ timedOut: boolean }>;
+  /**
+   * Stops taking jobs, waits for in-flight ones, closes everything, all by `deadline` (epoch ms;
+   * default: now + the shutdown timeout). What is not done by then is abandoned and its Redis
+   * connections are disconnected: `timedOut` is then true.
+   */
+  close(options?: { deadline?: number }): Promise<{ timedOut: boolean }>;
 }
 
 
@@ -111,14 +134,9 @@ export async function startGenerationWorker(options: GenerationWorkerOptions): P
   queue.on('error', () => {});
   const publish = { ...DEFAULT_PUBLISH_OPTIONS, prefix: options.prefix, maxLen: options.eventsMaxLen ?? DEFAULT_PUBLISH_OPTIONS.maxLen };
 
-  async function pauseQueue(error: AppError): Promise<void> {
-    const wasPaused = await queue.isPaused();
-    const action = ERROR_CATALOGUE[error.code].action;
-    await redis.set(pauseReasonKey(options.prefix), JSON.stringify({ code: error.code, message: error.message, action, at: new Date().toISOString() }));
-    await queue.pause();
-    // Loud once per pause (every worker that sees the error gets here; only the first logs).
-    if (!wasPaused) logger.fatal({ err: error, action }, `QUEUE PAUSED — ${error.code}: ${error.message}. ${action}`);
-  }
+  const pause = createQueuePause({ queue, redis, prefix: options.prefix, logger });
+  const breaker = createCircuitBreaker({ redis, prefix: options.prefix, ...(options.circuitBreaker ? { config: options.circuitBreaker } : {}) });
+  const storageHealth = createStorageHealth({ redis, prefix: options.prefix, pause, logger, ...(options.storageHealth ? { config: options.storageHealth } : {}) });
 
   const processor = createProcessor({
     governor,
@@ -133,14 +151,20 @@ export async function startGenerationWorker(options: GenerationWorkerOptions): P
       timeoutMs: options.requestTimeoutMs,
     },
     publish,
-    pauseQueue,
+    pause,
+    breaker,
+    storageHealth,
     ...(options.maxRegenerations === undefined ? {} : { maxRegenerations: options.maxRegenerations }),
+    ...(options.postGenerationBackoff === undefined ? {} : { postGenerationBackoff: options.postGenerationBackoff }),
   });
 
   const worker = new Worker<JobPayload, JobResult>(GENERATE_QUEUE, processor, {
     connection: workerConnection,
     prefix: options.prefix,
     concurrency: options.concurrency,
+    ...(options.lockDurationMs === undefined ? {} : { lockDuration: options.lockDurationMs }),
+    ...(options.stalledIntervalMs === undefined ? {} : { stalledInterval: options.stalledIntervalMs }),
+    ...(options.maxStalledCount === undefined ? {} : { maxStalledCount: options.maxStalledCount }),
     settings: {
       backoffStrategy: (attemptsMade: number, type?: string, err?: Error) => {
         if (type !== BACKOFF_TYPE) return -1;
@@ -152,14 +176,25 @@ export async function startGenerationWorker(options: GenerationWorkerOptions): P
 
   worker.on('error', (error) => logger.error({ err: error }, 'Worker error'));
   // Fallback for failures that never went through the processor's handler (a job that stalled
-  // too often): publishing is idempotent, so jobs already reported are not reported twice.
-  worker.on('failed', (job: GenerationJob | undefined) => {
+  // more than maxStalledCount times, failed by BullMQ when a worker next takes it): the same
+  // job.failed as any other failure, so the job's webhook and its manifest row are not lost.
+  // Publishing is idempotent, so jobs the processor already reported are not reported twice.
+  worker.on('failed', (job: GenerationJob | undefined, err: Error) => {
     if (!job) return;
     void (async () => {
       if (!(await job.isFailed())) return;
-      const error = errorFromFailedReason(job.failedReason);
+      const error = failedJobError(err);
       if (error.code === 'JOB_EXPIRED') return; // reported as job.expired, not job.failed
-      await publishFailed({ redis, publish }, job, undefined, error);
+      const parsed = jobPayloadSchema.safeParse(job.data);
+      // A paid image is never given up, not even by BullMQ's stall limit: the job goes back to
+      // the queue and resumes from its checkpoint (a worker that crashes on it each time shows as
+      // this line, every stalled interval, in the logs).
+      if (error.code === 'JOB_STALLED' && parsed.success && parsed.data.checkpoint?.generated) {
+        await job.retry('failed');
+        logger.error({ jobId: job.id, requestId: parsed.data.checkpoint.generated.requestId }, 'A job holding a paid image stalled too often; back to the queue to be stored (not failed)');
+        return;
+      }
+      await publishFailed({ redis, publish }, job, parsed.success ? parsed.data : undefined, error);
     })().catch((error: unknown) => logger.error({ err: error, jobId: job.id }, 'Could not publish job.failed'));
   });
 
@@ -168,6 +203,15 @@ export async function startGenerationWorker(options: GenerationWorkerOptions): P
     { concurrency: options.concurrency, accounts: options.accounts.map((a) => ({ id: a.id, region: a.region, rpm: a.rpm })), storage: options.storage.description },
     `Worker ready: ${options.concurrency} at once; ${options.accounts.map((a) => `${a.id} (${a.region}, ~${a.rpm} rpm)`).join(', ')}`,
   );
+
+  const supervisor = startPauseSupervisor({
+    pause,
+    storage: options.storage,
+    breaker,
+    accountIds: options.accounts.map((a) => a.id),
+    logger,
+    ...(options.pauseSupervisorIntervalMs === undefined ? {} : { intervalMs: options.pauseSupervisorIntervalMs }),
+  });
 
   // Little's law: keep as many jobs active fleet-wide as the accounts can serve, so waiting jobs
   // stay in the queue, in priority order, instead of holding slots while they wait for the pace.
@@ -224,18 +268,26 @@ export async function startGenerationWorker(options: GenerationWorkerOptions): P
   await cancelSubscriber.subscribe(cancelChannel(options.prefix));
 
   let closing: Promise<{ timedOut: boolean }> | undefined;
-  async function close(): Promise<{ timedOut: boolean }> {
+  async function close(closeOptions: { deadline?: number } = {}): Promise<{ timedOut: boolean }> {
     closing ??= (async () => {
-      logger.info({ timeoutMs: options.shutdownTimeoutMs }, 'Shutting down: no new jobs; waiting for in-flight ones');
+      // One deadline for the drain and every close step after it: with Redis unreachable each of
+      // them (BullMQ's close, queue.close, quit() behind ioredis' offline queue) waits for a
+      // reconnect that may never come.
+      const deadline = closeOptions.deadline ?? Date.now() + options.shutdownTimeoutMs;
+      logger.info({ timeoutMs: Math.max(0, deadline - Date.now()) }, 'Shutting down: no new jobs; waiting for in-flight ones');
       for (const timer of timers) clearInterval(timer);
-      const graceful = worker.close().then(() => 'done' as const);
-      const outcome = await Promise.race([graceful, sleep(options.shutdownTimeoutMs).then(() => 'timeout' as const)]);
-      if (outcome === 'timeout') {
+      supervisor.stop();
+      const abandoned: string[] = [];
+      const drained = await settlesBy(
+        worker.close().catch((error: unknown) => logger.warn({ err: error }, 'Closing the BullMQ worker failed')),
+        deadline,
+      );
+      if (!drained) {
         // BullMQ's close cannot be hurried (close(true) waits for the graceful close already under
         // way), so we stop waiting instead: the caller exits, the jobs' locks expire, and another
         // worker resumes them from their checkpoints.
-        logger.warn({ timeoutMs: options.shutdownTimeoutMs }, 'Shutdown timeout: exiting with jobs in flight; another worker will resume them');
-        return { timedOut: true };
+        logger.warn({ timeoutMs: options.shutdownTimeoutMs }, 'Shutdown timeout: exiting with jobs in flight (or Redis unreachable); another worker will resume them');
+        abandoned.push('BullMQ worker (in-flight jobs or Redis)');
       }
       const steps: [string, () => Promise<unknown>][] = [
         ['queue', () => queue.close()],
@@ -246,8 +298,20 @@ export async function startGenerationWorker(options: GenerationWorkerOptions): P
         ['queue connection', () => queueConnection.quit()],
         ['worker connection', () => workerConnection.quit()],
       ];
-      for (const [name, step] of steps) {
-        await step().catch((error: unknown) => logger.warn({ err: error }, `Closing ${name} failed`));
+      for (const [name, step] of drained ? steps : []) {
+        const closed = await settlesBy(step().catch((error: unknown) => logger.warn({ err: error }, `Closing ${name} failed`)), deadline);
+        if (!closed) {
+          abandoned.push(...steps.slice(steps.findIndex(([n]) => n === name)).map(([n]) => n));
+          break;
+        }
+      }
+      if (abandoned.length > 0) {
+        // disconnect(), unlike quit(), neither waits for Redis nor for a reconnect: pending commands
+        // are dropped (the jobs they belong to are recovered as stalled). HTTP calls still in
+        // flight end with the process.
+        for (const connection of [redis, cancelSubscriber, queueConnection, workerConnection]) connection.disconnect();
+        logger.warn({ abandoned, timeoutMs: options.shutdownTimeoutMs }, `Shutdown cut short at the deadline: abandoned ${abandoned.join(', ')}; Redis connections disconnected`);
+        return { timedOut: true };
       }
       logger.info('Worker stopped');
       return { timedOut: false };
@@ -258,6 +322,29 @@ export async function startGenerationWorker(options: GenerationWorkerOptions): P
   return { worker, queue, governor, close };
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+/**
+ * Whether `promise` settles by `deadline` (epoch ms); it is left running either way. The timer
+ * is not unref'd: a close still waiting must keep the process alive until it is decided.
+ */
+function settlesBy(promise: Promise<unknown>, deadline: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()));
+    const settled = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    promise.then(settled, settled);
+  });
+}
+
+/**
+ * The error of a job BullMQ failed: the processor's own AppError (carried as `cause` by
+ * toUnrecoverable/toRetryable), else BullMQ's own verdict (an UnrecoverableError without a cause:
+ * "job stalled more than allowable limit"), else whatever escaped the processor, as INTERNAL.
+ */
+function failedJobError(err: Error): AppError {
+  const cause = (err as Error & { cause?: unknown }).cause;
+  if (isAppError(cause)) return cause;
+  if (err instanceof UnrecoverableError || err.name === 'UnrecoverableError') return new AppError('JOB_STALLED', err.message);
+  return toAppError(err);
 }

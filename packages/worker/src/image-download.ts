@@ -1,15 +1,22 @@
 /**
- * Downloads the generated image from its temporary URL, with a size cap, and proves it is the PNG
- * we paid for. A 403/404 means the signed URL expired (or the object was lifecycled away): the
- * only remedy is to generate again, which the processor decides, not this function.
+ * Downloads the generated image from its temporary URL, with a size cap, and proves it is the whole
+ * PNG we paid for. A 403/404 means the signed URL expired (or the object was lifecycled away): the
+ * only remedy is to generate again, which the processor decides, not this function. To help it
+ * decide, the refusal carries what OSS said (`ossCode`, `ossMessage`, and `confirmed` when that
+ * proves the link is gone) and the server's clock (`serverDateMs`, to spot our own clock's skew).
  */
 import { createHash } from 'node:crypto';
-import { AppError } from '@zimage/shared';
+import { AppError, type ErrorCode } from '@zimage/shared';
 import { request, type Dispatcher } from 'undici';
 import { discard } from './discard-body.js';
 import { classifyNetworkError } from './classify-upstream-error.js';
 import { checkImageUrl, type ImageHostPolicy } from './image-hosts.js';
-import { readPngSize } from './png-header.js';
+import { parseOssErrorBody } from './oss-error-body.js';
+import { checkPngStructure } from './png-structure.js';
+import { readCappedBody } from './read-capped-body.js';
+
+/** OSS error documents are a few hundred bytes; more than this is not one, and is not read. */
+export const MAX_ERROR_BODY_BYTES = 8 * 1024;
 
 export interface DownloadOptions {
   dispatcher: Dispatcher;
@@ -19,18 +26,26 @@ export interface DownloadOptions {
   signal?: AbortSignal | undefined;
 }
 
+export interface ExpectedImage {
+  width: number;
+  height: number;
+  /**
+   * False when the API's answer carried no size (width/height are then only what was asked for):
+   * the PNG's own size is returned without comparing. Undefined or true: a mismatch is IMAGE_INVALID.
+   */
+  sizeReported?: boolean | undefined;
+}
+
 export interface DownloadedImage {
   bytes: Buffer;
   sha256: string;
   width: number;
   height: number;
+  /** The response's `Date` header (epoch ms), when it parses: the server's clock, for skew logs. */
+  serverDateMs?: number;
 }
 
-export async function downloadImage(
-  rawUrl: string,
-  expected: { width: number; height: number },
-  options: DownloadOptions,
-): Promise<DownloadedImage> {
+export async function downloadImage(rawUrl: string, expected: ExpectedImage, options: DownloadOptions): Promise<DownloadedImage> {
   const url = checkImageUrl(rawUrl, options.policy);
   let response: Dispatcher.ResponseData;
   try {
@@ -46,17 +61,28 @@ export async function downloadImage(
     throw classifyNetworkError(error, 'Image download');
   }
   const { statusCode } = response;
+  const serverDateMs = parseDateHeader(response.headers['date']);
+  const fail = (code: ErrorCode, message: string, details: Record<string, unknown> = {}, cause?: unknown) =>
+    new AppError(code, message, { cause, details: serverDateMs === undefined ? details : { ...details, serverDateMs } });
+
+  if (statusCode === 403 || statusCode === 404) {
+    const oss = parseOssErrorBody((await readCappedBody(response.body, MAX_ERROR_BODY_BYTES)).toString('utf8'));
+    const said = oss.code ? ` ${oss.code}${oss.message ? `: ${oss.message}` : ''}` : '';
+    throw fail('IMAGE_URL_EXPIRED', `Image URL answered ${statusCode}${said} (${oss.linkGone ? 'gone for good' : 'expired or removed'})`, {
+      status: statusCode,
+      ossCode: oss.code,
+      ossMessage: oss.message,
+      confirmed: oss.linkGone,
+    });
+  }
   if (statusCode !== 200) {
     await response.body.dump().catch(() => {});
-    if (statusCode === 403 || statusCode === 404) {
-      throw new AppError('IMAGE_URL_EXPIRED', `Image URL answered ${statusCode}: expired or removed`, { details: { status: statusCode } });
-    }
-    throw new AppError('IMAGE_DOWNLOAD_FAILED', `Image download answered HTTP ${statusCode}`, { details: { status: statusCode } });
+    throw fail('IMAGE_DOWNLOAD_FAILED', `Image download answered HTTP ${statusCode}`, { status: statusCode });
   }
   const declared = Number(response.headers['content-length']);
   if (Number.isFinite(declared) && declared > options.maxBytes) {
     discard(response.body);
-    throw new AppError('IMAGE_TOO_LARGE', `Image is ${declared} bytes, over the ${options.maxBytes}-byte cap`);
+    throw fail('IMAGE_TOO_LARGE', `Image is ${declared} bytes, over the ${options.maxBytes}-byte cap`);
   }
 
   const hash = createHash('sha256');
@@ -68,23 +94,36 @@ export async function downloadImage(
       total += buffer.length;
       if (total > options.maxBytes) {
         discard(response.body);
-        throw new AppError('IMAGE_TOO_LARGE', `Image is over the ${options.maxBytes}-byte cap`);
+        throw fail('IMAGE_TOO_LARGE', `Image is over the ${options.maxBytes}-byte cap`);
       }
       hash.update(buffer);
       chunks.push(buffer);
     }
   } catch (error) {
     if (error instanceof AppError) throw error;
-    throw classifyNetworkError(error, 'Image download');
+    const network = classifyNetworkError(error, 'Image download');
+    throw fail(network.code, network.message, network.details, error);
   }
   const bytes = Buffer.concat(chunks, total);
-  const size = readPngSize(bytes);
-  if (!size) throw new AppError('IMAGE_INVALID', `Downloaded ${total} bytes that are not a PNG`);
-  if (size.width !== expected.width || size.height !== expected.height) {
-    throw new AppError(
-      'IMAGE_INVALID',
-      `PNG is ${size.width}×${size.height} but the API reported ${expected.width}×${expected.height}`,
-    );
+  // The whole structure, not just the header: a truncated body with a matching Content-Length
+  // would otherwise be stored as a success. IMAGE_INVALID is transient: the download is retried.
+  const png = checkPngStructure(bytes);
+  if (!png.ok) throw fail('IMAGE_INVALID', `Downloaded ${total} bytes that are not a whole PNG: ${png.reason}`);
+  if (expected.sizeReported !== false && (png.width !== expected.width || png.height !== expected.height)) {
+    throw fail('IMAGE_INVALID', `PNG is ${png.width}×${png.height} but the API reported ${expected.width}×${expected.height}`);
   }
-  return { bytes, sha256: hash.digest('hex'), width: size.width, height: size.height };
+  return {
+    bytes,
+    sha256: hash.digest('hex'),
+    width: png.width,
+    height: png.height,
+    ...(serverDateMs === undefined ? {} : { serverDateMs }),
+  };
+}
+
+function parseDateHeader(value: string | string[] | undefined): number | undefined {
+  const text = Array.isArray(value) ? value[0] : value;
+  if (!text) return undefined;
+  const ms = Date.parse(text);
+  return Number.isNaN(ms) ? undefined : ms;
 }

@@ -5,7 +5,7 @@ export { classifyUpstreamFailure, classifyNetworkError, parseRetryAfter, UPSTREA
 export { readGenerationOutput, type GenerationOutput } from './dashscope-response.js';
 export { BACKOFF_TYPE, backoffDelay, RETRY_BACKOFF, type BackoffPolicy } from './backoff.js';
 export { checkImageUrl, DEFAULT_IMAGE_HOSTS, imageHostPolicy, type ImageHostPolicy } from './image-hosts.js';
-export { readPngSize } from './png-header.js';
+export { checkPngStructure, type PngStructure } from './png-structure.js';
 export { createGovernor, type AccountSnapshot, type CallOutcome, type Governor, type GovernorOptions, type GovernedAccount, type Lease } from './governor/governor.js';
 export { applyFeedback, defaultPaceConfig, initialPaceState, paceView, reserve, targetRpm, type Feedback, type PaceConfig, type PaceState, type Reservation } from './governor/pace.js';
 export { createPaceStore, enableAllAccounts, paceKey, type PaceStore } from './governor/pace-store.js';
@@ -14,3 +14,8 @@ export { deliverWebhook, type DeliveryContext, type DeliveryResult } from './web
 export { deliveryTargets, type DeliveryTarget } from './webhooks/delivery-targets.js';
 export { buildWebhookBody, MAX_BODY_BYTES } from './webhooks/webhook-body.js';
 export { deliveryLog, replayEndpoint, replayEvent, type ReplayOutcome } from './webhooks/webhook-admin.js';
+export { createQueuePause, type PauseReason, type QueuePause } from './queue-pause.js';
+export { createCircuitBreaker, DEFAULT_CIRCUIT_BREAKER, type CircuitBreaker, type CircuitBreakerConfig } from './circuit-breaker.js';
+export { createStorageHealth, DEFAULT_STORAGE_HEALTH, type StorageHealth, type StorageHealthConfig } from './storage-health.js';
+export { countParked, listParked, retryParkedJob, type ParkedReason } from './parked-jobs.js';
+export { afterPaymentDecision, urlExpired, type AfterPaymentDecision } from './after-payment-decision.js';

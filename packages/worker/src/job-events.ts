@@ -27,7 +27,8 @@ export async function publishSucceeded(sink: EventSink, job: GenerationJob, payl
     timestamp: result.completedAt,
     data: { jobId: String(job.id), batchId: payload.batchId, metadata: payload.metadata, result },
   };
-  await publishJobEvent(sink.redis, event, 'succeeded', { jobId: String(job.id), line: payload.line, rowKey: payload.rowKey, status: 'succeeded', key: result.key, sha256: result.sha256 }, sink.publish, payload.webhook);
+  const manifest = { jobId: String(job.id), line: payload.line, rowKey: payload.rowKey, status: 'succeeded' as const, key: result.key, sha256: result.sha256 };
+  await publishJobEvent(sink.redis, { event, outcome: 'succeeded', manifest, webhook: payload.webhook, incarnation: job.timestamp }, sink.publish);
 }
 
 export async function publishExpired(sink: EventSink, job: GenerationJob, payload: JobPayload, deadline: string): Promise<void> {
@@ -38,7 +39,8 @@ export async function publishExpired(sink: EventSink, job: GenerationJob, payloa
     timestamp: new Date().toISOString(),
     data: { jobId: String(job.id), batchId: payload.batchId, metadata: payload.metadata, deadline },
   };
-  await publishJobEvent(sink.redis, event, 'expired', { jobId: String(job.id), line: payload.line, rowKey: payload.rowKey, status: 'expired', errorCode: 'JOB_EXPIRED' }, sink.publish, payload.webhook);
+  const manifest = { jobId: String(job.id), line: payload.line, rowKey: payload.rowKey, status: 'expired' as const, errorCode: 'JOB_EXPIRED' };
+  await publishJobEvent(sink.redis, { event, outcome: 'expired', manifest, webhook: payload.webhook, incarnation: job.timestamp }, sink.publish);
 }
 
 /**
@@ -66,5 +68,6 @@ export async function publishFailed(sink: EventSink, job: GenerationJob, payload
       attempts: job.attemptsMade + 1,
     },
   };
-  await publishJobEvent(sink.redis, event, outcome, { jobId: String(job.id), line: payload?.line, rowKey: payload?.rowKey, status: outcome, errorCode: error.code }, sink.publish, payload?.webhook);
+  const manifest = { jobId: String(job.id), line: payload?.line, rowKey: payload?.rowKey, status: outcome, errorCode: error.code };
+  await publishJobEvent(sink.redis, { event, outcome, manifest, webhook: payload?.webhook, incarnation: job.timestamp }, sink.publish);
 }

@@ -1,36 +1,49 @@
 /**
  * The processor: validate the payload → generate (one upstream call) → download → store → emit.
  *
- * Each step leaves a checkpoint on the job, so a retry resumes where the last attempt stopped. The
- * rule that matters most: once the upstream has returned an image (and billed it), no retry calls
- * the API again — unless the image URL has expired, which is the only way to get the image back.
- * Failures after that point do not use the job's attempts either: the paid image is worth waiting
- * for while storage or the network recovers.
+ * Each step returns a `StepOutcome`; `settleOutcome` alone turns it into events and BullMQ control
+ * flow. The generated image is checkpointed on the job the moment the API returns it, so a retry
+ * resumes from the download and never pays again — unless the image's link has expired, the only
+ * way to get it back. After that point nothing gives the image up: storage and network failures
+ * are retried with backoff and without a limit (storage health stops the fleet meanwhile), and a
+ * key storage will never accept parks the image for an operator.
+ *
+ * Retries live in one layer, this one: BullMQ's attempts for transient failures before payment,
+ * delayed re-queues (no attempt used) for everything after it; the upstream client and the S3
+ * client make one request per call.
  */
 import {
   AppError,
   cancelRequestKey,
   formatFieldIssues,
+  isPriorityJob,
   jobPayloadSchema,
   priceOf,
   recordUpstreamCall,
   toAppError,
   toFieldIssues,
   type Checkpoint,
-  type JobPayload,
   type JobResult,
   type Logger,
   type PublishOptions,
   type Storage,
 } from '@zimage/shared';
 import type { Redis } from 'ioredis';
+import { afterPaymentDecision } from './after-payment-decision.js';
 import { backoffDelay, RETRY_BACKOFF, type BackoffPolicy } from './backoff.js';
+import { outageSignature, type CircuitBreaker } from './circuit-breaker.js';
 import type { DashscopeClient } from './dashscope-client.js';
 import type { GenerationJob } from './generation-job.js';
 import type { CallOutcome, Governor, Lease } from './governor/governor.js';
 import { downloadImage, type DownloadOptions } from './image-download.js';
-import { publishExpired, publishFailed, publishSucceeded } from './job-events.js';
-import { isBullmqControl, requeue, toRetryable, toUnrecoverable } from './to-bullmq-error.js';
+import { checkpointOf, type JobContext } from './job-context.js';
+import { publishFailed } from './job-events.js';
+import { clearParked } from './parked-jobs.js';
+import type { QueuePause } from './queue-pause.js';
+import { settleOutcome } from './settle-outcome.js';
+import type { StepOutcome } from './step-outcome.js';
+import type { StorageHealth } from './storage-health.js';
+import { isBullmqControl, toUnrecoverable } from './to-bullmq-error.js';
 
 export type { GenerationJob } from './generation-job.js';
 
@@ -45,13 +58,13 @@ export interface ProcessorDeps {
   logger: Logger;
   download: Omit<DownloadOptions, 'signal'>;
   publish: PublishOptions;
-  /** Pauses the whole queue for an operator, recording why. */
-  pauseQueue(error: AppError): Promise<void>;
+  /** The fleet's stop switch, with its recorded reason. */
+  pause: QueuePause;
+  breaker: CircuitBreaker;
+  storageHealth: StorageHealth;
   /** Generations allowed after the first, because of expired image URLs. @defaultValue 2 */
   maxRegenerations?: number;
-  /** Retries of download/store after the image was paid for (none uses an attempt). @defaultValue 20 */
-  maxPostGenerationRetries?: number;
-  /** Backoff between those retries. @defaultValue RETRY_BACKOFF (1 s doubling to 60 s) */
+  /** Backoff between retries of a paid image's download and store. @defaultValue RETRY_BACKOFF (1 s doubling to 60 s) */
   postGenerationBackoff?: BackoffPolicy;
 }
 
@@ -60,12 +73,11 @@ export const CANCEL_REASON = 'zimage:cancelled';
 
 /** A throttled or re-routed job waits this long (plus up to twice as much jitter). */
 const REQUEUE_DELAY_MS = 100;
-/** When an image URL carries no `Expires`, the documented lifetime. */
-const DOCUMENTED_URL_LIFETIME_MS = 24 * 3600 * 1000;
+/** Our clock and the image host's differing by more than this is worth a warning (URL expiry is judged by our clock). */
+const CLOCK_SKEW_WARN_MS = 30_000;
 
 export function createProcessor(deps: ProcessorDeps) {
   const maxRegenerations = deps.maxRegenerations ?? 2;
-  const maxPostRetries = deps.maxPostGenerationRetries ?? 20;
   const sink = { redis: deps.redis, publish: deps.publish };
 
   return async function processJob(job: GenerationJob, token?: string, signal?: AbortSignal): Promise<JobResult> {
@@ -76,102 +88,164 @@ export function createProcessor(deps: ProcessorDeps) {
       throw toUnrecoverable(error);
     }
     const payload = parsed.data;
-    const log = deps.logger.child({ jobId: job.id, attempt: job.attemptsMade + 1, batchId: payload.batchId });
+    const ctx: JobContext = { job, token, signal, payload, log: deps.logger.child({ jobId: job.id, attempt: job.attemptsMade + 1, batchId: payload.batchId }) };
+    let outcome: StepOutcome;
     try {
-      return await run(job, payload, log, token, signal);
+      outcome = await run(ctx);
     } catch (error) {
       if (isBullmqControl(error)) throw error;
-      // An abort we asked for (DELETE /v1/jobs/:id) is a cancellation, not a network failure.
-      if (signal?.aborted && signal.reason === CANCEL_REASON) throw await cancelled(job, payload, log);
-      throw await handleFailure(job, payload, toAppError(error), log, token);
+      outcome = await beforePayment(ctx, toAppError(error));
     }
+    return settleOutcome(ctx, outcome, sink);
   };
 
-  /** Fleet-wide upstream metrics; a Redis hiccup here must not fail a paid generation. */
-  async function recordCall(region: string, code: string, latencyMs: number): Promise<void> {
-    await recordUpstreamCall(deps.redis, deps.publish.prefix, region, code, latencyMs).catch(() => {});
-  }
-
-  /** The API asked to cancel this job: it ends now, counted as cancelled in its batch. */
-  async function throwIfCancelRequested(job: GenerationJob, payload: JobPayload, log: Logger): Promise<void> {
-    if ((await deps.redis.exists(cancelRequestKey(deps.publish.prefix, String(job.id)))) === 1) throw await cancelled(job, payload, log);
-  }
-
-  async function cancelled(job: GenerationJob, payload: JobPayload, log: Logger): Promise<Error> {
-    const error = new AppError('JOB_CANCELLED', 'cancelled on request; no further upstream call is made');
-    await publishFailed(sink, job, payload, error, 'cancelled');
-    log.info('Cancelled on request');
-    return toUnrecoverable(error);
-  }
-
-  /** Saves the checkpoint, keeping whatever else is in the job's data (fields newer code wrote). */
-  async function saveCheckpoint(job: GenerationJob, checkpoint: Checkpoint): Promise<void> {
-    await job.updateData({ ...job.data, checkpoint });
-  }
-
-  async function run(job: GenerationJob, payload: JobPayload, log: Logger, token?: string, signal?: AbortSignal): Promise<JobResult> {
-    let checkpoint: Checkpoint = payload.checkpoint ?? { regenerations: 0 };
+  async function run(ctx: JobContext): Promise<StepOutcome> {
+    let checkpoint = checkpointOf(ctx.payload);
     let lease: Lease | undefined;
-
     if (!checkpoint.generated) {
-      await throwIfCancelRequested(job, payload, log);
-      if (isPast(payload.deadline)) await expire(job, payload, log);
-      // BullMQ priority 101 is priority 0 (bulk); anything lower was submitted with a priority.
-      const urgent = job.opts.priority !== undefined && job.opts.priority < 101;
-      lease = await deps.governor.acquire(signal, urgent);
-      // The wait for a slot may outlast the deadline, or a cancel arrive: then the call is never made.
-      if (isPast(payload.deadline)) await expire(job, payload, log);
-      await throwIfCancelRequested(job, payload, log);
-      const { account } = lease;
-      const client = deps.clients.get(account.id);
-      if (!client) throw new AppError('INTERNAL', `no client for account ${account.id}`);
-      const started = Date.now();
-      let output;
-      try {
-        output = await client.generate({ prompt: payload.prompt, width: payload.width, height: payload.height, seed: payload.seed, promptExtend: payload.promptExtend, signal });
-      } catch (error) {
-        const appError = toAppError(error);
-        await deps.governor.report(account.id, outcomeOf(appError));
-        await recordCall(account.region, String(appError.details['upstreamCode'] ?? appError.code), Date.now() - started);
-        throw error;
-      }
-      await deps.governor.report(account.id, { kind: 'ok', latencyMs: Date.now() - started });
-      // Not awaited before the checkpoint: the paid image is recorded first; the metric alongside.
-      const recorded = recordCall(account.region, 'ok', Date.now() - started);
-      checkpoint = {
-        regenerations: checkpoint.regenerations,
-        generated: {
-          imageUrl: output.imageUrl,
-          requestId: output.requestId,
-          usedPrompt: output.usedPrompt,
-          width: output.width ?? payload.width,
-          height: output.height ?? payload.height,
-          at: Date.now(),
-          generateMs: Date.now() - started,
-          accountId: account.id,
-          region: account.region,
-        },
-      };
-      // The image is paid for from here on: record it before anything else can fail.
-      await saveCheckpoint(job, checkpoint);
-      await recorded;
-      log.debug({ requestId: output.requestId, account: account.id, generateMs: Date.now() - started }, 'Generated image');
+      const generated = await generate(ctx, checkpoint);
+      if (generated.kind !== 'generated') return generated.outcome;
+      ({ checkpoint, lease } = generated);
     } else {
-      log.info({ requestId: checkpoint.generated.requestId }, 'Resuming from the generated image; no new upstream call');
+      ctx.log.info({ requestId: checkpoint.generated.requestId }, 'Resuming from the generated image; no new upstream call');
     }
+    const outcome = await store(ctx, checkpoint);
+    if (outcome.kind === 'succeeded' && lease) deps.governor.release(lease);
+    return outcome;
+  }
+
+  /** The one upstream call: billed when it returns an image, so that image is checkpointed first. */
+  async function generate(ctx: JobContext, before: Checkpoint): Promise<{ kind: 'generated'; checkpoint: Checkpoint; lease: Lease } | { kind: 'ended'; outcome: StepOutcome }> {
+    const ended = (outcome: StepOutcome) => ({ kind: 'ended' as const, outcome });
+    const { payload, signal } = ctx;
+    const notStarted = await refuseToStart(ctx);
+    if (notStarted) return ended(notStarted);
+    const lease = await deps.governor.acquire(signal, isPriorityJob(ctx.job.opts.priority));
+    // The wait for a slot may outlast the deadline, or a cancel arrive: then the call is never made.
+    const late = await refuseToStart(ctx);
+    if (late) return ended(late);
+    const { account } = lease;
+    const admission = await deps.breaker.admit(account.id, String(ctx.job.id));
+    if (admission.kind === 'wait') return ended({ kind: 'requeue', delayMs: jittered(Math.max(REQUEUE_DELAY_MS, admission.retryInMs)), why: `account ${account.id}'s circuit breaker is open` });
+    const client = deps.clients.get(account.id);
+    if (!client) throw new AppError('INTERNAL', `no client for account ${account.id}`);
+    const started = Date.now();
+    let output;
+    try {
+      output = await client.generate({ prompt: payload.prompt, width: payload.width, height: payload.height, seed: payload.seed, promptExtend: payload.promptExtend, signal });
+    } catch (error) {
+      const appError = toAppError(error);
+      await deps.governor.report(account.id, outcomeOf(appError));
+      await recordCall(account.region, String(appError.details['upstreamCode'] ?? appError.code), Date.now() - started);
+      return ended(await upstreamFailure(ctx, account.id, appError));
+    }
+    await deps.governor.report(account.id, { kind: 'ok', latencyMs: Date.now() - started });
+    deps.breaker.recordSuccess(account.id);
+    // Not awaited before the checkpoint: the paid image is recorded first; the metric alongside.
+    const recorded = recordCall(account.region, 'ok', Date.now() - started);
+    const checkpoint: Checkpoint = {
+      regenerations: before.regenerations,
+      generated: {
+        imageUrl: output.imageUrl,
+        requestId: output.requestId,
+        usedPrompt: output.usedPrompt,
+        width: output.width ?? payload.width,
+        height: output.height ?? payload.height,
+        sizeReported: output.width !== undefined && output.height !== undefined,
+        at: Date.now(),
+        generateMs: Date.now() - started,
+        accountId: account.id,
+        region: account.region,
+      },
+    };
+    // The image is paid for from here on: record it before anything else can fail.
+    await ctx.job.updateData({ ...ctx.job.data, checkpoint });
+    await recorded;
+    ctx.log.debug({ requestId: output.requestId, account: account.id, generateMs: Date.now() - started }, 'Generated image');
+    return { kind: 'generated', checkpoint, lease };
+  }
+
+  /** Cancelled or past its deadline: the call is never made. */
+  async function refuseToStart(ctx: JobContext): Promise<StepOutcome | undefined> {
+    if (await cancelRequested(ctx)) return cancelledOutcome();
+    if (ctx.payload.deadline !== undefined && Date.now() >= ctx.payload.deadline) return { kind: 'expired', deadline: ctx.payload.deadline };
+    return undefined;
+  }
+
+  /** The flag holds the creation time of the job it cancels: a re-submitted job of the same id is not it. */
+  async function cancelRequested(ctx: JobContext): Promise<boolean> {
+    const flag = await deps.redis.get(cancelRequestKey(deps.publish.prefix, String(ctx.job.id)));
+    return flag !== null && flag === String(ctx.job.timestamp);
+  }
+
+  /**
+   * An upstream failure before any image was paid for. An outage (the same failure from different
+   * jobs, in a row) opens the account's breaker; when it opens, this job goes back to the queue
+   * with its attempts, and with every account's breaker open the fleet stops.
+   */
+  async function upstreamFailure(ctx: JobContext, accountId: string, error: AppError): Promise<StepOutcome> {
+    const signature = outageSignature(error.code, error.details['upstreamCode'], error.details['upstreamStatus']);
+    if (signature === undefined) {
+      // The upstream answered (a throttle, a rejected prompt): it is up.
+      if (error.code !== 'INTERNAL') deps.breaker.recordSuccess(accountId);
+      return beforePayment(ctx, error);
+    }
+    const opened = await deps.breaker.recordFailure(accountId, signature, String(ctx.job.id));
+    const state = await deps.breaker.state(accountId);
+    if (!opened && state.state === 'closed') return beforePayment(ctx, error);
+    if (opened) {
+      ctx.log.error({ err: error, account: accountId }, `Circuit breaker open for account ${accountId}: ${error.code} from several jobs in a row`);
+      const states = await Promise.all(deps.clients.size > 0 ? [...deps.clients.keys()].map((id) => deps.breaker.state(id)) : []);
+      if (states.every((s) => s.state !== 'closed')) {
+        await deps.pause.pause(new AppError('UPSTREAM_OUTAGE', `every account's circuit breaker is open; the last failure: ${error.message}`, { cause: error, details: error.details }));
+      }
+    }
+    return { kind: 'requeue', delayMs: jittered(1_000), why: `account ${accountId}'s circuit breaker is open (${error.code})` };
+  }
+
+  /** A failure before any image was paid for, by the error's retry policy. */
+  async function beforePayment(ctx: JobContext, error: AppError): Promise<StepOutcome> {
+    // An abort we asked for (DELETE /v1/jobs/:id) is a cancellation, not a network failure.
+    if (ctx.signal?.aborted && ctx.signal.reason === CANCEL_REASON) return cancelledOutcome();
+    switch (error.retry) {
+      case 'throttle':
+        // The governor has already slowed the account down. Expected under load: info, not warn.
+        ctx.log.info({ code: error.code, upstreamCode: error.details['upstreamCode'] }, 'Throttled; back to the queue');
+        return { kind: 'requeue', delayMs: jittered(REQUEUE_DELAY_MS), why: 'throttled' };
+      case 'account': {
+        const accounts = await deps.governor.snapshot();
+        if (accounts.every((a) => a.disabledReason !== null)) await deps.pause.pause(error);
+        else ctx.log.error({ err: error }, `Account disabled (${error.code}); its work moves to the other accounts`);
+        return { kind: 'requeue', delayMs: jittered(REQUEUE_DELAY_MS), why: `account disabled (${error.code})` };
+      }
+      case 'pause':
+        await deps.pause.pause(error);
+        return { kind: 'requeue', delayMs: 0, why: `queue paused (${error.code})` };
+      case 'never':
+        return { kind: 'failed', error, as: 'failed' };
+      case 'transient':
+        return { kind: 'retry', error };
+    }
+  }
+
+  /** Download, store, result: every failure here keeps the paid image. */
+  async function store(ctx: JobContext, checkpoint: Checkpoint): Promise<StepOutcome> {
     const generated = checkpoint.generated;
     if (!generated) throw new AppError('INTERNAL', 'checkpoint lost after generation');
-
+    const { job, payload } = ctx;
     try {
       const downloadStarted = Date.now();
-      const image = await downloadImage(generated.imageUrl, generated, { ...deps.download, signal });
+      const image = await downloadImage(generated.imageUrl, { width: generated.width, height: generated.height, sizeReported: generated.sizeReported }, { ...deps.download, signal: ctx.signal });
       const downloadMs = Date.now() - downloadStarted;
+      warnOnClockSkew(ctx.log, image.serverDateMs);
 
       const storeStarted = Date.now();
       const metadata: Record<string, string> = { ...payload.metadata, 'zimage-job-id': String(job.id) };
       if (generated.requestId) metadata['zimage-request-id'] = generated.requestId;
       const stored = await deps.storage.put({ key: payload.key, body: image.bytes, sha256: image.sha256, metadata });
       const storeMs = Date.now() - storeStarted;
+      deps.storageHealth.recordSuccess();
+      if (checkpoint.postFailures) await clearParked(deps.redis, deps.publish.prefix, String(job.id));
 
       const now = Date.now();
       const region = generated.region ?? 'singapore';
@@ -200,82 +274,50 @@ export function createProcessor(deps: ProcessorDeps) {
         },
         completedAt: new Date(now).toISOString(),
       };
-      await publishSucceeded(sink, job, payload, result);
-      if (lease) deps.governor.release(lease);
-      log.info({ key: result.key, bytes: result.bytes, ms: result.timings.totalMs }, `Stored ${result.key}`);
-      return result;
+      ctx.log.info({ key: result.key, bytes: result.bytes, ms: result.timings.totalMs }, `Stored ${result.key}`);
+      return { kind: 'succeeded', result };
     } catch (error) {
       if (isBullmqControl(error)) throw error;
-      throw await afterGenerationFailure(job, payload, checkpoint, toAppError(error), log, token);
+      return afterPayment(ctx, checkpoint, toAppError(error));
     }
   }
 
-  /**
-   * A failure after the image was paid for. Never uses an attempt: the job waits and tries the
-   * download/store again, up to `maxPostRetries` times. A 403/404 from the image URL is an expired
-   * URL only once its `Expires` has passed (or the retries are spent): then, and only then, the
-   * image is generated again.
-   */
-  async function afterGenerationFailure(job: GenerationJob, payload: JobPayload, checkpoint: Checkpoint, error: AppError, log: Logger, token?: string): Promise<Error> {
-    const generated = checkpoint.generated;
-    if (!generated || (error.retry !== 'transient' && error.code !== 'IMAGE_URL_EXPIRED')) return handleFailure(job, payload, error, log, token);
-    const failures = (checkpoint.postFailures ?? 0) + 1;
-    const linkGone = error.code === 'IMAGE_URL_EXPIRED';
-    const expired = linkGone && (urlExpired(generated.imageUrl, generated.at) || failures > maxPostRetries);
-
-    if (expired) {
-      const regenerations = checkpoint.regenerations + 1;
-      if (regenerations > maxRegenerations) {
-        return handleFailure(job, payload, new AppError('IMAGE_URL_EXPIRED', `${error.message}; generated ${regenerations} times already, giving up`), log, token, true);
-      }
-      await saveCheckpoint(job, { regenerations });
-      log.warn({ regenerations }, 'Image URL expired before it was stored; generating again (billed again)');
-      return requeue(job, token, 0);
-    }
-    if (failures > maxPostRetries) {
-      return handleFailure(job, payload, new AppError(error.code, `${error.message} (after ${maxPostRetries} retries of the paid image)`, { cause: error }), log, token, true);
-    }
-    await saveCheckpoint(job, { ...checkpoint, postFailures: failures });
-    const delay = backoffDelay(failures, deps.postGenerationBackoff ?? RETRY_BACKOFF, error.retryAfterMs);
-    log.warn({ err: error, failures, delayMs: delay }, `Storing the paid image failed (${error.code}); retrying in ${delay} ms without a new generation`);
-    return requeue(job, token, delay);
-  }
-
-  async function expire(job: GenerationJob, payload: JobPayload, log: Logger): Promise<never> {
-    const deadline = new Date(payload.deadline ?? 0).toISOString();
-    await publishExpired(sink, job, payload, deadline);
-    log.info({ deadline }, 'Job expired before it started; not sent upstream');
-    throw toUnrecoverable(new AppError('JOB_EXPIRED', `not started before its deadline ${deadline}; never sent upstream`));
-  }
-
-  async function handleFailure(job: GenerationJob, payload: JobPayload, error: AppError, log: Logger, token?: string, final = false): Promise<Error> {
-    switch (final ? 'never' : error.retry) {
-      case 'throttle':
-        // The governor has already slowed the account down. Expected under load: info, not warn.
-        log.info({ code: error.code, upstreamCode: error.details['upstreamCode'] }, 'Throttled; back to the queue');
-        return requeue(job, token, jittered(REQUEUE_DELAY_MS));
-      case 'account': {
-        const accounts = await deps.governor.snapshot();
-        if (accounts.every((a) => a.disabledReason !== null)) await deps.pauseQueue(error);
-        else log.error({ err: error }, `Account disabled (${error.code}); its work moves to the other accounts`);
-        return requeue(job, token, jittered(REQUEUE_DELAY_MS));
-      }
+  /** A failure after the image was paid for. Never uses an attempt; never gives the image up. */
+  async function afterPayment(ctx: JobContext, checkpoint: Checkpoint, error: AppError): Promise<StepOutcome> {
+    const postFailures = (checkpoint.postFailures ?? 0) + 1;
+    const parked = { ...checkpoint, postFailures };
+    const backoff = () => backoffDelay(postFailures, deps.postGenerationBackoff ?? RETRY_BACKOFF, error.retryAfterMs);
+    // Cancelled while storing (or told to stop): the image is paid for, so it is stored after all.
+    if (ctx.signal?.aborted) return { kind: 'park', error, checkpoint: parked, delayMs: 0, forOperator: false };
+    const decision = afterPaymentDecision(error, checkpoint, maxRegenerations);
+    switch (decision.kind) {
+      case 'regenerate':
+        ctx.log.warn({ err: error, regenerations: checkpoint.regenerations + 1 }, 'Image link expired before it was stored; generating again (billed again)');
+        await ctx.job.updateData({ ...ctx.job.data, checkpoint: { regenerations: checkpoint.regenerations + 1 } });
+        return { kind: 'requeue', delayMs: 0, why: 'image link expired: generating again' };
+      case 'give-up':
+        return { kind: 'failed', error: new AppError('IMAGE_URL_EXPIRED', `${error.message}; ${decision.reason}`, { cause: error, details: error.details }), as: 'failed' };
+      case 'park-for-operator':
+        return { kind: 'park', error, checkpoint: parked, delayMs: 0, forOperator: true };
       case 'pause':
-        await deps.pauseQueue(error);
-        return requeue(job, token, 0);
-      case 'never':
-        await publishFailed(sink, job, payload, error);
-        log.warn({ err: error }, `Failed permanently: ${error.code}`);
-        return toUnrecoverable(error);
-      case 'transient': {
-        const attempts = job.opts.attempts ?? 1;
-        const last = job.attemptsMade + 1 >= attempts;
-        if (last) await publishFailed(sink, job, payload, error);
-        log.warn({ err: error, final: last }, `Attempt ${job.attemptsMade + 1} of ${attempts} failed: ${error.code}`);
-        return toRetryable(error);
-      }
+        await deps.pause.pause(error);
+        return { kind: 'park', error, checkpoint: parked, delayMs: 0, forOperator: false };
+      case 'storage-failure':
+        await deps.storageHealth.recordFailure(error);
+        return { kind: 'park', error, checkpoint: parked, delayMs: backoff(), forOperator: false };
+      case 'retry':
+        return { kind: 'park', error, checkpoint: parked, delayMs: backoff(), forOperator: false };
     }
   }
+
+  /** Fleet-wide upstream metrics; a Redis hiccup here must not fail a paid generation. */
+  async function recordCall(region: string, code: string, latencyMs: number): Promise<void> {
+    await recordUpstreamCall(deps.redis, deps.publish.prefix, region, code, latencyMs).catch(() => {});
+  }
+}
+
+function cancelledOutcome(): StepOutcome {
+  return { kind: 'failed', error: new AppError('JOB_CANCELLED', 'cancelled on request; no further upstream call is made'), as: 'cancelled' };
 }
 
 /** What a failed call tells the governor about the account's pace. */
@@ -288,20 +330,15 @@ function outcomeOf(error: AppError): CallOutcome {
   return { kind: 'error' };
 }
 
-/** Past its `Expires` (epoch seconds, OSS-style), or past the documented 24 h without one. */
-export function urlExpired(imageUrl: string, generatedAt: number, now = Date.now()): boolean {
-  let expires: number | undefined;
-  try {
-    const value = new URL(imageUrl).searchParams.get('Expires');
-    if (value && /^\d+$/.test(value)) expires = Number(value) * 1000;
-  } catch {
-    // an unparseable URL falls back to the documented lifetime
-  }
-  return now >= (expires ?? generatedAt + DOCUMENTED_URL_LIFETIME_MS);
-}
+let skewWarnedAt = 0;
 
-function isPast(deadline: number | undefined): boolean {
-  return deadline !== undefined && Date.now() >= deadline;
+/** Expiry is judged by our clock against the link's `Expires`: a clock that is off makes that wrong. Once a minute at most. */
+function warnOnClockSkew(log: Logger, serverDateMs: number | undefined): void {
+  if (serverDateMs === undefined) return;
+  const skewMs = Date.now() - serverDateMs;
+  if (Math.abs(skewMs) <= CLOCK_SKEW_WARN_MS || Date.now() - skewWarnedAt < 60_000) return;
+  skewWarnedAt = Date.now();
+  log.warn({ skewMs }, `This host's clock is ${Math.round(skewMs / 1000)} s off the image host's; link expiry is judged by it`);
 }
 
 function jittered(ms: number): number {

@@ -9,7 +9,7 @@
  *   "delayed" and BullMQ's DelayedError contract returns it to the queue later, attempts intact.
  * The message keeps our stable code in front ("UPSTREAM_INTERNAL: ..."), so `failedReason` says it.
  */
-import { AppError, ERROR_CATALOGUE } from '@zimage/shared';
+import type { AppError } from '@zimage/shared';
 import { DelayedError, UnrecoverableError } from 'bullmq';
 import type { GenerationJob } from './generation-job.js';
 
@@ -40,10 +40,3 @@ export function isBullmqControl(error: unknown): boolean {
   return error instanceof DelayedError || error instanceof UnrecoverableError || (error instanceof Error && error.message === 'bullmq:rateLimitExceeded');
 }
 
-/** Reads our code back from a BullMQ failedReason written by `failureMessage`. */
-export function errorFromFailedReason(reason: string | undefined): AppError {
-  const match = /^([A-Z][A-Z0-9_]+): ([\s\S]*)$/.exec(reason ?? '');
-  const code = match?.[1];
-  if (code && Object.hasOwn(ERROR_CATALOGUE, code)) return new AppError(code as keyof typeof ERROR_CATALOGUE, match?.[2] ?? '');
-  return new AppError('INTERNAL', reason || 'failed without a reason');
-}

@@ -15,7 +15,7 @@ export async function statusCommand(id: string, flags: { json?: boolean }): Prom
     }
     const pausedInfo = pause.paused ? (pause.reason ?? { message: 'paused by an operator', action: 'run `zimage resume`' }) : undefined;
     if (flags.json) {
-      process.stdout.write(`${JSON.stringify({ batch: batch ?? undefined, job: job ?? undefined, paused: pausedInfo })}\n`);
+      process.stdout.write(`${JSON.stringify({ batch: batch ?? undefined, job: job ?? undefined, paused: pausedInfo, parkedJobs: pause.parkedJobs })}\n`);
       return 0;
     }
     if (batch) {
@@ -31,7 +31,8 @@ export async function statusCommand(id: string, flags: { json?: boolean }): Prom
           (job.failedReason ? `  ${job.failedReason}\n` : ''),
       );
     }
-    if (pausedInfo) process.stdout.write(`QUEUE PAUSED: ${pausedInfo.message}\n  → ${pausedInfo.action}\n`);
+    if (pausedInfo) process.stdout.write(`QUEUE PAUSED: ${'code' in pausedInfo ? `${pausedInfo.code}: ` : ''}${pausedInfo.message}\n  → ${pausedInfo.action}\n`);
+    if (pause.parkedJobs > 0) process.stdout.write(`PARKED: ${pause.parkedJobs} paid image(s) held for an operator\n  → \`zimage jobs parked\` lists them and what to do\n`);
     return 0;
   } finally {
     await producer.close();

@@ -1,7 +1,17 @@
 import { createLogger, loadConfig, parseWebhookEndpoints, requireAccount, resolveAccounts, workerEnvSchema } from '@zimage/shared';
-import { workerFromEnv } from '../worker-from-env.js';
+import { shutdownTimeoutMs, workerFromEnv } from '../worker-from-env.js';
 
-/** `zimage worker`: runs until SIGINT/SIGTERM, then drains in-flight jobs and exits 0. */
+/**
+ * How long past the shutdown deadline the backstop waits before exiting anyway: the close's own
+ * forced phase takes about a second (see worker-from-env.ts); this is for whatever it missed.
+ */
+const BACKSTOP_MARGIN_MS = 3_000;
+
+/**
+ * `zimage worker`: runs until SIGINT/SIGTERM, then drains in-flight jobs and exits 0; exits 1 when
+ * the drain or a close step did not finish within ZIMAGE_SHUTDOWN_TIMEOUT_MS of the signal (Redis,
+ * storage or the upstream unreachable), which is a hard bound.
+ */
 export async function workerCommand(): Promise<number> {
   const env = loadConfig(workerEnvSchema, process.env, requireAccount);
   const accounts = resolveAccounts(env, process.env);
@@ -9,23 +19,46 @@ export async function workerCommand(): Promise<number> {
   const logger = createLogger({ level: env.LOG_LEVEL, secrets: [...accounts.map((a) => a.apiKey), env.AWS_SECRET_ACCESS_KEY, ...webhookSecretValues(process.env)] });
   // Signals are caught from the start: one that arrives while the worker is still starting is
   // acted on as soon as it is up, instead of killing the process mid-start.
-  let stopRequested: NodeJS.Signals | undefined;
-  let onStop: ((signal: NodeJS.Signals) => void) | undefined;
+  const timeoutMs = shutdownTimeoutMs(env);
+  let stopRequested: { signal: NodeJS.Signals; deadline: number } | undefined;
+  let onStop: ((signal: NodeJS.Signals, deadline: number) => void) | undefined;
+  let backstop: NodeJS.Timeout | undefined;
   const stop = (signal: NodeJS.Signals) => {
     // A second signal means "now": leave in-flight jobs to be recovered by another worker.
-    process.once(signal, () => process.exit(130));
-    if (onStop) onStop(signal);
-    else stopRequested = signal;
+    if (backstop) process.exit(130);
+    // The deadline counts from the signal, whatever is still starting or closing. The close bounds
+    // each of its steps by it; this timer is for anything it does not (a library call that waits
+    // for Redis forever, a start-up still under way). Not unref'd: it must fire even if nothing
+    // else keeps the event loop alive, so that the exit code says the drain did not complete.
+    const deadline = Date.now() + timeoutMs;
+    backstop = setTimeout(() => {
+      logger.error({ timeoutMs }, `Shutdown cut short: still not stopped ${BACKSTOP_MARGIN_MS} ms after ZIMAGE_SHUTDOWN_TIMEOUT_MS (${timeoutMs} ms); exiting with whatever is pending abandoned`);
+      logger.flush();
+      process.exit(process.exitCode ? Number(process.exitCode) : 1);
+    }, timeoutMs + BACKSTOP_MARGIN_MS);
+    if (onStop) onStop(signal, deadline);
+    else stopRequested = { signal, deadline };
   };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  const worker = await workerFromEnv(env, logger, accounts, endpoints);
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  let worker: Awaited<ReturnType<typeof workerFromEnv>>;
+  try {
+    worker = await workerFromEnv(env, logger, accounts, endpoints);
+  } catch (error) {
+    // Stopped while the start failed (e.g. REDIS_UNAVAILABLE): the process ends with that error's
+    // exit code as soon as nothing holds it open, and at the backstop at the latest.
+    backstop?.unref();
+    throw error;
+  }
   const { timedOut } = await new Promise<{ timedOut: boolean }>((resolve) => {
-    onStop = (signal) => {
-      logger.info({ signal }, `Received ${signal}`);
-      void worker.close().then(resolve);
+    onStop = (signal, deadline) => {
+      logger.info({ signal, timeoutMs: Math.max(0, deadline - Date.now()) }, `Received ${signal}`);
+      void worker.close({ deadline }).then(resolve, (error: unknown) => {
+        logger.error({ err: error }, 'Shutdown failed');
+        resolve({ timedOut: true });
+      });
     };
-    if (stopRequested) onStop(stopRequested);
+    if (stopRequested) onStop(stopRequested.signal, stopRequested.deadline);
   });
   logger.flush();
   // Exit explicitly: after a timed-out shutdown BullMQ still holds its connections open.

@@ -12,7 +12,7 @@ import type { Redis } from 'ioredis';
 import type { Producer } from '../producer.js';
 import { errorHandler, sendError } from './api-error.js';
 import { createTokenCheck } from './bearer-auth.js';
-import { createIdempotency } from './idempotency.js';
+import { createIdempotency, type IdempotencyOptions } from './idempotency.js';
 import { batchRoutes } from './routes-batches.js';
 import { createMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
@@ -31,6 +31,8 @@ export interface ApiOptions {
   logger: Logger;
   /** Largest request body (batches). @defaultValue 64 MiB */
   maxBodyBytes?: number;
+  /** Idempotency-Key handling (the "in progress" marker's lifetime). */
+  idempotency?: IdempotencyOptions;
 }
 
 /** Paths anyone may call: probes, metrics scrapes, the API description. */
@@ -46,7 +48,7 @@ export async function createApi(options: ApiOptions): Promise<FastifyInstance> {
     frameworkErrors: (error, request, reply) => errorHandler(options.logger)(error, request, reply),
   });
   const isAuthorised = createTokenCheck(options.tokens);
-  const idempotency = createIdempotency(options.redis, options.prefix);
+  const idempotency = createIdempotency(options.redis, options.prefix, options.idempotency);
 
   app.setErrorHandler(errorHandler(options.logger));
   app.setNotFoundHandler((request, reply) => sendError(reply, new AppError('ROUTE_NOT_FOUND', `no endpoint ${request.method} ${request.url.split('?')[0]}`)));
@@ -66,7 +68,11 @@ export async function createApi(options: ApiOptions): Promise<FastifyInstance> {
     const checks = await Promise.allSettled([options.redis.ping(), options.storage.check()]);
     const [redis, storage] = checks.map((c) => (c.status === 'fulfilled' ? 'ok' : 'unavailable'));
     const ready = redis === 'ok' && storage === 'ok';
-    return reply.code(ready ? 200 : 503).send({ ready, redis, storage });
+    // A paused fleet does not make the API unready (it still accepts jobs, which wait), but the
+    // operator looking here must see that nothing is being generated, and why.
+    const pause = redis === 'ok' ? await options.producer.pauseState().catch(() => undefined) : undefined;
+    const fleet = pause === undefined ? undefined : { paused: pause.paused, ...(pause.reason ? { reason: pause.reason } : {}), parkedJobs: pause.parkedJobs };
+    return reply.code(ready ? 200 : 503).send({ ready, redis, storage, ...(fleet ? { fleet } : {}) });
   });
 
   const metrics = createMetrics(options.redis, options.prefix);

@@ -1,15 +1,21 @@
 /**
  * `GET /metrics` (prom-client). Everything is read at scrape time from Redis, where the whole
  * fleet writes it: queue counts (BullMQ), terminal jobs / images stored / spend (the event script),
- * upstream calls and latency (every worker), and each account's pace (the governors' snapshots).
+ * upstream calls and latency (every worker), each account's pace (the governors' snapshots), and
+ * the event stream's length and each consumer group's lag (XINFO GROUPS).
  * So any API replica answers for the whole deployment.
  */
 import {
+  eventsStreamKey,
   GENERATE_QUEUE,
   metricsGovernorKey,
   metricsTotalsKey,
+  parkedJobsKey,
+  pauseReasonKey,
+  readEventGroups,
   readUpstreamMetrics,
   WEBHOOK_QUEUE,
+  type EventGroupStatus,
 } from '@zimage/shared';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -40,6 +46,33 @@ export function createMetrics(redis: Redis, prefix: string): Metrics {
     async collect() {
       const counts = await generate.getJobCounts(...JOB_STATES);
       for (const state of JOB_STATES) this.set({ state }, counts[state] ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'zimage_queue_paused',
+    help: 'Whether the fleet is stopped (1), with the code of why (STORAGE_REFUSED, UPSTREAM_OUTAGE, UPSTREAM_BILLING, ...; "operator" for a manual pause).',
+    labelNames: ['code'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const paused = await generate.isPaused();
+      const raw = paused ? await redis.get(pauseReasonKey(prefix)) : null;
+      let code = 'operator';
+      try {
+        if (raw) code = String((JSON.parse(raw) as { code?: unknown }).code ?? code);
+      } catch {
+        // an unreadable reason is still a pause
+      }
+      if (paused) this.set({ code }, 1);
+      else this.set({ code: 'none' }, 0);
+    },
+  });
+  new Gauge({
+    name: 'zimage_parked_jobs',
+    help: 'Paid images held for an operator because storage can never accept their key (`zimage jobs parked`).',
+    registers: [registry],
+    async collect() {
+      this.set(await redis.hlen(parkedJobsKey(prefix)));
     },
   });
   new Gauge({
@@ -140,6 +173,39 @@ export function createMetrics(redis: Redis, prefix: string): Metrics {
       },
     });
   }
+
+  let eventStream: Promise<[length: number, groups: EventGroupStatus[]]> | undefined;
+  // The three event-stream metrics come from one read per scrape.
+  const readEventStream = () =>
+    (eventStream ??= Promise.all([redis.xlen(eventsStreamKey(prefix)), readEventGroups(redis, prefix)]).finally(() => setTimeout(() => (eventStream = undefined), 0)));
+  new Gauge({
+    name: 'zimage_events_stream_length',
+    help: 'Entries in the event stream (maxLen, more while a consumer group lags, at most the hard cap).',
+    registers: [registry],
+    async collect() {
+      this.set((await readEventStream())[0]);
+    },
+  });
+  new Gauge({
+    name: 'zimage_events_group_lag',
+    help: 'Events not yet delivered to each consumer group of the event stream (no sample while Redis cannot tell).',
+    labelNames: ['group'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const group of (await readEventStream())[1]) if (group.lag !== null) this.set({ group: group.name }, group.lag);
+    },
+  });
+  new Gauge({
+    name: 'zimage_events_group_pending',
+    help: 'Events delivered to each consumer group of the event stream but not acknowledged yet.',
+    labelNames: ['group'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const group of (await readEventStream())[1]) this.set({ group: group.name }, group.pending);
+    },
+  });
 
   return {
     registry,

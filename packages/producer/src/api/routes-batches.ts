@@ -13,12 +13,14 @@ import { pipeline } from 'node:stream/promises';
 import { AppError, EVENT_TYPES, isAppError, toFieldIssues, type FieldIssue } from '@zimage/shared';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { readBatchRows } from '../batch-file.js';
 import { MAX_BATCH_ITEMS } from '../batch-limits.js';
 import { ingestBatchFile, type RejectedRow } from '../ingest-batch-file.js';
 import type { BatchStatus, Producer } from '../producer.js';
 import { fingerprintOf, type Idempotency } from './idempotency.js';
 
 const BATCH_ID = /^[A-Za-z0-9_-]{1,64}$/;
+const BATCHES_SCOPE = 'POST /v1/batches';
 
 /** The same template and key options as `zimage batch`, as query parameters. */
 const batchQuerySchema = z.strictObject({
@@ -48,20 +50,33 @@ export function batchRoutes(app: FastifyInstance, producer: Producer, idempotenc
       const path = join(dir, format === 'csv' ? 'batch.csv' : 'batch.jsonl');
       const bodyHash = await spool(request, format, path, maxBodyBytes);
       const fingerprint = fingerprintOf(format, JSON.stringify(query), bodyHash);
-      const outcome = await idempotency.run(request.headers['idempotency-key'], 'POST /v1/batches', fingerprint, async () => {
-        const report = await ingest(producer, path, format, query);
-        return {
-          status: 202,
-          body: {
-            batchId: report.batchId,
-            items: report.rows,
-            enqueued: report.enqueued,
-            alreadyQueued: report.alreadyQueued,
-            statusUrl: `/v1/batches/${report.batchId}`,
-            resultsUrl: `/v1/batches/${report.batchId}/results`,
-            galleryUrl: `/batches/${report.batchId}/gallery`,
-          },
+      const outcome = await idempotency.run(request.headers['idempotency-key'], BATCHES_SCOPE, fingerprint, async ({ key }) => {
+        // The idempotency record alone cannot stop a second batch: it can be lost (Redis restarted,
+        // or the process died mid-upload and the marker expired). So an idempotent upload's batch
+        // id is named after the key and the request, and beginBatch refuses an id that exists.
+        // A retry that finds its batch already there answers as the original did (202, the same
+        // batch id and counts) rather than an error: the request it repeats did succeed. An
+        // explicit ?batchId= is kept as given; a lost record then means a 400 "already exists".
+        const derivedId = key !== undefined && query.batchId === undefined ? idempotentBatchId(key, fingerprint) : undefined;
+        const replay = async () => {
+          const existing = derivedId === undefined ? null : await producer.getBatch(derivedId);
+          if (!existing) return undefined;
+          reply.header('idempotent-replayed', 'true');
+          return accepted(existing.batchId, ...(await recount(path, format, existing.total)));
         };
+        const earlier = await replay();
+        if (earlier) return earlier;
+        try {
+          const report = await ingest(producer, path, format, query, derivedId);
+          return accepted(report.batchId, report.rows, report.enqueued, report.alreadyQueued);
+        } catch (error) {
+          // A concurrent twin (both past a lost marker) created the batch first: beginBatch said so.
+          if (isAppError(error) && error.code === 'REQUEST_INVALID') {
+            const twin = await replay();
+            if (twin) return twin;
+          }
+          throw error;
+        }
       });
       if (outcome.replayed) reply.header('idempotent-replayed', 'true');
       return reply.code(outcome.status).send(outcome.body);
@@ -94,6 +109,42 @@ export function batchRoutes(app: FastifyInstance, producer: Producer, idempotenc
     }));
     return outcome.body;
   });
+}
+
+/**
+ * The batch id of an upload with an Idempotency-Key: the same key and request always name the same
+ * batch. The request's fingerprint is part of it so that a key reused after its 24 hours for a
+ * different upload starts a new batch instead of being answered with the old one.
+ */
+export function idempotentBatchId(key: string, fingerprint: string): string {
+  return `b_${fingerprintOf(BATCHES_SCOPE, key, fingerprint).slice(0, 20)}`;
+}
+
+function accepted(batchId: string, items: number, enqueued: number, alreadyQueued: number) {
+  return {
+    status: 202,
+    body: {
+      batchId,
+      items,
+      enqueued,
+      alreadyQueued,
+      statusUrl: `/v1/batches/${batchId}`,
+      resultsUrl: `/v1/batches/${batchId}/results`,
+      galleryUrl: `/batches/${batchId}/gallery`,
+    },
+  };
+}
+
+/**
+ * The counts of an upload whose batch already exists: the items are the spooled file's rows (the
+ * same file, the fingerprint says), and the batch's total is what was enqueued after jobs already
+ * in the queue were taken off, so the rest were already queued, as the original answer said.
+ */
+async function recount(path: string, format: Format, total: number): Promise<[items: number, enqueued: number, alreadyQueued: number]> {
+  let items = 0;
+  for await (const _row of readBatchRows(path, format === 'csv' ? 'csv' : 'jsonl')) items += 1;
+  const enqueued = Math.min(total, items);
+  return [items, enqueued, items - enqueued];
 }
 
 /** Counts by state, progress, rate, ETA and spend, as `GET /v1/batches/:id` answers. */
@@ -176,7 +227,7 @@ async function spool(request: FastifyRequest, format: Format, path: string, maxB
   return hash.digest('hex');
 }
 
-async function ingest(producer: Producer, path: string, format: Format, query: BatchQuery) {
+async function ingest(producer: Producer, path: string, format: Format, query: BatchQuery, batchId = query.batchId) {
   const events = query.webhookEvents?.split(',').map((e) => e.trim()).filter(Boolean);
   if (events && !events.every((e) => (EVENT_TYPES as readonly string[]).includes(e))) {
     throw new AppError('REQUEST_INVALID', `query.webhookEvents: must list event types among ${EVENT_TYPES.join(', ')}`);
@@ -198,7 +249,7 @@ async function ingest(producer: Producer, path: string, format: Format, query: B
         ...(webhook ? { webhook } : {}),
       },
       ...(webhook ? { webhook } : {}),
-      ...(query.batchId ? { batchId: query.batchId } : {}),
+      ...(batchId ? { batchId } : {}),
       maxRows: MAX_BATCH_ITEMS,
     });
   } catch (error) {

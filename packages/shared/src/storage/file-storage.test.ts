@@ -49,6 +49,17 @@ describe('file storage', () => {
     await rm(sandbox, { recursive: true, force: true });
   });
 
+  it('probeWrite() creates the folder, writes a probe file and removes it again', async () => {
+    await storage.probeWrite();
+    expect(await readdir(root)).toEqual([]);
+  });
+
+  it('probeWrite() fails with STORAGE_WRITE_FAILED naming the folder when it cannot be a folder', async () => {
+    await writeFile(path.join(sandbox, 'file'), 'x');
+    const blocked = createStorage({ url: `file:${path.join(sandbox, 'file', 'out')}` });
+    await expect(blocked.probeWrite()).rejects.toMatchObject({ code: 'STORAGE_WRITE_FAILED', message: expect.stringContaining('file/out') });
+  });
+
   it('describes itself with the absolute folder', () => {
     expect(storage.kind).toBe('file');
     expect(storage.description).toBe(`file:${root}`);

@@ -8,7 +8,9 @@ import { AppError, coerceError } from '../errors.js';
 import { groupCommit } from '../group-commit.js';
 import { assertSafeObjectKey } from './object-key.js';
 import { resolveContainedPath } from './contained-path.js';
-import type { ObjectInfo, PutObjectInput, Storage, StoredObject } from './storage.js';
+import { STORAGE_PROBE_KEY, type ObjectInfo, type PutObjectInput, type Storage, type StoredObject } from './storage.js';
+
+const PROBE_BODY = new TextEncoder().encode('zimage storage probe\n');
 
 export interface FileStorageOptions {
   /** The folder; a relative path is resolved against `process.cwd()` now, once. */
@@ -22,6 +24,8 @@ const MISSING = new Set(['ENOENT', 'ENOTDIR', 'EISDIR', 'ENAMETOOLONG']);
  * parent is a file, or the name is too long). Retrying cannot help, so these are key errors.
  */
 const KEY_CONFLICT = new Set(['ENOTDIR', 'EISDIR', 'ENAMETOOLONG']);
+/** errno codes meaning the folder refuses every write, whatever the key: the fleet must stop. */
+const REFUSED = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM']);
 
 /**
  * Stores objects as plain files under one folder.
@@ -54,13 +58,20 @@ export function createFileStorage(options: FileStorageOptions): Storage {
         return { ...stored, skipped: false };
       } catch (error) {
         const code = errnoCode(error);
+        // The folder itself gone or replaced by a file is storage refusing every write, not this key.
+        if (code !== undefined && KEY_CONFLICT.has(code) && !(await isFolder(root))) {
+          throw new AppError('STORAGE_REFUSED', `Storage folder ${root} is not a folder (${code}); no image can be written`, {
+            cause: coerceError(error),
+            details: { key: input.key, storage: description, errno: code },
+          });
+        }
         if (code !== undefined && KEY_CONFLICT.has(code)) {
           throw new AppError('STORAGE_KEY_INVALID', `Object key ${JSON.stringify(input.key)} cannot be a file in ${description} (${code})`, {
             cause: coerceError(error),
             details: { key: input.key, rule: 'path-conflict', errno: code },
           });
         }
-        throw new AppError('STORAGE_WRITE_FAILED', `Writing ${stored.url} failed: ${coerceError(error).message}`, {
+        throw new AppError(code !== undefined && REFUSED.has(code) ? 'STORAGE_REFUSED' : 'STORAGE_WRITE_FAILED', `Writing ${stored.url} failed: ${coerceError(error).message}`, {
           cause: coerceError(error),
           details: { key: input.key, storage: description, errno: code },
         });
@@ -111,6 +122,21 @@ export function createFileStorage(options: FileStorageOptions): Storage {
         throw unavailable(`Storage folder ${root} is not writable`, undefined, error);
       } finally {
         await rm(probe, { force: true }).catch(() => undefined);
+      }
+    },
+
+    async probeWrite(): Promise<void> {
+      const full = path.join(root, STORAGE_PROBE_KEY);
+      try {
+        await mkdir(root, { recursive: true });
+        await writeAtomically(full, PROBE_BODY);
+        await rm(full, { force: true });
+      } catch (error) {
+        const code = errnoCode(error);
+        throw new AppError(code !== undefined && REFUSED.has(code) ? 'STORAGE_REFUSED' : 'STORAGE_WRITE_FAILED', `Probe write to ${root} failed: ${coerceError(error).message}`, {
+          cause: coerceError(error),
+          details: { storage: description, errno: code },
+        });
       }
     },
 
@@ -195,6 +221,10 @@ function tempStem(name: string): string {
     stem += char;
   }
   return stem;
+}
+
+async function isFolder(full: string): Promise<boolean> {
+  return stat(full).then((info) => info.isDirectory(), () => false);
 }
 
 async function hashFile(full: string): Promise<{ sha256: string; bytes: number }> {

@@ -11,4 +11,5 @@ export {
   MAX_S3_METADATA_BYTES,
   s3MetadataBytes,
 } from './s3-metadata.js';
+export { STORAGE_PROBE_KEY } from './storage.js';
 export type { ObjectInfo, PutObjectInput, Storage, StorageConfig, StoredObject } from './storage.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isAppError } from '../errors.js';
-import { assertSafeObjectKey } from './object-key.js';
+import { assertSafeObjectKey, MAX_KEY_SEGMENT_BYTES } from './object-key.js';
 import type { ObjectKeyRule } from './object-key.js';
 
 function ruleBrokenBy(key: string): unknown {
@@ -25,8 +25,11 @@ describe('assertSafeObjectKey', () => {
     '手机壳/红色.png',
     'emoji-😀.png',
     'report-12:30.png',
-    'x'.repeat(1024),
-    '界'.repeat(341), // 1023 UTF-8 bytes
+    [255, 255, 255, 250, 5].map((n) => 'x'.repeat(n)).join('/'), // 1024 bytes, no segment over 255
+    ['界'.repeat(85), '界'.repeat(85), '界'.repeat(85), '界'.repeat(85)].join('/'), // 1023 UTF-8 bytes
+    'x'.repeat(255),
+    `catalogue/${'界'.repeat(85)}`, // a 255-byte segment
+    `${'😀'.repeat(63)}abc`, // 4-byte characters: 255 bytes
   ])('accepts %j and returns it unchanged', (key) => {
     expect(assertSafeObjectKey(key)).toBe(key);
   });
@@ -55,6 +58,10 @@ describe('assertSafeObjectKey', () => {
     ['a 1025-byte ASCII key', 'x'.repeat(1025), 'too-long'],
     ['a key of 1026 bytes in 342 CJK characters', '界'.repeat(342), 'too-long'],
     ['an unpaired surrogate', 'a\ud800b', 'not-well-formed'],
+    ['a 256-byte segment', 'x'.repeat(256), 'segment-too-long'],
+    ['a 256-byte folder', `${'x'.repeat(256)}/a.png`, 'segment-too-long'],
+    ['86 CJK characters in a file name (258 bytes)', `catalogue/${'手'.repeat(86)}.png`, 'segment-too-long'],
+    ['a segment of 64 four-byte characters (256 bytes)', '😀'.repeat(64), 'segment-too-long'],
   ];
 
   it.each(rejected)('rejects %s (%j) with rule %s', (_label, key, rule) => {
@@ -65,6 +72,18 @@ describe('assertSafeObjectKey', () => {
     expect(() => assertSafeObjectKey('a\u0000b')).toThrow(/invalid: .*control characters/);
     expect(() => assertSafeObjectKey('a\u0000b')).toThrow('"a\\u0000b"');
     expect(() => assertSafeObjectKey('../x')).toThrow(/"\." or "\.\." segments/);
+  });
+
+  it('names segment-too-long with the segment, its byte count and the limit', () => {
+    const key = `catalogue/${'手'.repeat(86)}.png`;
+    expect(() => assertSafeObjectKey(key)).toThrow(
+      `each "/"-separated segment must be at most ${MAX_KEY_SEGMENT_BYTES} UTF-8 bytes, the longest file name a filesystem allows (segment 2 of 2 is 262 bytes) (rule segment-too-long)`,
+    );
+    expect(MAX_KEY_SEGMENT_BYTES).toBe(255);
+  });
+
+  it('names the rule id at the end of every message', () => {
+    expect(() => assertSafeObjectKey('a//b')).toThrow(/\(rule empty-segment\)$/);
   });
 
   it('throws an AppError that never retries', () => {

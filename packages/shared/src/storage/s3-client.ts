@@ -8,7 +8,7 @@ export const DEFAULT_S3_REGION = 'us-east-1';
 /**
  * Builds the S3Client the `s3://` driver uses when none is injected.
  *
- * Checksums are `WHEN_REQUIRED`: with the SDK default (`WHEN_SUPPORTED`) streamed bodies are sent
+ * One attempt per request (see `maxAttempts`). Checksums are `WHEN_REQUIRED`: with the SDK default (`WHEN_SUPPORTED`) streamed bodies are sent
  * `aws-chunked` with a trailing checksum, and S3 emulators such as s3rver store the chunk framing
  * as object bytes without any error (reference/toolchain.md, S3 section). An injected client for
  * an emulator needs the same two settings.
@@ -19,6 +19,10 @@ export function createS3Client(s3: StorageConfig['s3'] = {}): S3Client {
     forcePathStyle: s3.forcePathStyle ?? false,
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
+    // One retry layer: the worker retries a paid image's store itself (with backoff, without a
+    // limit, and with the fleet paused when storage is down), so the SDK's own retries (3 by
+    // default) would only multiply the attempts and hide how long storage has been failing.
+    maxAttempts: 1,
   };
   if (s3.endpoint !== undefined) {
     if (!isHttpUrl(s3.endpoint)) {

@@ -253,7 +253,16 @@ describe('s3 storage against s3rver', () => {
     }
     // The prefix counts against S3's 1024-byte key limit.
     const long = open(`s3://${BUCKET}/${'p'.repeat(100)}`);
-    expect((await caught(() => long.urlFor('k'.repeat(1000)))).details['rule']).toBe('too-long');
+    // (Segments stay under 255 bytes, so the total is what breaks: 953 bytes, 1054 with the prefix.)
+    expect((await caught(() => long.urlFor([250, 250, 250, 200].map((n) => 'k'.repeat(n)).join('/')))).details['rule']).toBe('too-long');
+  });
+
+  it('probeWrite() writes and removes a probe object, and fails with STORAGE_REFUSED on a missing bucket', async () => {
+    const folder = scope();
+    await open(`s3://${BUCKET}/${folder}`).probeWrite();
+    const listed = await plain.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `${folder}/` }));
+    expect(listed.KeyCount ?? 0).toBe(0);
+    expect((await caught(() => open('s3://no-such-bucket').probeWrite())).code).toBe('STORAGE_REFUSED');
   });
 
   it('check() passes when the bucket is reachable and fails with STORAGE_UNAVAILABLE when it is missing', async () => {
@@ -284,11 +293,13 @@ describe('s3 storage against s3rver', () => {
       await caught(() => badKey.read('x.png')),
     ];
 
+    // A write refused for every key (no such bucket, unknown credentials) is STORAGE_REFUSED: the
+    // worker stops the fleet on it instead of retrying job by job.
     expect(errors.map((error) => error.code)).toEqual([
       'STORAGE_UNAVAILABLE',
-      'STORAGE_WRITE_FAILED',
+      'STORAGE_REFUSED',
       'STORAGE_UNAVAILABLE',
-      'STORAGE_WRITE_FAILED',
+      'STORAGE_REFUSED',
       'STORAGE_UNAVAILABLE',
     ]);
     expect(errors[2]?.message).toContain('access denied');

@@ -1,4 +1,4 @@
-import { GetObjectCommand, HeadBucketCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
@@ -7,7 +7,7 @@ import type { ErrorCode } from '../errors.js';
 import { assertSafeObjectKey, MAX_OBJECT_KEY_BYTES } from './object-key.js';
 import { createS3Client } from './s3-client.js';
 import { decodeS3Metadata, encodeS3Metadata } from './s3-metadata.js';
-import type { ObjectInfo, PutObjectInput, Storage, StorageConfig, StoredObject } from './storage.js';
+import { STORAGE_PROBE_KEY, type ObjectInfo, type PutObjectInput, type Storage, type StorageConfig, type StoredObject } from './storage.js';
 
 export interface S3StorageOptions {
   bucket: string;
@@ -81,7 +81,7 @@ export function createS3Storage(options: S3StorageOptions): Storage {
         });
         await upload.done();
       } catch (error) {
-        throw wrap('STORAGE_WRITE_FAILED', 'Upload', stored.url, error, { key: input.key });
+        throw wrap(writeErrorCode(error), 'Upload', stored.url, error, { key: input.key });
       }
       return { ...stored, skipped: false };
     },
@@ -129,6 +129,17 @@ export function createS3Storage(options: S3StorageOptions): Storage {
       }
     },
 
+    async probeWrite(): Promise<void> {
+      const Key = prefix === '' ? STORAGE_PROBE_KEY : `${prefix}/${STORAGE_PROBE_KEY}`;
+      try {
+        await client.send(new PutObjectCommand({ Bucket: bucket, Key, Body: 'zimage storage probe\n', ContentType: 'text/plain' }));
+      } catch (error) {
+        throw wrap(writeErrorCode(error), 'PutObject', urlOf(Key), error, {});
+      }
+      // Write-only credentials may not delete: the probe is then left as one small dot file.
+      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key })).catch(() => undefined);
+    },
+
     close(): Promise<void> {
       closed ??= Promise.resolve().then(() => {
         if (owned) client.destroy();
@@ -174,6 +185,17 @@ export function createS3Storage(options: S3StorageOptions): Storage {
 }
 
 const UNINFORMATIVE = new Set(['Error', 'Unknown', 'UnknownError']);
+
+/** S3 error names that refuse every write, whatever the key (credentials, bucket, region). */
+const REFUSING = new Set(['AccessDenied', 'NoSuchBucket', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'PermanentRedirect', 'AllAccessDisabled', 'AccountProblem', 'InvalidBucketName']);
+
+/** A write refused for every key stops the fleet (STORAGE_REFUSED); anything else is retried. */
+function writeErrorCode(error: unknown): ErrorCode {
+  const status = httpStatus(error);
+  const name = errorName(error);
+  if (status === 403 || status === 301 || (name !== undefined && REFUSING.has(name))) return 'STORAGE_REFUSED';
+  return 'STORAGE_WRITE_FAILED';
+}
 
 function hintFor(operation: string, status: number | undefined): string | undefined {
   if (status === 403) return 'access denied (check the credentials and the bucket policy)';

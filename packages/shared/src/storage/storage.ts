@@ -3,8 +3,15 @@
  *
  * Keys are always relative to the configured folder or prefix and pass `assertSafeObjectKey`.
  * Every method that takes a key validates it; errors are `AppError`s with `STORAGE_*` codes
- * (`REQUEST_INVALID` for metadata the S3 driver cannot store).
+ * (`REQUEST_INVALID` for metadata the S3 driver cannot store). A write fails with
+ * `STORAGE_REFUSED` when the store refuses every write of this kind, not just this one (access
+ * denied, no such bucket, disk full, read-only), so that the fleet stops instead of retrying job
+ * by job; with `STORAGE_KEY_INVALID` when only this key can never be stored; otherwise with
+ * `STORAGE_WRITE_FAILED` (worth retrying).
  */
+
+/** The probe object's name (a dot file: listings and galleries can leave it out). */
+export const STORAGE_PROBE_KEY = '.zimage-probe';
 
 export interface StorageConfig {
   /** `file:./output`, `file:/abs/dir`, `file:///abs/dir`, or `s3://bucket` / `s3://bucket/some/prefix` */
@@ -72,6 +79,12 @@ export interface Storage {
   presignedUrl(key: string, ttlSeconds: number): Promise<string | undefined>;
   /** Readiness: folder writable / bucket reachable (HeadBucket). Throws STORAGE_UNAVAILABLE. */
   check(): Promise<void>;
+  /**
+   * A real write of a tiny object (`.zimage-probe` under the folder or prefix, removed again where
+   * the credentials allow): the only proof that a storage which refused writes accepts them again.
+   * Throws like `put`.
+   */
+  probeWrite(): Promise<void>;
   /** Idempotent. */
   close(): Promise<void>;
 }
