@@ -119,7 +119,8 @@ describe('a job that stalled too often', () => {
     }
 
     await stack.startWorker({ stalledIntervalMs: 250, maxStalledCount: 0 });
-    const view = await stack.waitForJob(jobId, (j) => j.state === 'completed' || j.state === 'failed', 60_000);
+    // (It is "failed" for a moment, between BullMQ's stall limit and the worker's re-queue.)
+    const view = await stack.waitForJob(jobId, (j) => j.state === 'completed', 60_000);
     expect(view.state).toBe('completed');
     expect(stack.emulator.stats().imagesGenerated).toBe(1); // the one paid for above, stored; none again
     expect((await stack.events()).map((e) => e.type)).toEqual(['job.succeeded', 'batch.completed']);

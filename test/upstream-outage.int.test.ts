@@ -3,6 +3,7 @@
  * at a time: an outage opens the account's circuit breaker (half-open probes close it again), and
  * a workspace without the model pauses the queue for the operator.
  */
+import { circuitBreakerKey } from '@zimage/shared';
 import { describe, expect, it } from 'vitest';
 import { runCli } from './support/run-cli.js';
 import { startStack } from './support/stack.js';
@@ -16,7 +17,7 @@ describe('upstream outages', () => {
     await using stack = await startStack({
       emulator: { faults: { rates: { ModelUnavailable: 1 } } },
       maxAttempts: 6,
-      worker: { concurrency: CONCURRENCY, circuitBreaker: { threshold: THRESHOLD, cooldownMs: 200, maxCooldownMs: 400 } },
+      worker: { concurrency: CONCURRENCY, circuitBreaker: { threshold: THRESHOLD, cooldownMs: 500, maxCooldownMs: 1_000 } },
     });
     const { batchId } = await stack.producer.enqueueMany(Array.from({ length: 30 }, (_, i) => ({ prompt: `A chair ${i}`, size: '512*512' })));
     await until(async () => (await stack.producer.pauseState()).reason?.code === 'UPSTREAM_OUTAGE', 30_000);
@@ -57,5 +58,15 @@ describe('upstream outages', () => {
     const resumed = await runCli(['resume'], { REDIS_URL: stack.redisUrl, ZIMAGE_PREFIX: stack.prefix });
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(await stack.waitForBatch(batchId, 60_000)).toMatchObject({ succeeded: 30, failed: 0 });
+  });
+
+  it('does not take cancelled calls for an outage: cancelling a batch of active jobs leaves the breaker closed', async () => {
+    await using stack = await startStack({ emulator: { latency: { minMs: 30_000, maxMs: 30_000 } }, worker: { concurrency: 8, circuitBreaker: { threshold: THRESHOLD } } });
+    const { batchId } = await stack.producer.enqueueMany(Array.from({ length: 8 }, (_, i) => ({ prompt: `A sofa ${i}`, size: '512*512' })));
+    await until(() => stack.emulator.stats().inFlight >= THRESHOLD + 1, 30_000);
+    await stack.producer.cancelBatch(batchId);
+    expect(await stack.waitForBatch(batchId, 30_000)).toMatchObject({ cancelled: 8 });
+    expect((await stack.producer.pauseState()).paused).toBe(false);
+    expect(await stack.redis.hget(circuitBreakerKey(stack.prefix, 'test'), 'state')).toBeNull();
   });
 });

@@ -152,7 +152,7 @@ export interface Producer {
   addPrepared(jobs: readonly PreparedJob[]): Promise<{ added: string[]; existing: string[] }>;
   /** Corrects a batch's expected total (e.g. by the jobs that already existed). */
   adjustBatchTotal(batchId: string, delta: number): Promise<void>;
-  /** Removes the batch's jobs that have not started, e.g. after a failed ingest. Returns how many. */
+  /** Removes the batch's jobs that have not started, e.g. after a failed ingest (a job whose image is paid for stays). Returns how many. */
   abortBatch(batchId: string, jobIds: readonly string[]): Promise<number>;
   getJob(jobId: string): Promise<JobView | null>;
   /**
@@ -431,7 +431,12 @@ export async function createProducer(options: ProducerOptions): Promise<Producer
 
   async function abortBatch(batchId: string, jobIds: readonly string[]): Promise<number> {
     let removed = 0;
-    for (const jobId of jobIds) removed += (await queue.remove(jobId)) ? 1 : 0;
+    for (const jobId of jobIds) {
+      // A job whose image is already paid for stays, to be stored (as a cancel leaves it).
+      const job = await Job.fromId<JobPayload, JobResult>(queue, jobId);
+      if (!job || job.data.checkpoint?.generated) continue;
+      removed += (await queue.remove(jobId)) ? 1 : 0;
+    }
     await connection.hset(batchKey(options.prefix, batchId), 'aborted', new Date().toISOString());
     return removed;
   }

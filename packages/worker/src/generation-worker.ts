@@ -186,12 +186,14 @@ export async function startGenerationWorker(options: GenerationWorkerOptions): P
       const error = failedJobError(err);
       if (error.code === 'JOB_EXPIRED') return; // reported as job.expired, not job.failed
       const parsed = jobPayloadSchema.safeParse(job.data);
-      // A paid image is never given up, not even by BullMQ's stall limit: the job goes back to
-      // the queue and resumes from its checkpoint (a worker that crashes on it each time shows as
-      // this line, every stalled interval, in the logs).
-      if (error.code === 'JOB_STALLED' && parsed.success && parsed.data.checkpoint?.generated) {
+      // A paid image is never given up, not even by BullMQ's stall limit or a failure outside the
+      // processor's own handling (its last attempt's event could not be published): the job goes
+      // back to the queue and resumes from its checkpoint. Only a link that expired more often
+      // than allowed ends a paid job as failed, by the processor's own decision. (A worker that
+      // crashes on the job each time shows as this line, every stalled interval, in the logs.)
+      if (error.code !== 'IMAGE_URL_EXPIRED' && parsed.success && parsed.data.checkpoint?.generated) {
         await job.retry('failed');
-        logger.error({ jobId: job.id, requestId: parsed.data.checkpoint.generated.requestId }, 'A job holding a paid image stalled too often; back to the queue to be stored (not failed)');
+        logger.error({ jobId: job.id, code: error.code, requestId: parsed.data.checkpoint.generated.requestId }, `A job holding a paid image failed (${error.code}); back to the queue to be stored, not failed`);
         return;
       }
       await publishFailed({ redis, publish }, job, parsed.success ? parsed.data : undefined, error);

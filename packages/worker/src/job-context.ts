@@ -10,6 +10,8 @@ export interface JobContext {
   signal: AbortSignal | undefined;
   payload: JobPayload;
   log: Logger;
+  /** Set the moment the upstream returns an image: from then on no failure may give it up. */
+  paid?: Checkpoint;
 }
 
 /** A run's checkpoint, with defaults for a job that has none yet. */

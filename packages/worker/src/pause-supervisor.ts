@@ -34,7 +34,7 @@ export function startPauseSupervisor(options: PauseSupervisorOptions): { stop():
       } catch (error) {
         failedProbes += 1;
         // Once a minute is enough to say it is still down.
-        if (failedProbes % Math.max(1, Math.round(60_000 / intervalMs)) === 1) {
+        if ((failedProbes - 1) % Math.max(1, Math.round(60_000 / intervalMs)) === 0) {
           const code = isAppError(error) ? error.code : 'INTERNAL';
           options.logger.error({ err: error, failedProbes }, `Storage still refuses writes (${code}); the queue stays paused, paid images are kept`);
         }

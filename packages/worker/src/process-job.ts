@@ -94,7 +94,8 @@ export function createProcessor(deps: ProcessorDeps) {
       outcome = await run(ctx);
     } catch (error) {
       if (isBullmqControl(error)) throw error;
-      outcome = await beforePayment(ctx, toAppError(error));
+      // Whatever failed (Redis mid-failover, a bug), once the image is paid for it is kept.
+      outcome = ctx.paid ? await afterPayment(ctx, ctx.paid, toAppError(error)) : await beforePayment(ctx, toAppError(error));
     }
     return settleOutcome(ctx, outcome, sink);
   };
@@ -102,6 +103,7 @@ export function createProcessor(deps: ProcessorDeps) {
   async function run(ctx: JobContext): Promise<StepOutcome> {
     let checkpoint = checkpointOf(ctx.payload);
     let lease: Lease | undefined;
+    if (checkpoint.generated) ctx.paid = checkpoint;
     if (!checkpoint.generated) {
       const generated = await generate(ctx, checkpoint);
       if (generated.kind !== 'generated') return generated.outcome;
@@ -158,7 +160,9 @@ export function createProcessor(deps: ProcessorDeps) {
         region: account.region,
       },
     };
-    // The image is paid for from here on: record it before anything else can fail.
+    // The image is paid for from here on: record it before anything else can fail (and, should
+    // that save itself fail, the failure path still knows it, in memory).
+    ctx.paid = checkpoint;
     await ctx.job.updateData({ ...ctx.job.data, checkpoint });
     await recorded;
     ctx.log.debug({ requestId: output.requestId, account: account.id, generateMs: Date.now() - started }, 'Generated image');
@@ -184,6 +188,8 @@ export function createProcessor(deps: ProcessorDeps) {
    * with its attempts, and with every account's breaker open the fleet stops.
    */
   async function upstreamFailure(ctx: JobContext, accountId: string, error: AppError): Promise<StepOutcome> {
+    // Our own abort (a cancel, a shutdown) says nothing about the upstream.
+    if (ctx.signal?.aborted) return beforePayment(ctx, error);
     const signature = outageSignature(error.code, error.details['upstreamCode'], error.details['upstreamStatus']);
     if (signature === undefined) {
       // The upstream answered (a throttle, a rejected prompt): it is up.
@@ -245,7 +251,7 @@ export function createProcessor(deps: ProcessorDeps) {
       const stored = await deps.storage.put({ key: payload.key, body: image.bytes, sha256: image.sha256, metadata });
       const storeMs = Date.now() - storeStarted;
       deps.storageHealth.recordSuccess();
-      if (checkpoint.postFailures) await clearParked(deps.redis, deps.publish.prefix, String(job.id));
+      if (checkpoint.postFailures || checkpoint.regenerations) await clearParked(deps.redis, deps.publish.prefix, String(job.id));
 
       const now = Date.now();
       const region = generated.region ?? 'singapore';

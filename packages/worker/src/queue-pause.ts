@@ -42,7 +42,9 @@ export function createQueuePause(options: { queue: Queue; redis: Redis; prefix: 
       const wasPaused = await queue.isPaused();
       const action = ERROR_CATALOGUE[error.code].action;
       const reason: PauseReason = { code: error.code, message: error.message, action, at: new Date().toISOString() };
-      await redis.set(key, JSON.stringify(reason));
+      // The first reason stands until it is cleared: a self-healing pause (storage) must not
+      // overwrite one that waits for an operator, nor the reverse (its supervisor would resume).
+      await redis.set(key, JSON.stringify(reason), 'NX');
       await queue.pause();
       // Every worker that meets the fault gets here; only the first one logs.
       if (!wasPaused) logger.fatal({ err: error, action }, `QUEUE PAUSED — ${error.code}: ${error.message}. ${action}`);
@@ -59,6 +61,8 @@ export function createQueuePause(options: { queue: Queue; redis: Redis; prefix: 
     async resumeIf(code, why) {
       if (((await redis.eval(CLEAR_IF_CODE, 1, key, code)) as number) !== 1) return false;
       await queue.resume();
+      // A pause recorded between the clear and the resume stays a pause.
+      if ((await redis.exists(key)) === 1) await queue.pause();
       logger.warn({ code }, `QUEUE RESUMED — ${code} cleared: ${why}`);
       return true;
     },

@@ -17,8 +17,12 @@ import { recordParked } from './parked-jobs.js';
 import type { StepOutcome } from './step-outcome.js';
 import { requeue, toRetryable, toUnrecoverable } from './to-bullmq-error.js';
 
-/** A job parked for an operator comes back by itself after this long (and parks again if nothing changed). */
-export const PARKED_FOR_OPERATOR_MS = 7 * 24 * 3600 * 1000;
+/**
+ * A job parked for an operator comes back by itself after this long (and parks again if nothing
+ * changed): within the image link's 24 hours, so a storage fixed without `zimage jobs retry` still
+ * gets the image without paying for it again.
+ */
+export const PARKED_FOR_OPERATOR_MS = 6 * 3600 * 1000;
 
 export async function settleOutcome(ctx: JobContext, outcome: StepOutcome, sink: EventSink & { redis: Redis }): Promise<JobResult> {
   const { job, token, payload, log } = ctx;
