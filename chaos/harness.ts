@@ -1,22 +1,24 @@
 /**
- * The chaos harness: real processes — redis-server with AOF (restartable on its port), s3rver,
- * the emulator with fault injection, `zimage worker` child processes, a webhook receiver that
- * verifies with `standardwebhooks` — and an invariant check after each scenario.
+ * The chaos harness: real processes — redis-server with AOF (restartable on its port), s3rver
+ * behind a switchable fault proxy, the emulator with fault injection, `zimage worker` child
+ * processes, a webhook receiver that verifies with `standardwebhooks`. The invariant check after
+ * each scenario is in invariants.ts.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { createEmulator, type Emulator, type EmulatorOptionsInput } from '@zimage/emulator';
 import { createProducer, type Producer } from '@zimage/producer';
-import { eventIdFor, eventsStreamKey, freePort, generateWebhookSecret, GENERATE_QUEUE, WEBHOOK_QUEUE } from '@zimage/shared';
-import { Queue } from 'bullmq';
+import { freePort, generateWebhookSecret } from '@zimage/shared';
 import { Redis } from 'ioredis';
 import { spawnNode, waitFor, type WorkerProcess } from '../bench/support.js';
+import { startS3FaultProxy, type S3FaultProxy } from '../test/support/s3-fault-proxy.js';
 import { startS3rver, type S3rverHandle } from '../test/support/s3rver-server.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../test/support/webhook-receiver.js';
+import type { BatchRun } from './invariants.js';
 
 /** redis-server with AOF on a fixed port and folder, so it can be restarted with its data. */
 export class RedisProcess {
@@ -68,32 +70,55 @@ export class RedisProcess {
 
 export interface ChaosEnv {
   redis: RedisProcess;
+  /** The real S3 (s3rver). The harness verifies objects here, never through the proxy. */
   s3: S3rverHandle;
+  /** What the workers use as S3: a proxy in front of `s3` that can refuse or go down. */
+  s3Proxy: S3FaultProxy;
+  /** A client of `s3` itself. */
   s3Client: S3Client;
   emulator: Emulator;
   receiver: WebhookReceiver;
   secret: string;
+  /** S3 down as the workers see it: s3rver stopped, and connections to its address refused. */
+  stopStorage(): Promise<void>;
+  /** S3 up and the proxy passing requests, whatever fault was on (a scenario that failed midway). */
+  startStorage(): Promise<void>;
   close(): Promise<void>;
 }
 
 export async function startChaosEnv(): Promise<ChaosEnv> {
   const redis = await RedisProcess.start();
   const s3 = await startS3rver('chaos');
+  const s3Proxy = await startS3FaultProxy(s3.endpoint);
   const s3Client = s3.client();
+  let storageStopped = false;
   const emulator = await createEmulator({ latency: { minMs: 50, maxMs: 250, extendExtraMinMs: 0, extendExtraMaxMs: 0 }, quota: { rpm: Infinity, rps: Infinity, burst: { enabled: false } }, images: 'template' });
   const secret = generateWebhookSecret();
   const receiver = await startWebhookReceiver(secret);
   return {
     redis,
     s3,
+    s3Proxy,
     s3Client,
     emulator,
     receiver,
     secret,
+    async stopStorage() {
+      // The proxy too: workers then get ECONNREFUSED, as from a stopped S3 they talked to directly.
+      storageStopped = true;
+      await s3Proxy.setMode('down');
+      await s3.stop();
+    },
+    async startStorage() {
+      if (storageStopped) await s3.start();
+      storageStopped = false;
+      await s3Proxy.setMode('pass');
+    },
     async close() {
       await receiver.close();
       await emulator.close();
       s3Client.destroy();
+      await s3Proxy.close();
       await s3.close();
       await redis.close();
     },
@@ -119,7 +144,7 @@ export function startFleet(env: ChaosEnv, prefix: string, count: number): Fleet 
     DASHSCOPE_API_KEY: 'sk-chaos-0123456789abcdef',
     DASHSCOPE_BASE_URL: env.emulator.url,
     STORAGE_URL: `s3://chaos/${prefix}`,
-    AWS_ENDPOINT_URL_S3: env.s3.endpoint,
+    AWS_ENDPOINT_URL_S3: env.s3Proxy.endpoint,
     AWS_REGION: 'us-east-1',
     AWS_ACCESS_KEY_ID: 'S3RVER',
     AWS_SECRET_ACCESS_KEY: 'S3RVER',
@@ -157,133 +182,40 @@ export function startFleet(env: ChaosEnv, prefix: string, count: number): Fleet 
   return fleet;
 }
 
-export interface Invariants {
-  jobs: number;
-  succeeded: number;
-  failed: number;
-  allTerminal: boolean;
-  stuck: number;
-  objectsVerified: number;
-  objectMismatches: number;
-  extraObjects: number;
-  eventsMissing: number;
-  eventsDuplicated: number;
-  batchCompleted: number;
-  webhooksMissing: number;
-  webhooksUnverified: number;
-  billed: number;
-  kills: number;
-  doubleBilled: number;
-  doubleBillRatio: number;
-  /** Extra generations beyond what kills can explain (each kill may lose its in-flight calls). */
-  unexplainedDoubleBills: number;
-  ok: boolean;
+/** Builds `jobs` requests (each with a webhook to the receiver); `idempotent` gives each an idempotency key. */
+export function chaosRequests(env: ChaosEnv, jobs: number, idempotent = false): Record<string, unknown>[] {
+  const run = randomUUID().slice(0, 8);
+  return Array.from({ length: jobs }, (_, i) => ({
+    prompt: `Chaos item ${i} ${randomUUID().slice(0, 6)}`,
+    size: '512*512',
+    metadata: { n: String(i) },
+    webhook: { url: `${env.receiver.url}/hook` },
+    ...(idempotent ? { idempotencyKey: `chaos-${run}-${i}` } : {}),
+  }));
 }
 
-/** Enqueues `jobs` jobs (each with a webhook to the receiver) as one batch. */
-export async function enqueueBatch(env: ChaosEnv, producer: Producer, jobs: number): Promise<{ batchId: string; jobIds: string[] }> {
-  const { batchId, jobs: created } = await producer.enqueueMany(
-    Array.from({ length: jobs }, (_, i) => ({ prompt: `Chaos item ${i} ${randomUUID().slice(0, 6)}`, size: '512*512', metadata: { n: String(i) }, webhook: { url: `${env.receiver.url}/hook` } })),
-    { webhook: { url: `${env.receiver.url}/hook`, events: ['batch.completed'] } },
-  );
-  return { batchId, jobIds: created.map((j) => j.jobId) };
+/** Enqueues the requests as one batch, with a batch.completed webhook. */
+export async function enqueueBatch(env: ChaosEnv, producer: Producer, requests: Record<string, unknown>[]): Promise<BatchRun & { created: number }> {
+  const { batchId, jobs: created } = await producer.enqueueMany(requests, { webhook: { url: `${env.receiver.url}/hook`, events: ['batch.completed'] } });
+  return { batchId, jobIds: created.map((j) => j.jobId), requests, created: created.filter((j) => j.created).length };
 }
 
 export async function waitForBatchEnd(producer: Producer, batchId: string, timeoutMs: number): Promise<void> {
   await waitFor(`batch ${batchId}`, async () => !!(await producer.getBatch(batchId).catch(() => null))?.completedAt, timeoutMs, 200);
 }
 
-export async function checkInvariants(env: ChaosEnv, fleet: Fleet, producer: Producer, batchId: string, jobIds: readonly string[], webhookWaitMs: number): Promise<Invariants> {
-  const redis = new Redis(env.redis.url);
-  const queue = new Queue(GENERATE_QUEUE, { connection: redis, prefix: fleet.prefix });
-  const webhooks = new Queue(WEBHOOK_QUEUE, { connection: redis, prefix: fleet.prefix });
-  try {
-    const views = await Promise.all(jobIds.map((id) => producer.getJob(id)));
-    const succeeded = views.filter((v) => v?.state === 'completed');
-    const failed = views.filter((v) => v?.state === 'failed' || v?.state === 'cancelled');
-    const counts = await queue.getJobCounts('active', 'waiting', 'delayed', 'prioritized');
-    const stuck = Object.values(counts).reduce((a, b) => a + b, 0);
+/**
+ * Makes `rates` the emulator's only fault rates. `configure()` merges objects field by field, so
+ * `{ rates: {} }` would keep every rate set before; `undefined` resets the field to its default.
+ */
+export function setFaultRates(env: ChaosEnv, rates: NonNullable<NonNullable<EmulatorOptionsInput['faults']>['rates']>): void {
+  env.emulator.configure({ faults: { rates: undefined } });
+  if (Object.keys(rates).length > 0) env.emulator.configure({ faults: { rates } });
+}
 
-    // Every stored object is where the result says, with the bytes the result's sha256 names.
-    let verified = 0;
-    let mismatches = 0;
-    for (const view of succeeded) {
-      const result = view!.result!;
-      const object = await env.s3Client.send(new GetObjectCommand({ Bucket: 'chaos', Key: `${fleet.prefix}/${result.key}` })).catch(() => undefined);
-      const bytes = object?.Body ? await object.Body.transformToByteArray() : undefined;
-      if (bytes && createHash('sha256').update(bytes).digest('hex') === result.sha256) verified += 1;
-      else mismatches += 1;
-    }
-    let listed = 0;
-    let token: string | undefined;
-    do {
-      const page = await env.s3Client.send(new ListObjectsV2Command({ Bucket: 'chaos', Prefix: `${fleet.prefix}/`, ContinuationToken: token }));
-      listed += page.KeyCount ?? 0;
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
-
-    // One terminal event per job on the stream, one batch.completed.
-    const entries = await redis.xrange(eventsStreamKey(fleet.prefix), '-', '+');
-    const ids = entries.map(([, fields]) => fields[fields.indexOf('id') + 1] as string);
-    const perJob = new Map<string, number>();
-    for (const id of ids) perJob.set(id, (perJob.get(id) ?? 0) + 1);
-    const expectedEvents = jobIds.map((id) => {
-      const view = views[jobIds.indexOf(id)];
-      return eventIdFor(view?.state === 'completed' ? 'job.succeeded' : 'job.failed', id);
-    });
-    const eventsMissing = expectedEvents.filter((id) => !perJob.has(id)).length;
-    const eventsDuplicated = [...perJob.values()].filter((n) => n > 1).length;
-    const batchCompleted = entries.filter(([, fields]) => fields[fields.indexOf('type') + 1] === 'batch.completed').length;
-
-    // Every event eventually delivered to the receiver, verified.
-    const wanted = [...expectedEvents, eventIdFor('batch.completed', batchId)];
-    const delivered = () => new Set(env.receiver.received.filter((d) => d.verifyError === undefined).map((d) => String(d.headers['webhook-id'])));
-    await waitFor('webhooks', async () => wanted.every((id) => delivered().has(id)), webhookWaitMs, 200).catch(() => {});
-    const got = delivered();
-    const webhooksMissing = wanted.filter((id) => !got.has(id)).length;
-    const webhooksUnverified = env.receiver.received.filter((d) => d.verifyError !== undefined).length;
-    await webhooks.getJobCounts('failed');
-
-    const billed = env.emulator.stats().imagesGenerated;
-    const doubleBilled = Math.max(0, billed - succeeded.length);
-    const unexplained = Math.max(0, doubleBilled - fleet.kills * WORKER_CONCURRENCY);
-    const invariants = {
-      jobs: jobIds.length,
-      succeeded: succeeded.length,
-      failed: failed.length,
-      allTerminal: succeeded.length + failed.length === jobIds.length,
-      stuck,
-      objectsVerified: verified,
-      objectMismatches: mismatches,
-      extraObjects: Math.max(0, listed - succeeded.length),
-      eventsMissing,
-      eventsDuplicated,
-      batchCompleted,
-      webhooksMissing,
-      webhooksUnverified,
-      billed,
-      kills: fleet.kills,
-      doubleBilled,
-      doubleBillRatio: succeeded.length === 0 ? 0 : Math.round((doubleBilled / succeeded.length) * 10_000) / 10_000,
-      unexplainedDoubleBills: unexplained,
-    };
-    const ok =
-      invariants.allTerminal &&
-      stuck === 0 &&
-      mismatches === 0 &&
-      invariants.extraObjects === 0 &&
-      eventsMissing === 0 &&
-      eventsDuplicated === 0 &&
-      batchCompleted === 1 &&
-      webhooksMissing === 0 &&
-      webhooksUnverified === 0 &&
-      unexplained === 0;
-    return { ...invariants, ok };
-  } finally {
-    await queue.close();
-    await webhooks.close();
-    redis.disconnect();
-  }
+/** Until the batch has at least `count` succeeded jobs (a fault then meets a batch in full flow). */
+export async function waitForSucceeded(producer: Producer, batchId: string, count: number, timeoutMs: number): Promise<void> {
+  await waitFor(`${count} succeeded in batch ${batchId}`, async () => ((await producer.getBatch(batchId).catch(() => null))?.succeeded ?? 0) >= count, timeoutMs, 50);
 }
 
 export async function newProducer(env: ChaosEnv, prefix: string): Promise<Producer> {

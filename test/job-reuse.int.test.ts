@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { isTerminal, startStack } from './support/stack.js';
+import { until } from './support/until.js';
 
 describe('re-used job ids', () => {
   it('runs a job re-submitted after its cancel, publishing its own job.succeeded and completing its batch', async () => {
@@ -21,6 +22,22 @@ describe('re-used job ids', () => {
     const succeeded = (await stack.events()).filter((e) => e.type === 'job.succeeded');
     expect(succeeded.map((e) => e.data.jobId).sort()).toEqual(first.jobs.map((j) => j.jobId).sort());
     expect(stack.emulator.stats().imagesGenerated).toBe(3);
+  });
+
+  it('runs again a job cancelled while it was running, when its idempotency key is submitted again', async () => {
+    await using stack = await startStack({ emulator: { latency: { minMs: 30_000, maxMs: 30_000 } } });
+    const request = { prompt: 'A slow sculpture', size: '512*512', idempotencyKey: 'sculpture-1' };
+    const job = await stack.producer.enqueue(request);
+    await until(() => stack.emulator.stats().inFlight > 0, 30_000);
+    expect((await stack.producer.cancelJob(job.jobId)).state).toBe('cancelling');
+    await stack.waitForJob(job.jobId, (j) => j.state === 'cancelled');
+
+    stack.emulator.configure({ latency: { minMs: 5, maxMs: 20 } });
+    const again = await stack.producer.enqueue(request);
+    expect(again).toMatchObject({ jobId: job.jobId, created: true });
+    const view = await stack.waitForJob(job.jobId, (j) => j.state === 'completed', 30_000);
+    expect(view.result?.key).toBeTruthy();
+    expect((await stack.events()).map((e) => e.type)).toEqual(['job.failed', 'job.succeeded']);
   });
 
   it('publishes job.succeeded for a job re-run under the same id after retention removed the first run, under an event id of its own', async () => {

@@ -228,6 +228,7 @@ export async function createProducer(options: ProducerOptions): Promise<Producer
         throw error;
       }
     } else {
+      if (job.idempotent) await releaseCancelled([job.jobId]);
       await queue.add(bulk.name, bulk.data, bulk.opts);
     }
     if (!job.idempotent) return { jobId: job.jobId, key: job.payload.key, created: true };
@@ -291,6 +292,7 @@ export async function createProducer(options: ProducerOptions): Promise<Producer
         idempotent.forEach((job, n) => {
           if (results[n]?.[1] === 1) found.add(job.jobId);
         });
+        for (const jobId of await releaseCancelled([...found])) found.delete(jobId);
         existing.push(...found);
         chunk = chunk.filter((job) => !found.has(job.jobId));
       }
@@ -301,6 +303,25 @@ export async function createProducer(options: ProducerOptions): Promise<Producer
       added.push(...chunk.map((job) => job.jobId));
     }
     return { added, existing };
+  }
+
+  /**
+   * A job cancelled while it ran stays in the queue as failed (JOB_CANCELLED) until retention; its
+   * idempotency key submitted again means "run it after all", not "return the cancelled job". Such
+   * jobs are removed so the new request creates a new run of the same id. Returns the ids removed.
+   */
+  async function releaseCancelled(jobIds: readonly string[]): Promise<string[]> {
+    if (jobIds.length === 0) return [];
+    const pipeline = connection.pipeline();
+    for (const jobId of jobIds) pipeline.hget(`${options.prefix}:${GENERATE_QUEUE}:${jobId}`, 'failedReason');
+    const reasons = (await pipeline.exec()) ?? [];
+    const released: string[] = [];
+    for (const [n, jobId] of jobIds.entries()) {
+      const reason = reasons[n]?.[1];
+      if (typeof reason !== 'string' || !reason.startsWith('JOB_CANCELLED')) continue;
+      if ((await queue.getJobState(jobId)) === 'failed' && (await queue.remove(jobId)) === 1) released.push(jobId);
+    }
+    return released;
   }
 
   /** Remembers which jobs belong to which batch (cancel, gallery); expires with the batch. */
