@@ -140,6 +140,11 @@ program
   .option('--no-burst-guard', 'turn off the Throttling.BurstRate ramp guard')
   .option('--retry-after <seconds>', 'send Retry-After on 429s')
   .option('--region <region>', 'singapore or beijing (prices in stats)')
+  .option('--limiter <model>', 'per-second (default), fixed-window, sliding-log, token-bucket, concurrency or drift')
+  .option('--window-ms <n>', 'fixed-window / sliding-log window in ms (default 60000)')
+  .option('--bucket-size <n>', 'token-bucket capacity (default 10)')
+  .option('--max-in-flight <n>', 'concurrency: most requests accepted and not yet answered (default 4)')
+  .option('--drift <schedule>', 'drift: atMs:rpm steps from the first request, e.g. "0:600,60000:360,120000:600"')
   .action(runCommand(emulatorCommand));
 
 await program.parseAsync(process.argv);

@@ -16,7 +16,7 @@ import { handleImageDownload } from './handle-image-download.js';
 import { IMAGE_PATH_PREFIX, ImageUrlSigner } from './image-url.js';
 import { LruCache } from './lru-cache.js';
 import { Prng } from './prng.js';
-import { QuotaGuard } from './quota.js';
+import { ManagedLimiter } from './managed-limiter.js';
 import { StatsRecorder } from './stats.js';
 
 const PNG_CACHE_ENTRIES = 16;
@@ -30,6 +30,7 @@ export async function createEmulator(input: EmulatorOptionsInput = {}): Promise<
   const faults = new FaultPicker(rng, () => options.faults.rates);
   const signer = new ImageUrlSigner(randomBytes(32));
   const sockets = new Set<Socket>();
+  const limiter = new ManagedLimiter(() => options);
 
   const server = createServer();
   server.on('connection', (socket) => {
@@ -50,7 +51,7 @@ export async function createEmulator(input: EmulatorOptionsInput = {}): Promise<
     options: () => options,
     baseUrl: url,
     stats,
-    quota: new QuotaGuard(() => options.quota),
+    limiter,
     faults,
     rng,
     signer,
@@ -91,6 +92,7 @@ export async function createEmulator(input: EmulatorOptionsInput = {}): Promise<
     url,
     port,
     stats: () => stats.snapshot(),
+    limiter: limiter.report,
     options: () => structuredClone(options),
     configure(patch: EmulatorOptionsInput): void {
       for (const fixed of ['host', 'port'] as const) {
@@ -99,6 +101,7 @@ export async function createEmulator(input: EmulatorOptionsInput = {}): Promise<
         }
       }
       options = mergeEmulatorOptions(options, patch);
+      limiter.reconfigure();
       if (patch.randomSeed !== undefined) rng.reseed(patch.randomSeed);
     },
     failNext: (...steps) => faults.enqueue(steps),

@@ -43,6 +43,42 @@ describe('emulator options', () => {
     expect(() => resolveEmulatorOptions(patch)).toThrow(RangeError);
   });
 
+  it('defaults the limiter to the per-second model', () => {
+    expect(resolveEmulatorOptions().quota).toMatchObject({
+      model: 'per-second',
+      windowMs: 60_000,
+      bucketSize: 10,
+      maxInFlight: 4,
+      drift: [{ atMs: 0, rpm: 120 }],
+    });
+  });
+
+  it.each([
+    [{ model: 'leaky' as never }, 'quota.model'],
+    [{ windowMs: 0 }, 'quota.windowMs'],
+    [{ windowMs: Infinity }, 'quota.windowMs'],
+    [{ bucketSize: 0 }, 'quota.bucketSize'],
+    [{ bucketSize: 1.5 }, 'quota.bucketSize'],
+    [{ maxInFlight: 0 }, 'quota.maxInFlight'],
+    [{ maxInFlight: 2.5 }, 'quota.maxInFlight'],
+    [{ drift: 'fast' as never }, 'quota.drift'],
+    [{ drift: [{ atMs: 0, rpm: 0 }] }, 'quota.drift[0]'],
+    [{ drift: [{ atMs: 0, rpm: Infinity }] }, 'quota.drift[0]'],
+    [{ drift: [{ atMs: -1, rpm: 5 }] }, 'quota.drift[0]'],
+    [{ drift: [{ atMs: 0, rpm: 5 }, { atMs: 'x', rpm: 5 }] as never }, 'quota.drift[1]'],
+    [{ drift: [{ atMs: 1000, rpm: 5 }] }, 'quota.drift must start with a step at atMs 0'],
+    [{ drift: [{ atMs: 0, rpm: 5 }, { atMs: 2000, rpm: 5 }, { atMs: 2000, rpm: 6 }] }, 'strictly increasing'],
+  ])('rejects the limiter option %o, naming %s', (quota, field) => {
+    expect(() => resolveEmulatorOptions({ quota })).toThrow(RangeError);
+    expect(() => resolveEmulatorOptions({ quota })).toThrow(field);
+  });
+
+  it('accepts an empty drift schedule (a constant quota.rpm) and replaces schedules whole', () => {
+    expect(resolveEmulatorOptions({ quota: { model: 'drift', drift: [] } }).quota.drift).toEqual([]);
+    const base = resolveEmulatorOptions({ quota: { drift: [{ atMs: 0, rpm: 1 }, { atMs: 5, rpm: 2 }] } });
+    expect(mergeEmulatorOptions(base, { quota: { drift: [{ atMs: 0, rpm: 3 }] } }).quota.drift).toEqual([{ atMs: 0, rpm: 3 }]);
+  });
+
   it('accepts a rate of 1 (every call fails while it is set), ModelNotExist included', () => {
     expect(resolveEmulatorOptions({ faults: { rates: { ModelNotExist: 1 } } }).faults.rates).toEqual({ ModelNotExist: 1 });
     expect(() => resolveEmulatorOptions({ faults: { rates: { ModelNotFound: 1 } as never } })).toThrow(RangeError);

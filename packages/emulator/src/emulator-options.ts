@@ -22,12 +22,63 @@ export interface BurstOptions {
   baselineWindowMs: number;
 }
 
+/**
+ * How the account quota is enforced (see each model's file for its rule and its true capacity):
+ * - `'per-second'`: sliding 1 s (`rps`) + sliding 60 s (`rpm`) + the ramp guard (`burst`).
+ * - `'fixed-window'`: at most `limit` per window of `windowMs`, windows aligned to the start.
+ * - `'sliding-log'`: at most `limit` in any trailing `windowMs`.
+ * - `'token-bucket'`: `bucketSize` tokens, refilled at `rpm / 60` per second, starting full.
+ * - `'concurrency'`: at most `maxInFlight` accepted and unanswered, plus `rps`/`rpm` sliding windows.
+ * - `'drift'`: a per-second rule whose quota follows the `drift` schedule.
+ *
+ * `limit` = `max(1, floor(rpm × windowMs / 60000))`. The start is the first generation request
+ * the limiter sees after creation, or after a `configure()` that rebuilt it.
+ */
+export type LimiterModel = 'per-second' | 'fixed-window' | 'sliding-log' | 'token-bucket' | 'concurrency' | 'drift';
+
+export const LIMITER_MODELS: readonly LimiterModel[] = [
+  'per-second',
+  'fixed-window',
+  'sliding-log',
+  'token-bucket',
+  'concurrency',
+  'drift',
+];
+
+/** One step of the `drift` schedule: from `atMs` after the limiter's start, the quota is `rpm`. */
+export interface DriftStep {
+  readonly atMs: number;
+  readonly rpm: number;
+}
+
 export interface QuotaOptions {
-  /** Accepted requests allowed in any trailing 60 s (req/min). `Infinity` = unlimited. Default `120`. */
+  /**
+   * Limiter model. Default `'per-second'`. Changing it (or a field listed as "rebuilds") through
+   * `configure()` builds a fresh limiter: its history, counts and start time are reset.
+   */
+  model: LimiterModel;
+  /**
+   * Accepted requests allowed in any trailing 60 s (req/min). `Infinity` = unlimited. Default `120`.
+   * The window and bucket models derive their limit or refill rate from it. Read live (no rebuild).
+   */
   rpm: number;
-  /** Accepted requests allowed in any trailing 1 s (req/s). `Infinity` = unlimited. Default `2`. */
+  /**
+   * Accepted requests allowed in any trailing 1 s (req/s). `Infinity` = unlimited. Default `2`.
+   * Used by `'per-second'` and `'concurrency'` only. Read live (no rebuild).
+   */
   rps: number;
   burst: BurstOptions;
+  /** Window length of `'fixed-window'` and `'sliding-log'` (ms). Default `60000`. Rebuilds. */
+  windowMs: number;
+  /** Capacity of the `'token-bucket'` (tokens, an integer). Default `10`. Rebuilds. */
+  bucketSize: number;
+  /** `'concurrency'`: most requests accepted and not yet answered. Default `4`. Rebuilds. */
+  maxInFlight: number;
+  /**
+   * `'drift'`: the quota schedule, sorted by `atMs`, the first step at `atMs: 0`; the last step
+   * holds forever. Empty = a constant `rpm`. Default `[{ atMs: 0, rpm: 120 }]`. Rebuilds.
+   */
+  drift: readonly DriftStep[];
   /**
    * When set, every 429 carries `Retry-After: <ceil(value)>` (s). Default `undefined` (no header):
    * the real API is not known to send one.
@@ -122,9 +173,14 @@ export const EMULATOR_DEFAULTS: EmulatorOptions = deepFreeze<EmulatorOptions>({
   region: 'singapore',
   apiKeys: undefined,
   quota: {
+    model: 'per-second',
     rpm: 120,
     rps: 2,
     burst: { enabled: true, factor: 2, floorPerSecond: undefined, baselineWindowMs: 10_000 },
+    windowMs: 60_000,
+    bucketSize: 10,
+    maxInFlight: 4,
+    drift: [{ atMs: 0, rpm: 120 }],
     retryAfterSeconds: undefined,
   },
   latency: { minMs: 1500, maxMs: 4000, extendExtraMinMs: 3000, extendExtraMaxMs: 8000 },
@@ -211,6 +267,7 @@ function validateEmulatorOptions(o: EmulatorOptions): void {
     nonNegative(o.quota.burst.baselineWindowMs) && o.quota.burst.baselineWindowMs > 0,
     'quota.burst.baselineWindowMs must be a finite number > 0',
   );
+  validateLimiterOptions(o.quota);
   check(
     o.quota.retryAfterSeconds === undefined || nonNegative(o.quota.retryAfterSeconds),
     'quota.retryAfterSeconds must be a finite number >= 0',
@@ -245,5 +302,30 @@ function validateEmulatorOptions(o: EmulatorOptions): void {
   check(
     o.randomSeed === undefined || (typeof o.randomSeed === 'number' && Number.isFinite(o.randomSeed)),
     'randomSeed must be a finite number',
+  );
+}
+
+function validateLimiterOptions(q: QuotaOptions): void {
+  check(
+    (LIMITER_MODELS as readonly unknown[]).includes(q.model),
+    `quota.model must be one of ${LIMITER_MODELS.map((m) => `'${m}'`).join(', ')}`,
+  );
+  check(nonNegative(q.windowMs) && q.windowMs > 0, 'quota.windowMs must be a finite number > 0');
+  check(Number.isInteger(q.bucketSize) && q.bucketSize >= 1, 'quota.bucketSize must be an integer >= 1');
+  check(Number.isInteger(q.maxInFlight) && q.maxInFlight >= 1, 'quota.maxInFlight must be an integer >= 1');
+  check(Array.isArray(q.drift), 'quota.drift must be an array of { atMs, rpm } steps');
+  q.drift.forEach((step: unknown, i) => {
+    const ok =
+      isPlainObject(step) &&
+      nonNegative(step['atMs']) &&
+      typeof step['rpm'] === 'number' &&
+      Number.isFinite(step['rpm']) &&
+      step['rpm'] > 0;
+    check(ok, `quota.drift[${i}] must be { atMs: finite number >= 0, rpm: finite number > 0 }`);
+  });
+  check(q.drift.length === 0 || q.drift[0]?.atMs === 0, 'quota.drift must start with a step at atMs 0');
+  check(
+    q.drift.every((step, i) => i === 0 || step.atMs > (q.drift[i - 1]?.atMs ?? -Infinity)),
+    'quota.drift must be sorted by strictly increasing atMs',
   );
 }

@@ -16,11 +16,12 @@ import { moderatePrompt } from './moderate-prompt.js';
 import { imagePriceMicroUsd } from './pricing.js';
 import type { Prng } from './prng.js';
 import { extendPrompt } from './prompt-extend.js';
-import type { QuotaGuard } from './quota.js';
+import type { ManagedLimiter } from './managed-limiter.js';
 import { readBody } from './read-body.js';
 import { sleep } from './sleep.js';
 import type { StatsRecorder } from './stats.js';
 import { buildSuccessBody } from './success-body.js';
+import type { GenerationRequest } from './validate-request.js';
 import { MAX_SEED, validateRequest } from './validate-request.js';
 
 /** The one DashScope endpoint the emulator serves (z-image is synchronous only). */
@@ -32,7 +33,8 @@ export interface GenerationContext {
   /** Origin of the emulator, used for the image URLs. */
   readonly baseUrl: string;
   readonly stats: StatsRecorder;
-  readonly quota: QuotaGuard;
+  /** The account rate limiter; every accepted request's admission must be released once answered. */
+  readonly limiter: ManagedLimiter;
   readonly faults: FaultPicker;
   readonly rng: Prng;
   readonly signer: ImageUrlSigner;
@@ -126,13 +128,39 @@ export async function handleGeneration(
   const request = validation.request;
 
   const now = performance.now();
-  const throttle = ctx.quota.tryAccept(now);
-  if (throttle !== undefined) {
-    ctx.stats.throttled(throttle);
-    return fail(FAULT_CATALOGUE[throttle]);
+  const admission = ctx.limiter.admit(now);
+  if (admission.code !== undefined) {
+    ctx.stats.throttled(admission.code);
+    return fail(FAULT_CATALOGUE[admission.code]);
   }
   ctx.stats.accepted(now);
+  // Every way out of an accepted request (an answer, a drop, close(), a bug) frees its admission,
+  // so the concurrency model's slots cannot leak. A client that hung up keeps its slot until the
+  // generation ends, as upstream keeps working on it. `done()` runs right after the response is
+  // written, before the client can react to it, so a client never sees its own slot still taken.
+  try {
+    await answerAccepted(req, res, ctx, { options, request, requestId, arrivedAt, fail, clientGone: () => clientGone });
+  } finally {
+    admission.done();
+  }
+}
 
+interface AcceptedRequest {
+  readonly options: EmulatorOptions;
+  readonly request: GenerationRequest;
+  readonly requestId: string;
+  readonly arrivedAt: number;
+  readonly fail: (error: DashScopeError) => void;
+  readonly clientGone: () => boolean;
+}
+
+/** The part after the quota: trigger words, faults, latency, billing and the success body. */
+async function answerAccepted(
+  req: IncomingMessage,
+  res: ServerResponse,
+  ctx: GenerationContext,
+  { options, request, requestId, arrivedAt, fail, clientGone }: AcceptedRequest,
+): Promise<void> {
   const rejection = moderatePrompt(request.prompt, options.faults.triggerWords);
   if (rejection) return fail(rejection);
 
@@ -155,7 +183,7 @@ export async function handleGeneration(
   }
   if (fault?.type === 'gateway') {
     ctx.stats.error(`Gateway${fault.status}`);
-    if (!clientGone) sendGatewayPage(res, fault.status);
+    if (!clientGone()) sendGatewayPage(res, fault.status);
     return;
   }
 
@@ -165,7 +193,7 @@ export async function handleGeneration(
     req.socket.destroy();
     return;
   }
-  if (clientGone) {
+  if (clientGone()) {
     ctx.stats.count('clientDisconnects');
     return;
   }

@@ -1,12 +1,14 @@
 export { createEmulator } from './create-emulator.js';
 export type { Emulator } from './emulator.js';
-export { EMULATOR_DEFAULTS } from './emulator-options.js';
+export { EMULATOR_DEFAULTS, LIMITER_MODELS } from './emulator-options.js';
 export type {
   BurstOptions,
+  DriftStep,
   EmulatorOptions,
   EmulatorOptionsInput,
   FaultOptions,
   LatencyOptions,
+  LimiterModel,
   ModerationCode,
   QuotaOptions,
   Region,
@@ -17,3 +19,6 @@ export { GENERATION_PATH } from './handle-generation.js';
 export { RESET_PATH, STATS_PATH } from './handle-control.js';
 export { PRICE_MICRO_USD } from './pricing.js';
 export type { EmulatorStats } from './stats.js';
+export { createLimiter } from './create-limiter.js';
+export type { LimiterCounts, LimiterReport, LimiterSecond } from './managed-limiter.js';
+export type { LimiterInit, LimiterSettings, RateLimiter, ThrottleCode } from './rate-limiter.js';

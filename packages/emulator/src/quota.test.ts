@@ -53,6 +53,22 @@ describe('QuotaGuard', () => {
     expect(guard.tryAccept(10_900)).toBeUndefined();
   });
 
+  it('reports the sustainable rate as its capacity and quota', () => {
+    const options = quota({ rps: 2, rpm: 120 });
+    const guard = new QuotaGuard(() => options);
+    expect(guard.model).toBe('per-second');
+    expect(guard.capacity(0, 60_000)).toBe(120);
+    expect(guard.capacity(1000, 31_000)).toBe(60);
+    expect(guard.capacity(5, 5)).toBe(0);
+    options.rps = 1; // the per-second limit now binds: 60/min
+    expect(guard.capacity(0, 60_000)).toBe(60);
+    expect(guard.quotaRpm()).toBe(60);
+    expect(guard.startedAt).toBeUndefined();
+    guard.tryAccept(42);
+    guard.tryAccept(50);
+    expect(guard.startedAt).toBe(42);
+  });
+
   it('never throttles with Infinity limits and the derived floor', () => {
     const guard = new QuotaGuard(() => quota({ rps: Infinity, rpm: Infinity }));
     expect(offerSecond(guard, 0, 10_000).every((r) => r === undefined)).toBe(true);

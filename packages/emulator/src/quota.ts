@@ -1,11 +1,12 @@
 import type { QuotaOptions } from './emulator-options.js';
 import { effectiveBurstFloor } from './emulator-options.js';
+import type { RateLimiter, ThrottleCode } from './rate-limiter.js';
+import { MINUTE_MS, sustainableRpm } from './rate-limiter.js';
 import { SlidingWindow } from './sliding-window.js';
 
-export type ThrottleCode = 'Throttling.RateQuota' | 'Throttling.BurstRate';
+export type { ThrottleCode } from './rate-limiter.js';
 
 const SECOND_MS = 1000;
-const MINUTE_MS = 60_000;
 
 /**
  * The account-level rate limiter: sliding windows over ACCEPTED requests only (a throttled request
@@ -17,8 +18,15 @@ const MINUTE_MS = 60_000;
  *   requests per second in the `baselineWindowMs` that precede the current second. So a cold
  *   client may start at the floor and then roughly double its rate every baseline window.
  *   The windows are disjoint on purpose: the current second must not inflate its own baseline.
+ *
+ * This is the `'per-second'` limiter model (the default). `rpm`, `rps` and `burst` are read live.
+ * True capacity: the sustainable rate, `min(rpm, 60 × rps) × T / 60000` for an interval of `T` ms
+ * (`rpm × T / 60000` when `rps ≥ rpm / 60`, as by default). A burst from idle can beat it over short
+ * intervals; the excess is at most one window's worth (`rps`, or `rpm` when that binds).
  */
-export class QuotaGuard {
+export class QuotaGuard implements RateLimiter {
+  readonly model = 'per-second';
+  #startedAt: number | undefined;
   readonly #second = new SlidingWindow(SECOND_MS);
   readonly #minute = new SlidingWindow(MINUTE_MS);
   /** Covers the current second plus the baseline window; minus `#second` gives the baseline. */
@@ -26,8 +34,13 @@ export class QuotaGuard {
 
   constructor(private readonly options: () => QuotaOptions) {}
 
+  get startedAt(): number | undefined {
+    return this.#startedAt;
+  }
+
   /** Records the request as accepted and returns `undefined`, or returns why it is throttled. */
   tryAccept(now: number): ThrottleCode | undefined {
+    this.#startedAt ??= now;
     const quota = this.options();
     const inSecond = this.#second.count(now);
     if (inSecond + 1 > quota.rps || this.#minute.count(now) + 1 > quota.rpm) {
@@ -41,6 +54,18 @@ export class QuotaGuard {
     this.#minute.push(now);
     this.#secondAndBaseline.push(now);
     return undefined;
+  }
+
+  onDone(): void {
+    // Not a concurrency model.
+  }
+
+  capacity(fromMs: number, toMs: number): number {
+    return toMs > fromMs ? (sustainableRpm(this.options()) * (toMs - fromMs)) / MINUTE_MS : 0;
+  }
+
+  quotaRpm(): number {
+    return sustainableRpm(this.options());
   }
 }
 

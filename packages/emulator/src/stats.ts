@@ -8,7 +8,7 @@ export interface EmulatorStats {
   accepted: number;
   /** Requests rejected by the quota guard (429). Injected `Throttling*` faults are not counted here. */
   throttled: number;
-  /** `throttled` split by code (`Throttling.RateQuota`, `Throttling.BurstRate`). */
+  /** `throttled` split by code (`Throttling.RateQuota`, `Throttling.BurstRate`, and `Throttling` from the concurrency model). */
   throttledByCode: Record<string, number>;
   /**
    * Every error answer to a generation request by code, quota throttles included. Gateway faults

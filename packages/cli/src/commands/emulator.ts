@@ -1,5 +1,6 @@
 import { AppError } from '@zimage/shared';
-import { createEmulator } from '@zimage/emulator';
+import type { DriftStep, LimiterModel } from '@zimage/emulator';
+import { LIMITER_MODELS, createEmulator } from '@zimage/emulator';
 import { parseInteger } from '../parse-options.js';
 
 export interface EmulatorFlags {
@@ -11,6 +12,11 @@ export interface EmulatorFlags {
   burstGuard: boolean;
   retryAfter?: string;
   region?: string;
+  limiter?: string;
+  windowMs?: string;
+  bucketSize?: string;
+  maxInFlight?: string;
+  drift?: string;
 }
 
 /** `zimage emulator --port N`: the local DashScope stand-in, until SIGINT/SIGTERM. */
@@ -27,6 +33,7 @@ export async function emulatorCommand(flags: EmulatorFlags): Promise<number> {
   const rps = parseInteger('--rps', flags.rps);
   if (rps !== undefined && rps < 1) throw new AppError('REQUEST_INVALID', '--rps must be at least 1');
   const retryAfter = parseInteger('--retry-after', flags.retryAfter);
+  const limiter = parseLimiterFlags(flags);
   const emulator = await createEmulator({
     host: flags.host,
     port,
@@ -36,14 +43,69 @@ export async function emulatorCommand(flags: EmulatorFlags): Promise<number> {
       ...(rps !== undefined ? { rps } : {}),
       ...(retryAfter !== undefined ? { retryAfterSeconds: retryAfter } : {}),
       burst: { enabled: flags.burstGuard },
+      ...limiter,
     },
     ...(latency ? { latency: { minMs: Number(latency[1]), maxMs: Number(latency[2]) } } : {}),
   });
   process.stdout.write(`DashScope emulator listening at ${emulator.url}\n  DASHSCOPE_BASE_URL=${emulator.url}\n  stats: ${emulator.url}/__emulator/stats\n`);
+  if (flags.limiter) process.stdout.write(`  limiter: ${emulator.limiter.model}\n`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());
     process.once('SIGTERM', () => resolve());
   });
   await emulator.close();
   return 0;
+}
+
+interface LimiterFlags {
+  model?: LimiterModel;
+  windowMs?: number;
+  bucketSize?: number;
+  maxInFlight?: number;
+  drift?: DriftStep[];
+}
+
+/** `--limiter`, `--window-ms`, `--bucket-size`, `--max-in-flight`, `--drift`, each checked. */
+export function parseLimiterFlags(flags: Pick<EmulatorFlags, 'limiter' | 'windowMs' | 'bucketSize' | 'maxInFlight' | 'drift'>): LimiterFlags {
+  const out: LimiterFlags = {};
+  if (flags.limiter !== undefined) {
+    if (!(LIMITER_MODELS as readonly string[]).includes(flags.limiter)) {
+      throw new AppError('REQUEST_INVALID', `--limiter must be one of ${LIMITER_MODELS.join(', ')} (got "${flags.limiter}")`);
+    }
+    out.model = flags.limiter as LimiterModel;
+  }
+  const windowMs = parseInteger('--window-ms', flags.windowMs);
+  if (windowMs !== undefined) {
+    if (windowMs < 1) throw new AppError('REQUEST_INVALID', `--window-ms must be at least 1 (got ${windowMs})`);
+    out.windowMs = windowMs;
+  }
+  const bucketSize = parseInteger('--bucket-size', flags.bucketSize);
+  if (bucketSize !== undefined) {
+    if (bucketSize < 1) throw new AppError('REQUEST_INVALID', `--bucket-size must be at least 1 (got ${bucketSize})`);
+    out.bucketSize = bucketSize;
+  }
+  const maxInFlight = parseInteger('--max-in-flight', flags.maxInFlight);
+  if (maxInFlight !== undefined) {
+    if (maxInFlight < 1) throw new AppError('REQUEST_INVALID', `--max-in-flight must be at least 1 (got ${maxInFlight})`);
+    out.maxInFlight = maxInFlight;
+  }
+  if (flags.drift !== undefined) out.drift = parseDrift(flags.drift);
+  return out;
+}
+
+/** "0:600,60000:360" → steps; atMs whole ms ≥ 0, strictly increasing from 0; rpm > 0. */
+function parseDrift(text: string): DriftStep[] {
+  const invalid = (rule: string): AppError =>
+    new AppError('REQUEST_INVALID', `--drift ${rule} (expected atMs:rpm pairs separated by commas, e.g. "0:600,60000:360"; got "${text}")`);
+  const steps = text.split(',').map((pair) => {
+    const match = /^\s*(\d+)\s*:\s*(\d+(?:\.\d+)?)\s*$/.exec(pair);
+    if (!match) throw invalid('steps must be whole ms, a colon, and a positive rpm');
+    return { atMs: Number(match[1]), rpm: Number(match[2]) };
+  });
+  if (steps.some((step) => step.rpm <= 0)) throw invalid('rpm must be greater than 0');
+  if (steps[0]?.atMs !== 0) throw invalid('must start with a step at 0 ms');
+  if (steps.some((step, i) => i > 0 && step.atMs <= (steps[i - 1]?.atMs ?? -1))) {
+    throw invalid('atMs must be strictly increasing');
+  }
+  return steps;
 }
