@@ -102,26 +102,47 @@ export async function* readBatchRows(path: string, format: BatchFormat = detectF
         yield { line: start, error: `CSV: has ${record.length} fields; the header has ${header.length}` };
         continue;
       }
-      const columns = header;
-      yield { line: start, fields: Object.fromEntries(columns.map((name, i) => [name, record[i] ?? ''])) };
+      const fields: Record<string, unknown> = {};
+      for (let i = 0; i < header.length; i++) fields[header[i] as string] = record[i] ?? '';
+      yield { line: start, fields };
     }
   } catch (error) {
     yield { line: cursor, error: `CSV: ${(error as Error).message}; the rest of the file cannot be read`, fatal: true };
   }
 }
 
-const LINE_BREAK = /\r\n|\n|\r/g;
-
 /**
  * Where a record starts, from its raw text: csv-parse's own line count skips blank lines and
  * counts a CRLF inside quotes twice, so lines are counted here (blank lines lead the raw text).
+ * A line break is CRLF, LF or CR; the one that ends the record is not counted.
  */
 export function locateRecord(raw: string, cursor: number): { start: number; next: number } {
-  const leading = /^(?:\r\n|\n|\r)*/.exec(raw)?.[0] ?? '';
-  const body = raw.slice(leading.length).replace(/(?:\r\n|\n|\r)$/, '');
-  const start = cursor + (leading.match(LINE_BREAK)?.length ?? 0);
-  return { start, next: start + (body.match(LINE_BREAK)?.length ?? 0) + 1 };
+  let i = 0;
+  let start = cursor;
+  for (;;) {
+    const code = raw.charCodeAt(i);
+    if (code === LF) i += 1;
+    else if (code === CR) i += raw.charCodeAt(i + 1) === LF ? 2 : 1;
+    else break;
+    start += 1;
+  }
+  let end = raw.length;
+  if (end > i && raw.charCodeAt(end - 1) === LF) end -= end - 1 > i && raw.charCodeAt(end - 2) === CR ? 2 : 1;
+  else if (end > i && raw.charCodeAt(end - 1) === CR) end -= 1;
+  let breaks = 0;
+  for (let j = i; j < end; j++) {
+    const code = raw.charCodeAt(j);
+    if (code === LF) breaks += 1;
+    else if (code === CR) {
+      breaks += 1;
+      if (raw.charCodeAt(j + 1) === LF) j += 1;
+    }
+  }
+  return { start, next: start + breaks + 1 };
 }
+
+const LF = 10;
+const CR = 13;
 
 const KNOWN_COLUMNS: Record<string, keyof JobRequestInput> = {
   prompt: 'prompt',
@@ -138,15 +159,46 @@ const KNOWN_COLUMNS: Record<string, keyof JobRequestInput> = {
   key: 'key',
 };
 
+interface ColumnRole {
+  field: keyof JobRequestInput | undefined;
+  /** Copied into metadata (when it is not a known field). */
+  wanted: boolean;
+}
+
+// What each column name means, worked out once per name and metadataColumns list rather than
+// for every row (a name's role depends on nothing else).
+const DEFAULT_ROLES = new Map<string, ColumnRole>();
+const ROLES_BY_COLUMN_LIST = new WeakMap<readonly string[], Map<string, ColumnRole>>();
+const MAX_CACHED_COLUMNS = 10_000;
+
+function columnRoles(metadataColumns: readonly string[] | undefined): Map<string, ColumnRole> {
+  if (!metadataColumns) return DEFAULT_ROLES;
+  let roles = ROLES_BY_COLUMN_LIST.get(metadataColumns);
+  if (!roles) ROLES_BY_COLUMN_LIST.set(metadataColumns, (roles = new Map()));
+  return roles;
+}
+
 /** Maps one row to a job request; string columns are converted with strict rules. */
 export function rowToRequest(row: BatchRow, mapping: RowMapping): RowOutcome {
   const issues: FieldIssue[] = [];
-  const request: Record<string, unknown> = { ...mapping.defaults };
+  const request = copyOf(mapping.defaults);
   const metadata: Record<string, string> = {};
   const templateValues: Record<string, string> = {};
 
-  for (const [column, raw] of Object.entries(row.fields)) {
-    const field = KNOWN_COLUMNS[column.toLowerCase()];
+  const roles = columnRoles(mapping.metadataColumns);
+  for (const column in row.fields) {
+    if (!Object.hasOwn(row.fields, column)) continue;
+    const raw = row.fields[column];
+    let role = roles.get(column);
+    if (!role) {
+      if (roles.size >= MAX_CACHED_COLUMNS) roles.clear();
+      role = {
+        field: KNOWN_COLUMNS[column.toLowerCase()],
+        wanted: mapping.metadataColumns ? mapping.metadataColumns.includes(column) : METADATA_KEY_PATTERN.test(column),
+      };
+      roles.set(column, role);
+    }
+    const field = role.field;
     if (typeof raw === 'string') templateValues[column] = raw;
     if (field) {
       if (raw === '' || raw === undefined || raw === null) continue;
@@ -167,8 +219,7 @@ export function rowToRequest(row: BatchRow, mapping: RowMapping): RowOutcome {
       }
       continue;
     }
-    const wanted = mapping.metadataColumns ? mapping.metadataColumns.includes(column) : METADATA_KEY_PATTERN.test(column);
-    if (wanted && raw !== '' && raw !== undefined && raw !== null) {
+    if (role.wanted && raw !== '' && raw !== undefined && raw !== null) {
       metadata[column] = typeof raw === 'string' ? raw : JSON.stringify(raw);
     }
   }
@@ -181,13 +232,37 @@ export function rowToRequest(row: BatchRow, mapping: RowMapping): RowOutcome {
     issues.push({ field: 'prompt', message: 'is required: add a "prompt" column or pass --prompt-template' });
   }
   if (mapping.keyTemplate && request['key'] === undefined) request['key'] = mapping.keyTemplate;
-  if (Object.keys(metadata).length > 0) request['metadata'] = { ...(request['metadata'] as Record<string, string> | undefined), ...metadata };
+  if (firstKey(metadata) !== undefined) {
+    const base = request['metadata'] as Record<string, string> | undefined;
+    request['metadata'] = base === undefined ? metadata : { ...base, ...metadata };
+  }
 
   if (issues.length > 0) return { ok: false, issues };
-  const rowKeyColumn = mapping.rowKeyColumn ?? Object.keys(row.fields)[0];
+  const rowKeyColumn = mapping.rowKeyColumn ?? firstKey(row.fields);
   const rowKeyValue = rowKeyColumn === undefined ? undefined : row.fields[rowKeyColumn];
   const rowKey = typeof rowKeyValue === 'string' || typeof rowKeyValue === 'number' ? String(rowKeyValue).slice(0, 200) : undefined;
   return { ok: true, request: request as unknown as JobRequestInput, templateValues, rowKey };
+}
+
+/**
+ * `{ ...value }`, for an object that gets more properties next: V8 turns a spread copy that is
+ * then extended into a slow dictionary-mode object, and this one is made for every row.
+ */
+function copyOf(value: object | undefined): Record<string, unknown> {
+  const copy: Record<string, unknown> = {};
+  if (!value) return copy;
+  for (const key of Object.keys(value)) {
+    const item = (value as Record<string, unknown>)[key];
+    // Assigning `__proto__` would set the prototype; spread makes it an own property.
+    if (key === '__proto__') Object.defineProperty(copy, key, { value: item, enumerable: true, writable: true, configurable: true });
+    else copy[key] = item;
+  }
+  return copy;
+}
+
+function firstKey(fields: Record<string, unknown>): string | undefined {
+  for (const key in fields) if (Object.hasOwn(fields, key)) return key;
+  return undefined;
 }
 
 function convert(field: keyof JobRequestInput, raw: unknown): unknown {

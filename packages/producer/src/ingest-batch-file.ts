@@ -1,16 +1,19 @@
 /**
- * `zimage batch FILE`: validate every row first, then enqueue — two streaming passes over the file.
+ * `zimage batch FILE`: validate every row first, then enqueue.
  *
- * Pass 1 validates each row exactly as pass 2 will enqueue it (key template included) and keeps
- * only the problems. By default one bad row means nothing is enqueued; with `skipInvalid` the bad
- * rows go to a rejects file and the rest are enqueued. Pass 2 adds jobs in chunks; if the file
- * changed in between (a row that was valid no longer is), the jobs added so far are removed.
+ * Pass 1 streams the file and validates each row exactly as it will be enqueued (key template
+ * included), keeping the problems in memory and the valid jobs in a temporary file
+ * (`PreparedJobSpill`). By default one bad row means nothing is enqueued; with `skipInvalid` the
+ * bad rows go to a rejects file and the rest are enqueued. Pass 2 adds the validated jobs from
+ * that file in chunks, a few chunks in flight so that preparing one overlaps Redis adding the
+ * previous; if adding fails, the jobs added so far are removed.
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { AppError, type FieldIssue, type WebhookSpec } from '@zimage/shared';
 import { detectFormat, readBatchRows, rowToRequest, type BatchFormat, type RowMapping } from './batch-file.js';
 import { DuplicateFinder, newBatchId, prepareJob, type PreparedJob } from './prepare-job.js';
+import { PreparedJobSpill } from './prepared-job-spill.js';
 import type { Producer } from './producer.js';
 
 export interface IngestOptions extends RowMapping {
@@ -50,7 +53,13 @@ export interface IngestReport {
 }
 
 const KEEP_REJECTED = 1000;
-const CHUNK = 1000;
+/** Jobs per `addPrepared` call: one BullMQ `addBulk` (a MULTI of this many scripts). */
+const CHUNK = 500;
+/**
+ * `addPrepared` calls in flight. Each first waits for its batch-index write, then builds its
+ * `addBulk`; with three, one chunk is being built in Node while Redis runs the one before.
+ */
+const IN_FLIGHT = 3;
 
 export async function ingestBatchFile(producer: Producer, options: IngestOptions): Promise<IngestReport> {
   const info = await stat(options.path).catch((error: NodeJS.ErrnoException) => {
@@ -92,77 +101,88 @@ export async function ingestBatchFile(producer: Producer, options: IngestOptions
     if (file) await new Promise<void>((resolve, reject) => file.end((error?: Error | null) => (error ? reject(error) : resolve())));
   };
 
-  // Pass 1: validate everything, keep nothing but the problems.
-  for await (const row of readBatchRows(options.path, format)) {
-    rows += 1;
-    if (options.maxRows !== undefined && rows > options.maxRows) {
-      await closeRejects();
-      throw new AppError('PAYLOAD_TOO_LARGE', `more than ${options.maxRows} rows; split the batch`);
+  const spill = await PreparedJobSpill.create();
+  try {
+    // Pass 1: validate everything; keep the problems, and spill the valid jobs.
+    for await (const row of readBatchRows(options.path, format)) {
+      rows += 1;
+      if (options.maxRows !== undefined && rows > options.maxRows) {
+        await closeRejects();
+        throw new AppError('PAYLOAD_TOO_LARGE', `more than ${options.maxRows} rows; split the batch`);
+      }
+      if ('error' in row && row.fatal) {
+        await closeRejects();
+        throw new AppError('BATCH_INVALID', `line ${row.line}: ${row.error}; nothing was enqueued`, {
+          details: { rows: [...rejected, { line: row.line, issues: [{ field: '', message: row.error }] }].slice(0, KEEP_REJECTED), rejectedCount: rejectedCount + 1 },
+        });
+      }
+      let outcome = 'error' in row ? { issues: [{ field: '', message: row.error }] } : prepareRow(row);
+      if ('job' in outcome) {
+        const clashes = duplicates.check(outcome.job, row.line);
+        if (clashes.length > 0) outcome = { issues: clashes.map((c) => ({ ...c, message: c.message.replace('item', 'line') })) };
+      }
+      if ('job' in outcome) {
+        valid += 1;
+        const flushing = spill.add(outcome.job);
+        if (flushing) await flushing;
+      } else {
+        rejectedCount += 1;
+        if (rejected.length < KEEP_REJECTED) rejected.push({ line: row.line, issues: outcome.issues });
+        if (rejectedPath) {
+          rejectsFile ??= createWriteStream(rejectedPath);
+          rejectsFile.write(`${JSON.stringify({ line: row.line, issues: outcome.issues, row: 'fields' in row ? row.fields : undefined })}\n`);
+        }
+      }
+      if (rows % 5000 === 0) options.onProgress?.('validate', rows);
     }
-    if ('error' in row && row.fatal) {
-      await closeRejects();
-      throw new AppError('BATCH_INVALID', `line ${row.line}: ${row.error}; nothing was enqueued`, {
-        details: { rows: [...rejected, { line: row.line, issues: [{ field: '', message: row.error }] }].slice(0, KEEP_REJECTED), rejectedCount: rejectedCount + 1 },
+    await closeRejects();
+    await spill.finish();
+
+    if (rejectedCount > 0 && !options.skipInvalid) {
+      throw new AppError('BATCH_INVALID', `${rejectedCount} of ${rows} rows are invalid; nothing was enqueued`, {
+        details: { rows: rejected, rejectedCount },
       });
     }
-    let outcome = 'error' in row ? { issues: [{ field: '', message: row.error }] } : prepareRow(row);
-    if ('job' in outcome) {
-      const clashes = duplicates.check(outcome.job, row.line);
-      if (clashes.length > 0) outcome = { issues: clashes.map((c) => ({ ...c, message: c.message.replace('item', 'line') })) };
-    }
-    if ('job' in outcome) {
-      valid += 1;
-    } else {
-      rejectedCount += 1;
-      if (rejected.length < KEEP_REJECTED) rejected.push({ line: row.line, issues: outcome.issues });
-      if (rejectedPath) {
-        rejectsFile ??= createWriteStream(rejectedPath);
-        rejectsFile.write(`${JSON.stringify({ line: row.line, issues: outcome.issues, row: 'fields' in row ? row.fields : undefined })}\n`);
+    if (valid === 0) throw new AppError('BATCH_INVALID', `No valid rows in ${options.path} (${rows} rows read); nothing was enqueued`, { details: { rows: rejected, rejectedCount } });
+
+    // Pass 2: enqueue the spilled jobs in chunks.
+    await producer.beginBatch({ batchId, total: valid, source: options.source ?? options.path, ...(options.webhook ? { webhook: options.webhook } : {}) });
+    const added: string[] = [];
+    const existing: string[] = [];
+    const inFlight: Promise<void>[] = [];
+    let failure: { error: unknown } | undefined;
+    const send = (chunk: PreparedJob[]) =>
+      producer.addPrepared(chunk).then(
+        (outcome) => {
+          added.push(...outcome.added);
+          existing.push(...outcome.existing);
+          options.onProgress?.('enqueue', added.length + existing.length);
+        },
+        (error: unknown) => {
+          failure ??= { error };
+        },
+      );
+    try {
+      let read = 0;
+      for await (const chunk of spill.read(CHUNK)) {
+        if (failure) break;
+        read += chunk.length;
+        inFlight.push(send(chunk));
+        if (inFlight.length >= IN_FLIGHT) await inFlight.shift();
       }
+      await Promise.all(inFlight.splice(0));
+      if (failure) throw failure.error;
+      if (read !== valid) throw new Error(`${read} jobs were read back of the ${valid} validated`);
+      // Rows whose idempotency key was already in the queue: the batch waits only for the new jobs.
+      if (existing.length > 0) await producer.adjustBatchTotal(batchId, -existing.length);
+    } catch (error) {
+      await Promise.all(inFlight); // every add has settled, so `added` is complete
+      const removed = await producer.abortBatch(batchId, added).catch(() => 0);
+      throw new AppError('BATCH_INVALID', `Batch ${batchId} aborted: ${(error as Error).message}; removed ${removed} queued jobs`, { cause: error });
     }
-    if (rows % 5000 === 0) options.onProgress?.('validate', rows);
+    return { batchId, rows, enqueued: added.length, alreadyQueued: existing.length, rejectedCount, rejected, rejectedPath: rejectedCount > 0 ? rejectedPath : undefined };
+  } finally {
+    await closeRejects().catch(() => {});
+    await spill.remove();
   }
-  await closeRejects();
-
-  if (rejectedCount > 0 && !options.skipInvalid) {
-    throw new AppError('BATCH_INVALID', `${rejectedCount} of ${rows} rows are invalid; nothing was enqueued`, {
-      details: { rows: rejected, rejectedCount },
-    });
-  }
-  if (valid === 0) throw new AppError('BATCH_INVALID', `No valid rows in ${options.path} (${rows} rows read); nothing was enqueued`, { details: { rows: rejected, rejectedCount } });
-
-  // Pass 2: enqueue in chunks.
-  await producer.beginBatch({ batchId, total: valid, source: options.source ?? options.path, ...(options.webhook ? { webhook: options.webhook } : {}) });
-  const added: string[] = [];
-  const existing: string[] = [];
-  const pass2Duplicates = new DuplicateFinder();
-  let chunk: PreparedJob[] = [];
-  const flush = async () => {
-    if (chunk.length === 0) return;
-    const outcome = await producer.addPrepared(chunk);
-    added.push(...outcome.added);
-    existing.push(...outcome.existing);
-    options.onProgress?.('enqueue', added.length + existing.length);
-    chunk = [];
-  };
-  try {
-    let seen = 0;
-    for await (const row of readBatchRows(options.path, format)) {
-      if ('error' in row) continue;
-      const outcome = prepareRow(row);
-      if (!('job' in outcome) || pass2Duplicates.check(outcome.job, row.line).length > 0) continue;
-      seen += 1;
-      if (seen > valid) throw new Error('the file has more valid rows than when it was validated');
-      chunk.push(outcome.job);
-      if (chunk.length >= CHUNK) await flush();
-    }
-    await flush();
-    if (seen !== valid) throw new Error(`the file changed while it was enqueued (${seen} valid rows, ${valid} before)`);
-    // Rows whose idempotency key was already in the queue: the batch waits only for the new jobs.
-    if (existing.length > 0) await producer.adjustBatchTotal(batchId, -existing.length);
-  } catch (error) {
-    const removed = await producer.abortBatch(batchId, added).catch(() => 0);
-    throw new AppError('BATCH_INVALID', `Batch ${batchId} aborted: ${(error as Error).message}; removed ${removed} queued jobs`, { cause: error });
-  }
-  return { batchId, rows, enqueued: added.length, alreadyQueued: existing.length, rejectedCount, rejected, rejectedPath: rejectedCount > 0 ? rejectedPath : undefined };
 }

@@ -2,7 +2,7 @@
  * Turns a job request into what is stored in BullMQ: validated, normalised, key resolved.
  * Pure (no I/O), so every rule is unit-tested without Redis.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { hash, randomUUID } from 'node:crypto';
 import {
   assertKeyFitsStorage,
   assertSafeObjectKey,
@@ -12,6 +12,7 @@ import {
   MAX_PRIORITY,
   recommendedSize,
   renderKeyTemplate,
+  templateFields,
   toFieldIssues,
   type FieldIssue,
   type JobPayload,
@@ -63,13 +64,7 @@ export function prepareJob(input: unknown, context: PrepareContext): PrepareOutc
   const size = request.size ?? (request.aspect ? recommendedSize(request.aspect, request.tier) : DEFAULT_SIZE);
 
   const template = request.key ?? (batchId ? DEFAULT_BATCH_KEY_TEMPLATE : DEFAULT_KEY_TEMPLATE);
-  const rendered = renderKeyTemplate(template, {
-    ...context.templateValues,
-    ...request.metadata,
-    id: jobId,
-    batchId,
-    date: new Date(context.now).toISOString().slice(0, 10),
-  });
+  const rendered = renderKeyTemplate(template, keyTemplateValues(template, context.templateValues, request.metadata, jobId, batchId, utcDate(context.now)));
   let key = '';
   if (typeof rendered !== 'string') {
     issues.push({ field: 'key', message: rendered.error });
@@ -96,26 +91,23 @@ export function prepareJob(input: unknown, context: PrepareContext): PrepareOutc
     deadline: request.deadline,
     batchId,
   };
-  const payload: JobPayload = {
-    v: 1,
-    prompt: request.prompt,
-    width: size.width,
-    height: size.height,
-    seed: request.seed,
-    promptExtend: request.promptExtend,
-    key,
-    metadata: request.metadata,
-    webhook: request.webhook,
-    deadline: request.deadline === undefined ? undefined : Date.parse(request.deadline),
-    batchId,
-    line: context.line,
-    rowKey: context.rowKey,
-    requestHash: sha256(stableStringify(normalised)),
-    createdAt: context.now,
-  };
+  // Built field by field rather than filtered afterwards: fields not given are left out (the
+  // worker's schema has them optional), in the order the payload has always had.
+  const payload = { v: 1, prompt: request.prompt, width: size.width, height: size.height } as JobPayload;
+  if (request.seed !== undefined) payload.seed = request.seed;
+  payload.promptExtend = request.promptExtend;
+  payload.key = key;
+  payload.metadata = request.metadata;
+  if (request.webhook !== undefined) payload.webhook = request.webhook;
+  if (request.deadline !== undefined) payload.deadline = Date.parse(request.deadline);
+  if (batchId !== undefined) payload.batchId = batchId;
+  if (context.line !== undefined) payload.line = context.line;
+  if (context.rowKey !== undefined) payload.rowKey = context.rowKey;
+  payload.requestHash = sha256(stableStringify(normalised));
+  payload.createdAt = context.now;
   return {
     ok: true,
-    job: { jobId, payload: dropUndefined(payload), bullPriority: MAX_PRIORITY + 1 - request.priority, idempotent: !!request.idempotencyKey },
+    job: { jobId, payload, bullPriority: MAX_PRIORITY + 1 - request.priority, idempotent: !!request.idempotencyKey },
   };
 }
 
@@ -155,21 +147,71 @@ function randomJobId(): string {
 }
 
 function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
+  return hash('sha256', text, 'hex');
 }
 
 /** JSON with sorted keys, so equal requests hash equally whatever their key order. */
 export function stableStringify(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`;
-  if (value && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableStringify(v)}`).join(',')}}`;
+  if (!value || typeof value !== 'object') return JSON.stringify(value);
+  if (Array.isArray(value)) {
+    let text = '[';
+    for (let i = 0; i < value.length; i++) text += `${i > 0 ? ',' : ''}${stableStringify(value[i]) ?? ''}`;
+    return `${text}]`;
   }
-  return JSON.stringify(value);
+  const record = value as Record<string, unknown>;
+  // Default sort order is by UTF-16 code units, as `<` compares strings.
+  const keys = Object.keys(record).sort();
+  let text = '{';
+  for (const key of keys) {
+    const item = record[key];
+    if (item === undefined) continue;
+    text += `${text.length > 1 ? ',' : ''}${JSON.stringify(key)}:${stableStringify(item)}`;
+  }
+  return `${text}}`;
 }
 
-function dropUndefined<T extends object>(value: T): T {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+const placeholders = new Map<string, readonly string[]>();
+
+/**
+ * The values a key template can use, as `{ ...templateValues, ...metadata, id, batchId, date }`
+ * would give them, but only for the placeholders the template names: a batch's template names
+ * one or two of a row's columns, and copying all of them for every row was wasted work.
+ */
+function keyTemplateValues(
+  template: string,
+  templateValues: Readonly<Record<string, string | undefined>> | undefined,
+  metadata: Readonly<Record<string, string>>,
+  id: string,
+  batchId: string | undefined,
+  date: string,
+): Record<string, string | undefined> {
+  let names = placeholders.get(template);
+  if (!names) {
+    // A request's own key template (the API's) can be anything: keep the cache bounded.
+    if (placeholders.size >= 1000) placeholders.clear();
+    names = templateFields(template);
+    placeholders.set(template, names);
+  }
+  const values: Record<string, string | undefined> = {};
+  for (const name of names) {
+    let value: string | undefined;
+    if (name === 'id') value = id;
+    else if (name === 'batchId') value = batchId;
+    else if (name === 'date') value = date;
+    else if (Object.hasOwn(metadata, name)) value = metadata[name];
+    else if (templateValues && Object.hasOwn(templateValues, name)) value = templateValues[name];
+    else continue; // as with the spread, a name that is nowhere is left unset
+    // Assigning `__proto__` would set the prototype; spread makes it an own value.
+    if (name === '__proto__') Object.defineProperty(values, name, { value, enumerable: true, writable: true, configurable: true });
+    else values[name] = value;
+  }
+  return values;
+}
+
+let today = { now: Number.NaN, date: '' };
+
+/** `{date}`: every row of a batch shares one `now`, so the date is formatted once. */
+function utcDate(now: number): string {
+  if (now !== today.now) today = { now, date: new Date(now).toISOString().slice(0, 10) };
+  return today.date;
 }

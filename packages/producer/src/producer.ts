@@ -195,16 +195,17 @@ export async function createProducer(options: ProducerOptions): Promise<Producer
     const problem = webhook ? await webhooks.problem(webhook.url) : undefined;
     if (problem) throw new AppError('WEBHOOK_URL_REFUSED', `Invalid job request: webhook.url: ${problem}`, { details: { issues: [{ field: 'webhook.url', message: problem }] } });
   }
-  const jobOptions: JobsOptions = {
-    attempts: options.maxAttempts ?? 6,
-    backoff: { type: 'zimage' },
-    // Kept for the retention period so that status, results and idempotency keys keep working.
-    removeOnComplete: { age: retentionSeconds },
-    removeOnFail: { age: retentionSeconds },
-  };
+  const attempts = options.maxAttempts ?? 6;
+  const backoff = { type: 'zimage' };
+  // Kept for the retention period so that status, results and idempotency keys keep working.
+  const removeOnComplete = { age: retentionSeconds };
+  const removeOnFail = { age: retentionSeconds };
 
-  function toBulk(job: PreparedJob) {
-    return { name: 'generate', data: job.payload, opts: { ...jobOptions, jobId: job.jobId, priority: job.bullPriority } };
+  function toBulk(job: PreparedJob): { name: string; data: JobPayload; opts: JobsOptions } {
+    // A literal, not `{ ...shared, jobId, priority }`: V8 builds a spread-then-extended object
+    // slowly (in dictionary mode), and BullMQ copies and encodes these options for every job.
+    const opts: JobsOptions = { attempts, backoff, removeOnComplete, removeOnFail, jobId: job.jobId, priority: job.bullPriority };
+    return { name: 'generate', data: job.payload, opts };
   }
 
   async function enqueue(request: unknown): Promise<EnqueuedJob> {
@@ -327,7 +328,13 @@ export async function createProducer(options: ProducerOptions): Promise<Producer
   /** Remembers which jobs belong to which batch (cancel, gallery); expires with the batch. */
   async function indexBatchJobs(jobs: readonly PreparedJob[]): Promise<void> {
     const byBatch = new Map<string, string[]>();
-    for (const job of jobs) if (job.payload.batchId) byBatch.set(job.payload.batchId, [...(byBatch.get(job.payload.batchId) ?? []), job.jobId]);
+    for (const job of jobs) {
+      const batchId = job.payload.batchId;
+      if (!batchId) continue;
+      const ids = byBatch.get(batchId);
+      if (ids) ids.push(job.jobId);
+      else byBatch.set(batchId, [job.jobId]);
+    }
     if (byBatch.size === 0) return;
     const pipeline = connection.pipeline();
     for (const [batchId, ids] of byBatch) {
