@@ -1,54 +1,146 @@
 /**
- * `pnpm bench` (full, ~13.5 min) and `pnpm bench -- --quick` (under 3 min): the scenarios of
+ * `pnpm bench` (full, under 20 min) and `pnpm bench -- --quick` (under 4 min): the scenarios of
  * docs/performance.md against the emulator and a private redis-server, everything compared
  * measured side by side in the same run. Prints a table; writes bench/results/latest.json and
  * latest.md. Tests assert behaviour; this is where speed is measured.
+ *
+ *   --only=quota|overhead|ingest|interactive|limiters   one scenario
+ *   --only=limiters:fixed-window[,drift…]               some limiter models
+ *   --out=DIR                                           results elsewhere (default bench/results)
  */
+import type { Emulator, LimiterModel } from '@zimage/emulator';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
+import { resolve } from 'node:path';
 import { startRedisServer } from '@zimage/shared';
+import type { FleetBatchRun } from './fleet.js';
 import { runIngestScenario } from './scenarios/ingest.js';
 import { runInteractiveScenario } from './scenarios/interactive.js';
+import {
+  ALL_LIMITER_MODELS,
+  LIMITER_PLANS,
+  LIMITER_RATE_PER_MINUTE,
+  describePlan,
+  limitersMarkdown,
+  limitersSummary,
+  measureLimiterRun,
+  modelSpec,
+  runLimitersScenario,
+  type LimiterRun,
+} from './scenarios/limiters.js';
 import { runOverheadScenario } from './scenarios/overhead.js';
-import { runQuotaScenario } from './scenarios/quota.js';
-import { ROOT } from './support.js';
+import { runQuotaScenario, type QuotaRun } from './scenarios/quota.js';
+import { killAllChildren, ROOT } from './support.js';
 
+const SCENARIOS = ['quota', 'overhead', 'ingest', 'interactive', 'limiters'] as const;
 const quick = process.argv.includes('--quick');
-const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
-const log = (line: string) => process.stderr.write(`${line}\n`);
+const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+const [only, onlyModels] = (arg('only') ?? '').split(':') as [string, string | undefined];
+const outDir = resolve(arg('out') ?? `${ROOT}bench/results`);
+const startedAt = Date.now();
+const log = (line: string) => process.stderr.write(`[${String(Math.round((Date.now() - startedAt) / 1000)).padStart(4)} s] ${line}\n`);
+if (only && !(SCENARIOS as readonly string[]).includes(only)) {
+  log(`bench: --only=${only}: expected one of ${SCENARIOS.join(', ')} (limiters:MODEL[,MODEL] for some limiter models)`);
+  process.exit(2);
+}
+const models = (onlyModels ? onlyModels.split(',') : ALL_LIMITER_MODELS) as LimiterModel[];
+const unknownModel = models.find((m) => !ALL_LIMITER_MODELS.includes(m));
+if (unknownModel || (onlyModels && only !== 'limiters')) {
+  log(`bench: unknown limiter model '${unknownModel ?? onlyModels}': expected --only=limiters:${ALL_LIMITER_MODELS.join('|')}`);
+  process.exit(2);
+}
+const runs = (name: (typeof SCENARIOS)[number]) => !only || only === name;
+
+// Sizes, estimated on an idle 2-CPU machine (docs/performance.md, "Limiter models"): full ≈ quota
+// 6.2 min + limiters 9 + overhead ~1 + ingest ~0.5 + interactive ~1–3 < 20 min; quick ≈ quota 1.1 +
+// limiters 2 + the rest ~0.8 < 4 min. A shared, busy machine stretches the fleets' start-up most.
 const plan = quick
-  ? { quotaJobs: 400, misconfiguredJobs: 300, quotaPerMinute: 1200, baselineLimitSeconds: 30, overheadJobs: 1000, ingestRows: 20_000, bulkJobs: 400, priorityJobs: 12 }
-  : { quotaJobs: 2000, misconfiguredJobs: 1000, quotaPerMinute: 600, baselineLimitSeconds: 150, overheadJobs: 12_000, ingestRows: 100_000, bulkJobs: 1500, priorityJobs: 25 };
+  ? { quotaJobs: 400, misconfiguredJobs: 150, quotaPerMinute: 1200, baselineLimitSeconds: 12, bullmqLimitSeconds: 8, overheadJobs: 1000, ingestRows: 20_000, bulkJobs: 400, priorityJobs: 12 }
+  : { quotaJobs: 1200, misconfiguredJobs: 600, quotaPerMinute: 600, baselineLimitSeconds: 60, bullmqLimitSeconds: 40, overheadJobs: 12_000, ingestRows: 100_000, bulkJobs: 1500, priorityJobs: 25 };
+const limiterPlan = LIMITER_PLANS[quick ? 'quick' : 'full'];
 
 const redis = await startRedisServer();
-const started = Date.now();
+// Whatever happens — a signal, a hang past every per-run limit — no child outlives the bench.
+let aborted = false;
+const abort = async (why: string, code: number) => {
+  aborted = true;
+  log(`bench: ${why}; stopping workers and redis (no results written)`);
+  killAllChildren();
+  await redis.stop().catch(() => {});
+  process.exit(code);
+};
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void abort(signal, 130));
+const watchdogMinutes = quick ? 10 : 45;
+setTimeout(() => void abort(`still running after ${watchdogMinutes} min (watchdog)`, 124), watchdogMinutes * 60_000).unref();
+
+const started = startedAt;
 const results: Record<string, unknown> = {};
+const attempt = async (name: string, run: () => Promise<unknown>) => {
+  const t0 = Date.now();
+  try {
+    results[name] = await run();
+  } catch (error) {
+    log(`  ${name} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    results[name] = { error: error instanceof Error ? error.message : String(error) };
+  }
+  log(`  (${name}: ${Math.round((Date.now() - t0) / 1000)} s)`);
+};
+let perSecondZimage: { run: LimiterRun; jobs: number; from: string } | undefined;
 try {
-  if (!only || only === 'quota') {
+  if (runs('quota')) {
     log(`1. quota efficiency: ${plan.quotaJobs} jobs, quota ${plan.quotaPerMinute}/min (${plan.quotaPerMinute / 60}/s), ramp guard on, latency 0.3–0.8 s`);
-    results['quota'] = await runQuotaScenario(
-      { redisUrl: redis.url, jobs: plan.quotaJobs, quotaPerMinute: plan.quotaPerMinute, baselineLimitSeconds: plan.baselineLimitSeconds, misconfiguredJobs: plan.misconfiguredJobs },
-      log,
+    // At 600/min this run is exactly the limiters scenario's per-second row: measured once, used twice.
+    const reuse = plan.quotaPerMinute === LIMITER_RATE_PER_MINUTE && runs('limiters') && models.includes('per-second');
+    const inspectRight = (emulator: Emulator, run: FleetBatchRun) => {
+      const spec = modelSpec('per-second', { ...limiterPlan, perSecondJobs: plan.quotaJobs });
+      perSecondZimage = { run: measureLimiterRun(emulator, 'zimage', spec, run), jobs: plan.quotaJobs, from: "the quota scenario's ZIMAGE_RPM-right run" };
+    };
+    await attempt('quota', () =>
+      runQuotaScenario(
+        {
+          redisUrl: redis.url,
+          jobs: plan.quotaJobs,
+          quotaPerMinute: plan.quotaPerMinute,
+          baselineLimitSeconds: plan.baselineLimitSeconds,
+          bullmqLimitSeconds: plan.bullmqLimitSeconds,
+          misconfiguredJobs: plan.misconfiguredJobs,
+          runsInPairs: quick,
+          ...(reuse ? { inspectRight } : {}),
+        },
+        log,
+      ),
     );
   }
-  if (!only || only === 'overhead') {
+  if (runs('overhead')) {
     log(`2. pipeline overhead: ${plan.overheadJobs} jobs, unlimited instant upstream, 512×512 to a folder`);
-    results['overhead'] = await runOverheadScenario({ redisUrl: redis.url, jobs: plan.overheadJobs });
+    await attempt('overhead', () => runOverheadScenario({ redisUrl: redis.url, jobs: plan.overheadJobs }));
   }
-  if (!only || only === 'ingest') {
+  if (runs('ingest')) {
     log(`3. ingest: zimage batch of a ${plan.ingestRows}-row CSV`);
-    results['ingest'] = await runIngestScenario({ redisUrl: redis.url, rows: plan.ingestRows });
+    await attempt('ingest', () => runIngestScenario({ redisUrl: redis.url, rows: plan.ingestRows }));
   }
-  if (!only || only === 'interactive') {
+  if (runs('interactive')) {
     log(`4. interactive under backlog: ${plan.priorityJobs} priority jobs behind ${plan.bulkJobs} bulk jobs`);
-    results['interactive'] = await runInteractiveScenario({ redisUrl: redis.url, bulkJobs: plan.bulkJobs, priorityJobs: plan.priorityJobs, quotaPerMinute: 600 });
+    await attempt('interactive', () => runInteractiveScenario({ redisUrl: redis.url, bulkJobs: plan.bulkJobs, priorityJobs: plan.priorityJobs, quotaPerMinute: 600 }));
+  }
+  if (runs('limiters')) {
+    const scale = describePlan(limiterPlan);
+    log(`5. limiter models at ${LIMITER_RATE_PER_MINUTE}/min: ${models.join(', ')}; zimage (4 workers, ZIMAGE_RPM=${LIMITER_RATE_PER_MINUTE}) vs naive p-limit 4 and 16`);
+    log(`   scale (${scale.mode}): ${scale.windowScale}; token bucket ${scale.bucketSize}; concurrency cap ${scale.maxInFlight}; drift 600/min for ${limiterPlan.drift.highMs / 1000} s → ${limiterPlan.drift.lowRpm}/min for ${limiterPlan.drift.lowMs / 1000} s → 600/min (${limiterPlan.drift.afterMs / 1000} s of jobs)`);
+    log(`   ${scale.order}${perSecondZimage ? "; per-second zimage row = the quota scenario's run" : ''}`);
+    await attempt('limiters', () => runLimitersScenario({ redisUrl: redis.url, plan: limiterPlan, models, ...(perSecondZimage ? { perSecondZimage } : {}) }, log));
   }
 } finally {
   await redis.stop();
 }
 
-type Run = { efficiency: number; throttleRatio: number; seconds: number; requests: number; billed: number; jobs: number; completed: number };
-const quota = results['quota'] as { zimage: Run; baselines: { naive: Run; bullmqLimiter: Run }; misconfigured: Record<string, Run> } | undefined;
+// Interrupted: the scenarios saw their children die; what they return is not a result.
+if (aborted) await new Promise(() => {});
+
+type Quota = { zimage: QuotaRun; baselines: { naive: QuotaRun; bullmqLimiter: QuotaRun }; misconfigured: Record<string, QuotaRun> };
+const ok = <T>(value: unknown): T | undefined => (value && typeof value === 'object' && !('error' in value) ? (value as T) : undefined);
+const quota = ok<Quota>(results['quota']);
+const limiters = ok<Awaited<ReturnType<typeof runLimitersScenario>>>(results['limiters']);
 const report = {
   // The quota scenario's headline figures at the top level, as the issue specifies.
   efficiency: quota?.zimage.efficiency,
@@ -59,39 +151,47 @@ const report = {
         bullmqLimiter: { efficiency: quota.baselines.bullmqLimiter.efficiency, throttleRatio: quota.baselines.bullmqLimiter.throttleRatio },
       }
     : undefined,
+  limiters: limiters ? limitersSummary(limiters.models) : undefined,
   mode: quick ? 'quick' : 'full',
   date: new Date().toISOString(),
   machine: { cpus: cpus().length, memoryGb: Math.round(totalmem() / 2 ** 30), node: process.version },
   seconds: Math.round((Date.now() - started) / 1000),
+  plan: { ...plan, limiters: describePlan(limiterPlan) },
   scenarios: results,
 };
 
 const lines: string[] = [`# zimage bench (${report.mode}, ${report.date})`, '', `${report.machine.cpus} CPUs, ${report.machine.memoryGb} GB, Node ${report.machine.node}; ${report.seconds} s.`, ''];
+for (const [name, value] of Object.entries(results)) {
+  if (value && typeof value === 'object' && 'error' in value) lines.push(`**${name} failed:** ${String((value as { error: unknown }).error)}`, '');
+}
 if (quota) {
+  const mark = (okay: boolean) => (okay ? '✓' : '✗');
   lines.push(
     '## 1. Quota efficiency',
     '',
-    `Quota ${plan.quotaPerMinute}/min; baselines stop after ${plan.baselineLimitSeconds} s and are measured over the jobs they finished.`,
+    `Quota ${plan.quotaPerMinute}/min; the p-limit baseline stops after ${plan.baselineLimitSeconds} s, BullMQ's after ${plan.bullmqLimitSeconds} s, and each is measured over the jobs it finished.`,
     '',
-    '| run | efficiency | throttle ratio | jobs done | seconds | upstream requests | billed |',
-    '|---|---|---|---|---|---|---|',
+    '| run | efficiency | throttle ratio | jobs done | seconds | upstream requests | billed | goal |',
+    '|---|---|---|---|---|---|---|---|',
   );
-  const row = (name: string, r: Run) => lines.push(`| ${name} | ${r.efficiency} | ${r.throttleRatio} | ${r.completed}/${r.jobs} | ${r.seconds} | ${r.requests} | ${r.billed} |`);
-  row('zimage', quota.zimage);
+  const row = (name: string, r: QuotaRun, goal = '—') =>
+    lines.push(`| ${name} | ${r.efficiency} | ${r.throttleRatio} | ${r.completed}/${r.jobs}${r.timedOut ? ' (time limit)' : ''} | ${r.seconds} | ${r.requests} | ${r.billed} | ${goal} |`);
+  row('zimage', quota.zimage, `≥ 0.97, ≤ 0.005 ${mark(quota.zimage.efficiency >= 0.97 && quota.zimage.throttleRatio <= 0.005)}`);
   row('naive p-limit + backoff', quota.baselines.naive);
   row('BullMQ limiter', quota.baselines.bullmqLimiter);
-  for (const [name, r] of Object.entries(quota.misconfigured)) row(`zimage, ${name}`, r);
+  for (const [name, r] of Object.entries(quota.misconfigured)) row(`zimage, ${name}`, r, `≥ 0.95 ${mark(r.efficiency >= 0.95)}`);
   lines.push('');
 }
-const overhead = results['overhead'] as Record<string, unknown> | undefined;
+const overhead = ok<Record<string, unknown>>(results['overhead']);
 if (overhead) lines.push('## 2. Pipeline overhead', '', '```json', JSON.stringify(overhead, null, 2), '```', '');
-const ingest = results['ingest'] as Record<string, unknown> | undefined;
+const ingest = ok<Record<string, unknown>>(results['ingest']);
 if (ingest) lines.push('## 3. Ingest', '', '```json', JSON.stringify(ingest, null, 2), '```', '');
-const interactive = results['interactive'] as Record<string, unknown> | undefined;
+const interactive = ok<Record<string, unknown>>(results['interactive']);
 if (interactive) lines.push('## 4. Interactive under backlog', '', '```json', JSON.stringify(interactive, null, 2), '```', '');
+if (limiters) lines.push(...limitersMarkdown(limiters, `## 5. Limiter models (${LIMITER_RATE_PER_MINUTE}/min)`));
 
-mkdirSync(`${ROOT}bench/results`, { recursive: true });
-writeFileSync(`${ROOT}bench/results/latest.json`, `${JSON.stringify(report, null, 2)}\n`);
-writeFileSync(`${ROOT}bench/results/latest.md`, `${lines.join('\n')}\n`);
+mkdirSync(outDir, { recursive: true });
+writeFileSync(`${outDir}/latest.json`, `${JSON.stringify(report, null, 2)}\n`);
+writeFileSync(`${outDir}/latest.md`, `${lines.join('\n')}\n`);
 process.stdout.write(`${lines.join('\n')}\n`);
 process.exit(0);

@@ -6,8 +6,9 @@ import { createEmulator } from '@zimage/emulator';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
-import { quotaEmulator, summarise, type QuotaOptions, type QuotaRun } from './quota.js';
-import { API_KEY } from '../support.js';
+import type { QuotaOptions } from './quota.js';
+import { quotaEmulator, summarise, type QuotaRun } from './quota-emulator.js';
+import { API_KEY, withTimeout } from '../support.js';
 
 const PATH = '/api/v1/services/aigc/multimodal-generation/generation';
 
@@ -28,11 +29,12 @@ export async function runBullmqLimiter(options: QuotaOptions, workerCount = 4): 
             method: 'POST',
             headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
             body: JSON.stringify({ model: 'z-image-turbo', input: { messages: [{ role: 'user', content: [{ text: String(job.data.prompt) }] }] }, parameters: { size: '512*512' } }),
+            signal: AbortSignal.timeout(30_000),
           });
           const body = (await response.json()) as { output?: { choices: { message: { content: { image?: string }[] } }[] } };
           if (response.status !== 200) throw new Error(`HTTP ${response.status}`);
           const url = body.output?.choices[0]?.message.content.find((c) => c.image)?.image;
-          if (url) await (await fetch(url)).arrayBuffer();
+          if (url) await (await fetch(url, { signal: AbortSignal.timeout(30_000) })).arrayBuffer();
         },
         { connection: track(new Redis(options.redisUrl, { maxRetriesPerRequest: null })), concurrency: 8, limiter: { max: options.quotaPerMinute, duration: 60_000 } },
       ),
@@ -56,9 +58,10 @@ export async function runBullmqLimiter(options: QuotaOptions, workerCount = 4): 
     const seconds = (Math.min(Date.now(), deadline) - started) / 1000;
     return summarise(options.jobs, completed, seconds, options.quotaPerMinute, emulator.stats());
   } finally {
-    await Promise.all(workers.map((w) => w.close()));
-    await queue.obliterate({ force: true }).catch(() => {});
-    await queue.close();
+    // Bounded: a close that waits on a stuck job falls back to a forced close.
+    await withTimeout(Promise.all(workers.map((w) => w.close())), 15_000, 'closing the BullMQ workers').catch(() => Promise.all(workers.map((w) => w.close(true))).catch(() => {}));
+    await withTimeout(queue.obliterate({ force: true }), 15_000, 'obliterating the queue').catch(() => {});
+    await queue.close().catch(() => {});
     connection.disconnect();
     for (const c of connections) c.disconnect();
     await emulator.close();
