@@ -120,9 +120,10 @@ describe('shutdown with Redis unreachable', () => {
     const { code, elapsedMs } = await sigtermAndTime(child, output, SHUTDOWN_TIMEOUT_MS + EXIT_MARGIN_MS);
     process.stdout.write(`[shutdown-redis-down] ${inFlight ? 'job in flight' : 'idle'}: exit ${code} ${elapsedMs} ms after SIGTERM\n`);
     expect(code, output.stdout + output.stderr).toBe(1);
-    // The close itself gave up at the deadline and said what it abandoned; the command's backstop
-    // (for what the close does not bound) was not needed.
-    expect(output.stdout).toMatch(/Shutdown cut short by ZIMAGE_SHUTDOWN_TIMEOUT_MS: abandoned [^"]*generation worker/);
+    // The close itself gave up at the deadline and said what it abandoned — the generation worker
+    // when it held a job; idle, it may close in time while the Redis-bound parts do not — and the
+    // command's backstop (for what the close does not bound) was not needed.
+    expect(output.stdout).toMatch(inFlight ? /Shutdown cut short by ZIMAGE_SHUTDOWN_TIMEOUT_MS: abandoned [^"]*generation worker/ : /Shutdown cut short by ZIMAGE_SHUTDOWN_TIMEOUT_MS: abandoned /);
     expect(output.stdout).not.toMatch(/still not stopped/);
     // The graceful part really had its time: the bound is the timeout, not an early give-up.
     expect(elapsedMs).toBeGreaterThanOrEqual(SHUTDOWN_TIMEOUT_MS - 100);
