@@ -1,11 +1,22 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it, vi } from 'vitest';
 import { createEmulator } from '@zimage/emulator';
 import { createLogger } from '@zimage/shared';
-import { createGovernor, paceKey } from '@zimage/worker';
+import { createGovernor, paceKey, type PaceConfig } from '@zimage/worker';
 import { collect, spawnCli } from './support/run-cli.js';
 import { startStack, TEST_API_KEY } from './support/stack.js';
+
+/** A governor of one account of 6,000 a minute (the upstream is never called). */
+function oneAccountGovernor(redis: Redis, prefix: string, pace?: Partial<PaceConfig>) {
+  return createGovernor({
+    redis,
+    prefix,
+    accounts: [{ id: 'a', region: 'singapore', baseUrl: 'http://127.0.0.1:1', apiKey: TEST_API_KEY, rpm: 6_000 }],
+    logger: createLogger({ level: 'silent' }),
+    ...(pace ? { pace } : {}),
+  });
+}
 
 describe('quota governor', () => {
   it('keeps two worker processes sharing one account within its quota (plus a small burst)', async () => {
@@ -91,13 +102,7 @@ describe('quota governor', () => {
     });
     try {
       // Starts at half of 6,000 a minute: a slot every 20 ms; no growth, so the spacing is fixed.
-      const governor = createGovernor({
-        redis: counted,
-        prefix: `gov-${randomUUID().slice(0, 8)}`,
-        accounts: [{ id: 'a', region: 'singapore', baseUrl: 'http://127.0.0.1:1', apiKey: TEST_API_KEY, rpm: 6_000 }],
-        logger: createLogger({ level: 'silent' }),
-        pace: { growthPerSecond: 0 },
-      });
+      const governor = oneAccountGovernor(counted, `gov-${randomUUID().slice(0, 8)}`, { growthPerSecond: 0 });
       const started = Date.now();
       const leases = await Promise.all(Array.from({ length: 40 }, () => governor.acquire(undefined, true)));
       const elapsed = Date.now() - started;
@@ -128,13 +133,7 @@ describe('quota governor', () => {
     const redis = new Redis(inject('redisUrl'));
     const prefix = `gov-${randomUUID().slice(0, 8)}`;
     try {
-      const governor = createGovernor({
-        redis,
-        prefix,
-        accounts: [{ id: 'a', region: 'singapore', baseUrl: 'http://127.0.0.1:1', apiKey: TEST_API_KEY, rpm: 6_000 }],
-        logger: createLogger({ level: 'silent' }),
-        pace: { growthPerSecond: 0 },
-      });
+      const governor = oneAccountGovernor(redis, prefix, { growthPerSecond: 0 });
       const first = governor.acquire(undefined, true); // its round starts now
       const cancel = new AbortController();
       const cancelled = governor.acquire(cancel.signal, true); // waits for the next round…
@@ -144,6 +143,32 @@ describe('quota governor', () => {
       await Promise.all([first, third]);
       const state = JSON.parse((await redis.get(paceKey(prefix, 'a'))) ?? '{}') as { window?: { grants?: number } };
       expect(state.window?.grants).toBe(2);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  it('writes a good call\'s report with the next round, or within a moment when none comes; flush() writes it at once', async () => {
+    const redis = new Redis(inject('redisUrl'));
+    const prefix = `gov-${randomUUID().slice(0, 8)}`;
+    const inFlight = async () => ((JSON.parse((await redis.get(paceKey(prefix, 'a'))) ?? '{}') as { leases?: Record<string, [number, number]> }).leases ?? {});
+    const unreported = async () => Object.values(await inFlight()).filter(([, reportedAt]) => reportedAt === 0).length;
+    try {
+      const governor = oneAccountGovernor(redis, prefix);
+      // no round follows: the deferred report is written on its own
+      const alone = await governor.acquire();
+      await governor.report(alone, { kind: 'ok', latencyMs: 5 });
+      await vi.waitFor(async () => expect(await unreported()).toBe(0), { timeout: 10_000, interval: 20 });
+      // the next reservation carries it
+      const first = await governor.acquire();
+      await governor.report(first, { kind: 'ok', latencyMs: 5 });
+      await governor.acquire();
+      expect(Object.values(await inFlight()).filter(([, reportedAt]) => reportedAt === 0)).toHaveLength(1);
+      // flush() before shutdown
+      const last = await governor.acquire();
+      await governor.report(last, { kind: 'not-sent' });
+      await governor.flush();
+      expect(await unreported()).toBe(1);
     } finally {
       redis.disconnect();
     }

@@ -126,7 +126,9 @@ export async function startGenerationWorker(options: GenerationWorkerOptions): P
     prefix: options.prefix,
     accounts: options.accounts,
     logger,
-    ...(options.pace ? { pace: options.pace } : {}),
+    // A call never reported (its worker died) stops counting as in flight once it cannot still be
+    // running: after the longest request timeout (prompt extension doubles it), plus a margin.
+    pace: { leaseTtlMs: options.requestTimeoutMs * 2 + 30_000, ...options.pace },
   });
   const queue = new Queue<JobPayload, JobResult>(GENERATE_QUEUE, { connection: queueConnection, prefix: options.prefix });
   // The Worker's 'error' handler logs connection trouble once per event; this queue's copies of
@@ -293,6 +295,8 @@ export async function startGenerationWorker(options: GenerationWorkerOptions): P
       }
       const steps: [string, () => Promise<unknown>][] = [
         ['queue', () => queue.close()],
+        // The last calls' reports, so their leases stop counting as in flight at once.
+        ['governor reports', () => governor.flush()],
         ['clients', () => Promise.all([...clients.values()].map((c) => c.close()))],
         ['dispatcher', () => dispatcher.close()],
         ['redis', () => redis.quit()],

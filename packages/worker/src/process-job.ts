@@ -123,25 +123,34 @@ export function createProcessor(deps: ProcessorDeps) {
     const notStarted = await refuseToStart(ctx);
     if (notStarted) return ended(notStarted);
     const lease = await deps.governor.acquire(signal, isPriorityJob(ctx.job.opts.priority));
-    // The wait for a slot may outlast the deadline, or a cancel arrive: then the call is never made.
-    const late = await refuseToStart(ctx);
-    if (late) return ended(late);
     const { account } = lease;
-    const admission = await deps.breaker.admit(account.id, String(ctx.job.id));
-    if (admission.kind === 'wait') return ended({ kind: 'requeue', delayMs: jittered(Math.max(REQUEUE_DELAY_MS, admission.retryInMs)), why: `account ${account.id}'s circuit breaker is open` });
+    // The wait for a slot may outlast the deadline, a cancel arrive or the breaker open: then the
+    // call is never made, and the lease goes back (the pace counts it in flight until reported).
+    const notSent = async () => deps.governor.report(lease, { kind: 'not-sent' });
+    const notCalled = await whyNotCall(ctx, account.id).catch(async (error: unknown) => {
+      await notSent();
+      throw error;
+    });
+    if (notCalled) {
+      await notSent();
+      return ended(notCalled);
+    }
     const client = deps.clients.get(account.id);
-    if (!client) throw new AppError('INTERNAL', `no client for account ${account.id}`);
+    if (!client) {
+      await notSent();
+      throw new AppError('INTERNAL', `no client for account ${account.id}`);
+    }
     const started = Date.now();
     let output;
     try {
       output = await client.generate({ prompt: payload.prompt, width: payload.width, height: payload.height, seed: payload.seed, promptExtend: payload.promptExtend, signal });
     } catch (error) {
       const appError = toAppError(error);
-      await deps.governor.report(account.id, outcomeOf(appError));
+      await deps.governor.report(lease, outcomeOf(appError));
       await recordCall(account.region, String(appError.details['upstreamCode'] ?? appError.code), Date.now() - started);
       return ended(await upstreamFailure(ctx, account.id, appError));
     }
-    await deps.governor.report(account.id, { kind: 'ok', latencyMs: Date.now() - started });
+    await deps.governor.report(lease, { kind: 'ok', latencyMs: Date.now() - started });
     deps.breaker.recordSuccess(account.id);
     // Not awaited before the checkpoint: the paid image is recorded first; the metric alongside.
     const recorded = recordCall(account.region, 'ok', Date.now() - started);
@@ -167,6 +176,15 @@ export function createProcessor(deps: ProcessorDeps) {
     await recorded;
     ctx.log.debug({ requestId: output.requestId, account: account.id, generateMs: Date.now() - started }, 'Generated image');
     return { kind: 'generated', checkpoint, lease };
+  }
+
+  /** After the slot came: cancelled, past its deadline, or the account's breaker open. */
+  async function whyNotCall(ctx: JobContext, accountId: string): Promise<StepOutcome | undefined> {
+    const refused = await refuseToStart(ctx);
+    if (refused) return refused;
+    const admission = await deps.breaker.admit(accountId, String(ctx.job.id));
+    if (admission.kind === 'wait') return { kind: 'requeue', delayMs: jittered(Math.max(REQUEUE_DELAY_MS, admission.retryInMs)), why: `account ${accountId}'s circuit breaker is open` };
+    return undefined;
   }
 
   /** Cancelled or past its deadline: the call is never made. */

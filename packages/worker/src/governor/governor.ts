@@ -8,8 +8,9 @@
  * per-process view (latency, hints of when each account is next free) and the periodic log.
  */
 import { AppError, groupCommit, type AccountConfig, type Logger } from '@zimage/shared';
+import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { applyFeedback, defaultPaceConfig, paceView, reserveEach, type Feedback, type PaceConfig, type Reservation } from './pace.js';
+import { applyFeedback, defaultPaceConfig, paceView, reserveEach, type Feedback, type LeaseInfo, type PaceConfig, type Reservation } from './pace.js';
 import { createPaceStore } from './pace-store.js';
 
 export interface GovernedAccount extends AccountConfig {
@@ -22,6 +23,8 @@ export interface Lease {
   waitedMs: number;
   /** When the slot came (epoch ms): the job holds a worker slot for the call and what follows. */
   grantedAt: number;
+  /** The call as the pace granted it (in flight until reported; what a throttle is read against). */
+  info: LeaseInfo;
 }
 
 export type CallOutcome =
@@ -29,7 +32,9 @@ export type CallOutcome =
   | { kind: 'throttled'; retryAfterMs?: number | undefined; ramp?: boolean | undefined }
   | { kind: 'timeout' }
   | { kind: 'account-error'; reason: string }
-  | { kind: 'error' };
+  | { kind: 'error' }
+  /** The slot was taken but the call never made (cancelled, past its deadline, breaker open). */
+  | { kind: 'not-sent' };
 
 export interface AccountSnapshot {
   id: string;
@@ -37,6 +42,12 @@ export interface AccountSnapshot {
   rpm: number;
   ceilingRpm: number | null;
   targetRpm: number;
+  /** Calls allowed in any trailing 60 s, and calls sent in the last one. */
+  budgetRpm: number;
+  sentLastMinute: number;
+  probing: boolean;
+  inFlight: number;
+  inFlightCap: number | null;
   utilisation: number;
   throttleRatio: number;
   blockedForMs: number;
@@ -53,9 +64,12 @@ export interface Governor {
    * further ahead than bulk work. Throws UPSTREAM_* when every account is disabled.
    */
   acquire(signal?: AbortSignal, urgent?: boolean): Promise<Lease>;
-  report(accountId: string, outcome: CallOutcome): Promise<void>;
+  /** What came of the call made under this lease; every lease is reported once (it is in flight until then). */
+  report(lease: Lease, outcome: CallOutcome): Promise<void>;
   /** The job that held this lease has stored its image: how long that took feeds Little's law. */
   release(lease: Lease): void;
+  /** Writes the reports still waiting for their account's next round (before shutdown). */
+  flush(): Promise<void>;
   snapshot(): Promise<AccountSnapshot[]>;
   /** Fleet-wide calls that should be in flight to keep every account at its pace (Little's law). */
   suggestedConcurrency(): Promise<number>;
@@ -76,6 +90,48 @@ export interface GovernorOptions {
 
 const MAX_IDLE_POLL_MS = 1_000;
 
+type ReportItem = { kind: 'report'; feedback: Feedback; at: number };
+/** What one round of an account's compare-and-set serves: a caller's reservation, a report, or only the deferred reports. */
+type RoundItem = { kind: 'reserve'; urgent: boolean; signal: AbortSignal | undefined } | ReportItem | { kind: 'flush' };
+
+/** Reports wait at most this long for a round that carries them. */
+const DEFER_MS = 100;
+
+/** Per account, the reports waiting for the next round; `flushSoon` runs a round when none comes within DEFER_MS. */
+function createDeferredReports(flushSoon: (accountId: string) => void) {
+  const waiting = new Map<string, ReportItem[]>();
+  const timers = new Map<string, NodeJS.Timeout>();
+  function arm(accountId: string): void {
+    if (timers.has(accountId)) return;
+    const timer = setTimeout(() => {
+      timers.delete(accountId);
+      if (waiting.has(accountId)) flushSoon(accountId);
+    }, DEFER_MS);
+    timer.unref();
+    timers.set(accountId, timer);
+  }
+  return {
+    add(accountId: string, item: ReportItem): void {
+      const list = waiting.get(accountId) ?? [];
+      list.push(item);
+      waiting.set(accountId, list);
+      arm(accountId);
+    },
+    take(accountId: string): ReportItem[] {
+      const list = waiting.get(accountId) ?? [];
+      waiting.delete(accountId);
+      return list;
+    },
+    restore(accountId: string, items: readonly ReportItem[]): void {
+      if (items.length === 0) return;
+      waiting.set(accountId, [...items, ...(waiting.get(accountId) ?? [])]);
+    },
+    accounts(): string[] {
+      return [...waiting.keys()];
+    },
+  };
+}
+
 export function createGovernor(options: GovernorOptions): Governor {
   const now = options.now ?? Date.now;
   const store = createPaceStore(options.redis, options.prefix, now);
@@ -90,23 +146,45 @@ export function createGovernor(options: GovernorOptions): Governor {
   const hold = new Map<string, number>();
   const disabledLocally = new Map<string, string>();
 
-  // One compare-and-set reserves slots for every caller waiting on the account in this process:
-  // with each caller doing its own, a process running 16 jobs spent most of its time losing
-  // compare-and-sets to itself (acquire took ~30 ms with an instant upstream).
+  // One compare-and-set per account and round serves every caller waiting in this process: the
+  // reservations asked for meanwhile, and the reports made since the last round. With each caller
+  // doing its own, a process running 16 jobs spent most of its time losing compare-and-sets to
+  // itself (acquire took ~30 ms with an instant upstream).
   // A caller cancelled while it waited for the round takes no slot (its job will not call).
-  const reserveShared = groupCommit<{ urgent: boolean; signal: AbortSignal | undefined }, Reservation>(async (accountId, callers) => {
+  const accountRound = groupCommit<RoundItem, Reservation | undefined>(async (accountId, items) => {
     const account = byId.get(accountId);
     if (!account) throw new Error(`unknown account ${accountId}`);
-    const live = callers.filter((c) => !c.signal?.aborted);
-    const granted = live.length === 0 ? [] : await store.update(account.id, account.pace, (state, time) => {
-      const { state: next, reservations } = reserveEach(state, time, account.pace, live.map((c) => c.urgent));
-      if (state.disabledReason) disabledLocally.set(account.id, state.disabledReason);
-      else disabledLocally.delete(account.id);
-      return { state: next, result: reservations };
-    });
-    const byCaller = new Map(live.map((c, i) => [c, granted[i]]));
-    return callers.map((c) => byCaller.get(c) ?? { granted: false, retryInMs: 0 });
+    const waiting = deferred.take(accountId);
+    const reports = [...waiting, ...items.flatMap((item) => (item.kind === 'report' ? [item] : []))];
+    const callers = items.flatMap((item) => (item.kind === 'reserve' && !item.signal?.aborted ? [item] : []));
+    // Lease ids only need to be unique among the few dozen calls in flight: short keeps the state small.
+    const requests = callers.map((c) => ({ urgent: c.urgent, leaseId: randomBytes(6).toString('base64url') }));
+    if (reports.length === 0 && requests.length === 0) return items.map(() => undefined);
+    let granted: Reservation[];
+    try {
+      granted = await store.update(account.id, account.pace, (state, time) => {
+        const reported = reports.reduce((next, r) => applyFeedback(next, r.at, r.feedback, account.pace), state);
+        if (requests.length === 0) return { state: reported, result: [] };
+        const { state: next, reservations } = reserveEach(reported, time, account.pace, requests);
+        if (reported.disabledReason) disabledLocally.set(account.id, reported.disabledReason);
+        else disabledLocally.delete(account.id);
+        return { state: next, result: reservations };
+      });
+    } catch (error) {
+      // Deferred reports nobody waits on go back for the next round; the others' callers get the error.
+      deferred.restore(accountId, waiting);
+      throw error;
+    }
+    const byCaller = new Map(callers.map((c, i) => [c, granted[i]]));
+    return items.map((item) => (item.kind === 'reserve' ? (byCaller.get(item) ?? { granted: false, retryInMs: 0 }) : undefined));
   });
+  const deferred = createDeferredReports((accountId) => {
+    accountRound(accountId, { kind: 'flush' }).catch((error: unknown) => options.logger.warn({ err: error, accountId }, 'Writing call reports to the pace failed; they wait for the next round'));
+  });
+
+  async function reserve(accountId: string, urgent: boolean, signal: AbortSignal | undefined): Promise<Reservation> {
+    return (await accountRound(accountId, { kind: 'reserve', urgent, signal })) ?? { granted: false, retryInMs: 0 };
+  }
 
   async function acquire(signal?: AbortSignal, urgent = false): Promise<Lease> {
     const started = now();
@@ -130,14 +208,20 @@ export function createGovernor(options: GovernorOptions): Governor {
       usable.sort((a, b) => (nextTry.get(a.id) ?? 0) - (nextTry.get(b.id) ?? 0));
       let earliest = Infinity;
       for (const account of usable) {
-        const reservation = await reserveShared(account.id, { urgent, signal });
+        const reservation = await reserve(account.id, urgent, signal);
         signal?.throwIfAborted();
         if (reservation.granted) {
+          const lease = { account, waitedMs: 0, grantedAt: 0, info: reservation.lease };
           const wait = reservation.at - now();
-          if (wait > 0) await sleep(wait, signal);
+          try {
+            if (wait > 0) await sleep(wait, signal);
+          } catch (error) {
+            await report(lease, { kind: 'not-sent' });
+            throw error;
+          }
           nextTry.set(account.id, reservation.at);
           const grantedAt = now();
-          return { account, waitedMs: grantedAt - started, grantedAt };
+          return { ...lease, waitedMs: grantedAt - started, grantedAt };
         }
         const at = now() + reservation.retryInMs;
         nextTry.set(account.id, at);
@@ -147,29 +231,36 @@ export function createGovernor(options: GovernorOptions): Governor {
     }
   }
 
-  async function report(accountId: string, outcome: CallOutcome): Promise<void> {
-    const account = byId.get(accountId);
-    if (!account) return;
-    let feedback: Feedback | undefined;
+  async function report(lease: Lease, outcome: CallOutcome): Promise<void> {
+    const accountId = lease.account.id;
+    const info = lease.info;
+    let feedback: Feedback;
     switch (outcome.kind) {
       case 'ok':
         ewma(latency, accountId, outcome.latencyMs);
-        return;
+        feedback = { kind: 'ok', lease: info };
+        break;
       case 'throttled':
-        feedback = { kind: 'throttled', retryAfterMs: outcome.retryAfterMs, ramp: outcome.ramp };
+        feedback = { kind: 'throttled', lease: info, retryAfterMs: outcome.retryAfterMs, ramp: outcome.ramp };
         break;
       case 'timeout':
-        feedback = { kind: 'timeout' };
+        feedback = { kind: 'timeout', lease: info };
         break;
       case 'account-error':
         disabledLocally.set(accountId, outcome.reason);
-        feedback = { kind: 'disabled', reason: outcome.reason };
+        feedback = { kind: 'disabled', reason: outcome.reason, lease: info };
         break;
       case 'error':
-        return;
+      case 'not-sent':
+        feedback = { kind: 'released', lease: info };
+        break;
     }
-    const applied = feedback;
-    await store.update(accountId, account.pace, (state, time) => ({ state: applyFeedback(state, time, applied, account.pace), result: undefined }));
+    // A call that went well (or was never made) changes nothing at once: it only stops being in
+    // flight. Its report rides on the account's next round (at most DEFER_MS away) instead of
+    // writing on its own: every call is reported, and each write contends with every process.
+    // A throttle, a timeout or an account error is written before the caller goes on.
+    if (feedback.kind === 'ok' || feedback.kind === 'released') deferred.add(accountId, { kind: 'report', feedback, at: now() });
+    else await accountRound(accountId, { kind: 'report', feedback, at: now() });
     if (outcome.kind === 'throttled') nextTry.set(accountId, now() + (outcome.retryAfterMs ?? 0));
   }
 
@@ -211,7 +302,11 @@ export function createGovernor(options: GovernorOptions): Governor {
     }
   }
 
-  return { acquire, report, release, snapshot, suggestedConcurrency, enableAll, accounts };
+  async function flush(): Promise<void> {
+    await Promise.all(deferred.accounts().map((accountId) => accountRound(accountId, { kind: 'flush' })));
+  }
+
+  return { acquire, report, release, flush, snapshot, suggestedConcurrency, enableAll, accounts };
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
