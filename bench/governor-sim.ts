@@ -218,7 +218,7 @@ export function simulate(name: string, limiter: Limiter, options: { configured: 
       if (verdict !== 'ok') {
         throttled += 1;
         clock.at(clock.now + 10, () => {
-          state = applyFeedback(state, clock.now, { kind: 'throttled', lease, ramp: verdict === 'ramp' }, config);
+          state = applyFeedback(state, clock.now, { kind: 'throttled', lease, ramp: verdict === 'ramp', unnamed: verdict === 'concurrency' }, config);
           if (argv.includes('--throttles')) {
             const v = paceView(state, clock.now, config);
             const sentT = clock.now - 10;

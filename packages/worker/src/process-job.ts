@@ -347,7 +347,9 @@ function cancelledOutcome(): StepOutcome {
 /** What a failed call tells the governor about the account's pace. */
 function outcomeOf(error: AppError): CallOutcome {
   if (error.retry === 'throttle') {
-    return { kind: 'throttled', retryAfterMs: error.retryAfterMs, ramp: error.details['upstreamCode'] === 'Throttling.BurstRate' };
+    const code = error.details['upstreamCode'];
+    // `Throttling.RateQuota` names a rate ("RPS or RPM"), `Throttling.BurstRate` a ramp; plain `Throttling` names nothing.
+    return { kind: 'throttled', retryAfterMs: error.retryAfterMs, ramp: code === 'Throttling.BurstRate', unnamed: code === 'Throttling' };
   }
   if (error.code === 'NETWORK_TIMEOUT') return { kind: 'timeout' };
   if (error.retry === 'account') return { kind: 'account-error', reason: `${error.code}: ${error.message}` };

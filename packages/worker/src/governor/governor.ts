@@ -29,7 +29,8 @@ export interface Lease {
 
 export type CallOutcome =
   | { kind: 'ok'; latencyMs: number }
-  | { kind: 'throttled'; retryAfterMs?: number | undefined; ramp?: boolean | undefined }
+  /** `ramp`: the code names a ramp guard; `unnamed`: it names no cause (a rate, a cap, anything). */
+  | { kind: 'throttled'; retryAfterMs?: number | undefined; ramp?: boolean | undefined; unnamed?: boolean | undefined }
   | { kind: 'timeout' }
   | { kind: 'account-error'; reason: string }
   | { kind: 'error' }
@@ -241,7 +242,7 @@ export function createGovernor(options: GovernorOptions): Governor {
         feedback = { kind: 'ok', lease: info };
         break;
       case 'throttled':
-        feedback = { kind: 'throttled', lease: info, retryAfterMs: outcome.retryAfterMs, ramp: outcome.ramp };
+        feedback = { kind: 'throttled', lease: info, retryAfterMs: outcome.retryAfterMs, ramp: outcome.ramp, unnamed: outcome.unnamed };
         break;
       case 'timeout':
         feedback = { kind: 'timeout', lease: info };

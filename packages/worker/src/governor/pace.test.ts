@@ -741,7 +741,7 @@ describe('pace: calls in flight', () => {
   it('reads a throttle at more calls in flight than any accepted call (with 30 s of them) as the concurrency\'s: the cap is inFlight − 1, the ceiling stays', () => {
     const config = defaultPaceConfig(600);
     /** Three calls accepted at `at`, then five in flight, the fifth throttled. */
-    const scene = (at: number, throttledInFlight = 5) => {
+    const scene = (at: number, throttledInFlight = 5, unnamed = false) => {
       let state = settled(config, 600);
       const first: LeaseInfo[] = [];
       for (let i = 0; i < 3; i++) {
@@ -757,7 +757,7 @@ describe('pace: calls in flight', () => {
         state = out.state;
         last = out.lease;
       }
-      return { before: state, after: applyFeedback(state, at + 2_000, { kind: 'throttled', lease: last }, config) };
+      return { before: state, after: applyFeedback(state, at + 2_000, { kind: 'throttled', lease: last, unnamed }, config) };
     };
     const { before, after } = scene(T0 + 40_000);
     expect(after.inFlightCap).toBe(4);
@@ -774,6 +774,40 @@ describe('pace: calls in flight', () => {
     expect(usual.ceilingRpm).toBeLessThan(600);
     // while a cap is refusing, callers get capPollMs
     expect(ask(after, T0 + 42_100, config).reservation).toEqual({ granted: false, retryInMs: config.capPollMs });
+  });
+
+  it('reads a throttle whose code names no cause (`Throttling`) as the concurrency\'s at as many calls in flight as any accepted call, from the first', () => {
+    const config = defaultPaceConfig(600);
+    const scene = (throttledInFlight: number) => {
+      let state = settled(config, 600);
+      const first: LeaseInfo[] = [];
+      for (let i = 0; i < 3; i++) {
+        const out = grant(state, T0, config);
+        state = out.state;
+        first.push(out.lease);
+      }
+      for (const lease of first) state = applyFeedback(state, T0 + 500, { kind: 'ok', lease }, config);
+      let last: LeaseInfo | undefined;
+      for (let i = 0; i < throttledInFlight; i++) {
+        const out = grant(state, T0 + 1_000, config);
+        state = out.state;
+        last = out.lease;
+      }
+      return { state, last };
+    };
+    // three in flight, as the accepted calls had, without half a minute of history: the cap is 2
+    const even = scene(3);
+    const capped = applyFeedback(even.state, T0 + 2_000, { kind: 'throttled', lease: even.last, unnamed: true }, config);
+    expect(capped.inFlightCap).toBe(2);
+    expect(capped.ceilingRpm).toBe(even.state.ceilingRpm);
+    // the same call throttled with a code that names a rate: the rate's
+    const rated = applyFeedback(even.state, T0 + 2_000, { kind: 'throttled', lease: even.last }, config);
+    expect(rated.inFlightCap).toBeNull();
+    expect(rated.ceilingRpm).toBeLessThan(600);
+    // fewer in flight than accepted calls had: not the concurrency's, whatever the code
+    const fewer = scene(2);
+    const low = applyFeedback(fewer.state, T0 + 2_000, { kind: 'throttled', lease: fewer.last, unnamed: true }, config);
+    expect(low.inFlightCap).toBeNull();
   });
 
   it('reads a throttle at the cap as the concurrency\'s only while the pace is not what holds calls back', () => {

@@ -321,7 +321,8 @@ function followRampGuard(state: PaceState, slot: number, config: PaceConfig): vo
 
 export type Feedback =
   | { kind: 'ok'; lease?: LeaseInfo | undefined }
-  | { kind: 'throttled'; lease?: LeaseInfo | undefined; retryAfterMs?: number | undefined; ramp?: boolean | undefined }
+  /** `ramp`: the code names a ramp guard (`Throttling.BurstRate`); `unnamed`: it names no cause (`Throttling`). */
+  | { kind: 'throttled'; lease?: LeaseInfo | undefined; retryAfterMs?: number | undefined; ramp?: boolean | undefined; unnamed?: boolean | undefined }
   | { kind: 'timeout'; lease?: LeaseInfo | undefined }
   /** The call failed otherwise, or was never sent (cancelled while it waited): it only stops being in flight. */
   | { kind: 'released'; lease?: LeaseInfo | undefined }
@@ -343,7 +344,7 @@ export function applyFeedback(previous: PaceState, now: number, feedback: Feedba
       state.window.throttles += 1;
       if (feedback.retryAfterMs !== undefined) state.blockedUntil = Math.max(state.blockedUntil, now + feedback.retryAfterMs);
       if (feedback.ramp) onRampThrottle(state, now, config);
-      else if (lease && isConcurrencyThrottle(state, now, lease, config)) onConcurrencyThrottle(state, now, lease, config);
+      else if (lease && isConcurrencyThrottle(state, now, lease, config, feedback.unnamed === true)) onConcurrencyThrottle(state, now, lease, config);
       else if (lease && isWindowThrottle(state, lease, config)) onWindowThrottle(state, now, lease, config);
       else onPerSecondThrottle(state, now, config);
       return state;
@@ -408,11 +409,18 @@ function okHighCount(state: PaceState): number {
  * in flight than any accepted call lately, or at the cap while the cap — not the pace — was
  * holding calls back.
  */
-function isConcurrencyThrottle(state: PaceState, now: number, lease: LeaseInfo, config: PaceConfig): boolean {
+function isConcurrencyThrottle(state: PaceState, now: number, lease: LeaseInfo, config: PaceConfig, unnamed: boolean): boolean {
   if (lease.inFlight < 2) return false;
+  if (state.inFlightCap === null && unnamed) {
+    // A throttle whose code names no cause is the concurrency's when its call went out at as many
+    // calls in flight as any accepted call: our count spans each whole request, so it runs a call
+    // or so above the upstream's, and "more than any accepted" would rarely hold.
+    return lease.inFlight >= okHighInFlight(state);
+  }
   if (state.inFlightCap === null) {
-    // In the first half minute calls in flight and the rate rise together, so a throttle then is
-    // read as the rate's; after it, one above every accepted call's calls in flight is not.
+    // A code that names a rate is believed unless the calls in flight contradict it: in the first
+    // half minute calls in flight and the rate rise together, so a throttle then is the rate's;
+    // after it, one above every accepted call's calls in flight is not.
     const history = now - state.okHigh.since >= 30_000 || state.okHigh.previousInFlight > 0;
     return history && lease.inFlight > okHighInFlight(state);
   }
