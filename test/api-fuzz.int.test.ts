@@ -22,7 +22,7 @@ const REQUESTS = 2_200;
 
 describe('HTTP API fuzz', () => {
   it(`answers ${REQUESTS} random malformed requests with 4xx (never 5xx) and enqueues nothing (seed ${SEED})`, async () => {
-    await using api = await startApi({ worker: false }, 256 * 1024);
+    await using api = await startApi({ worker: false }, { maxBodyBytes: 256 * 1024 });
     const random = mulberry32(SEED);
     const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
     const int = (max: number) => Math.floor(random() * max);

@@ -40,6 +40,21 @@ describe('HTTP API', () => {
     expect((await api.call('GET', '/readyz', { token: null })).body).toEqual({ ready: true, redis: 'ok', storage: 'ok', fleet: { paused: false, parkedJobs: 0 } });
   });
 
+  it('/metrics (spend, account ids, queue sizes) needs an API token or ZIMAGE_METRICS_TOKEN, unless ZIMAGE_METRICS_PUBLIC', async () => {
+    const scraper = 'scraper-token-0123456789';
+    {
+      await using api = await startApi({ worker: false }, { metrics: { token: scraper } });
+      for (const token of [null, 'wrong-token-0123456789']) expect((await api.call('GET', '/metrics', { token })).status).toBe(401);
+      expect((await api.call('GET', '/metrics', { token: scraper })).text).toMatch(/^zimage_events_stream_length /m);
+      expect((await api.call('GET', '/metrics')).status).toBe(200); // an API token
+      // the scraper's token opens nothing else
+      expect((await api.call('GET', '/v1/jobs/nope', { token: scraper })).status).toBe(401);
+    }
+    await using open = await startApi({ worker: false }, { metrics: { public: true } });
+    expect((await open.call('GET', '/metrics', { token: null })).status).toBe(200);
+    expect((await open.call('GET', '/v1/jobs/nope', { token: null })).status).toBe(401);
+  });
+
   it('shows a fleet stopped by a storage outage in /readyz and /metrics, with the reason and what to do', async () => {
     await using api = await startApi({ worker: { concurrency: 2 } });
     const { stack } = api;
@@ -50,7 +65,7 @@ describe('HTTP API', () => {
     await until(async () => (await stack.producer.pauseState()).paused, 30_000);
     const ready = await api.call('GET', '/readyz', { token: null });
     expect(ready.body.fleet).toMatchObject({ paused: true, reason: { code: 'STORAGE_REFUSED', action: expect.stringContaining('probe write') } });
-    expect((await api.call('GET', '/metrics', { token: null })).text).toMatch(/^zimage_queue_paused\{code="STORAGE_REFUSED"\} 1$/m);
+    expect((await api.call('GET', '/metrics')).text).toMatch(/^zimage_queue_paused\{code="STORAGE_REFUSED"\} 1$/m);
     rmSync(stack.outputDir, { force: true });
     await until(async () => !(await stack.producer.pauseState()).paused, 30_000); // resumed by the probe
   });
@@ -208,8 +223,8 @@ describe('HTTP API', () => {
     await using api = await startApi();
     const ok = await api.call('POST', '/v1/batches?size=512*512', { body: [{ prompt: 'One' }, { prompt: 'Two' }, { prompt: 'zimage-test-unsafe three' }] });
     await until(async () => (await api.call('GET', `/v1/batches/${ok.body.batchId}`)).body.state === 'completed');
-    await until(async () => (await api.call('GET', '/metrics', { token: null })).text.includes('zimage_pace_rpm{'), 15_000);
-    const metrics = (await api.call('GET', '/metrics', { token: null })).text;
+    await until(async () => (await api.call('GET', '/metrics')).text.includes('zimage_pace_rpm{'), 15_000);
+    const metrics = (await api.call('GET', '/metrics')).text;
     const value = (line: string) => Number(new RegExp(`^${line.replace(/[{}|+]/g, (c) => `\\${c}`)} (\\S+)$`, 'm').exec(metrics)?.[1]);
     expect(value('zimage_images_stored_total')).toBe(2);
     expect(value('zimage_jobs_finished_total{outcome="succeeded"}')).toBe(2);

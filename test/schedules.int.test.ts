@@ -2,7 +2,7 @@
  * Scheduled pipelines: a pipelines file applied twice changes nothing, a schedule fires and each
  * tick is an ordinary batch, removing it from the file removes it; the API manages its own.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -19,8 +19,8 @@ describe('scheduled pipelines', () => {
     await using api = await startApi();
     const { stack } = api;
     const dir = mkdtempSync(join(tmpdir(), 'zimage-sched-'));
-    const schedules = createSchedules(stack.redis, stack.prefix);
-    const runner = startScheduleRunner({ redisUrl: stack.redisUrl, prefix: stack.prefix, logger, producer: stack.producer, policy: { allowedHosts: [] } });
+    const schedules = createSchedules(stack.redis, stack.prefix, { filesDir: dir });
+    const runner = startScheduleRunner({ redisUrl: stack.redisUrl, prefix: stack.prefix, logger, producer: stack.producer, policy: { allowedHosts: [] }, filesDir: dir });
     const batchesOf = async (id: string) =>
       (await stack.redis.keys(`${stack.prefix}:batch:sched-${id}-*`)).filter((k) => /sched-[a-z-]+-\d+$/.test(k)).sort();
     try {
@@ -42,11 +42,11 @@ describe('scheduled pipelines', () => {
     key: "catalogue/{date}/{sku}.png"
 `;
       writeFileSync(file, both);
-      expect(await schedules.applyFile(file)).toEqual({ created: ['daily-special', 'catalogue'], updated: [], unchanged: [], removed: [] });
+      expect(await schedules.applyFile(file)).toEqual({ created: ['daily-special', 'catalogue'], updated: [], unchanged: [], removed: [], kept: [] });
       const before = await schedules.get('catalogue');
       expect(before?.nextRunAt).toMatch(/T22:00:00\.000Z$/); // 06:00 in Shanghai
-      expect(before?.spec.csv).toBe(join(dir, 'products.csv')); // relative to the file
-      expect(await schedules.applyFile(file)).toEqual({ created: [], updated: [], unchanged: ['daily-special', 'catalogue'], removed: [] });
+      expect(before?.spec.csv).toBe('products.csv'); // relative to the file, stored relative to ZIMAGE_SCHEDULE_FILES_DIR
+      expect(await schedules.applyFile(file)).toEqual({ created: [], updated: [], unchanged: ['daily-special', 'catalogue'], removed: [], kept: [] });
       expect((await schedules.get('catalogue'))?.updatedAt).toBe(before?.updatedAt);
 
       // A tick is an ordinary batch: it completes, with events, results and rendered templates.
@@ -64,9 +64,9 @@ describe('scheduled pipelines', () => {
       expect(job?.payload.metadata).toEqual({ campaign: 'winter' });
       expect((await stack.events()).some((e) => e.type === 'batch.completed' && e.data.batchId === batchId)).toBe(true);
 
-      // Dropping the pipeline from the file removes its schedule: no more ticks.
+      // Dropping the pipeline from the file and applying with prune removes its schedule: no more ticks.
       writeFileSync(file, both.slice(0, both.indexOf('  - id: daily-special')) + both.slice(both.indexOf('  - id: catalogue')));
-      expect(await schedules.applyFile(file)).toEqual({ created: [], updated: [], unchanged: ['catalogue'], removed: ['daily-special'] });
+      expect(await schedules.applyFile(file, { prune: true })).toEqual({ created: [], updated: [], unchanged: ['catalogue'], removed: ['daily-special'], kept: [] });
       expect((await schedules.queue.getJobSchedulers()).map((s) => s.key ?? s.id)).toEqual(['catalogue']);
       const ticks = (await batchesOf('daily-special')).length;
       await new Promise((r) => setTimeout(r, 2_500));
@@ -98,7 +98,7 @@ describe('scheduled pipelines', () => {
       const error = await schedules.applyFile(file).catch((e: unknown) => e);
       expect(isAppError(error) && error.code).toBe('SCHEDULE_INVALID');
       const fields = ((error as { details: { issues: { field: string }[] } }).details.issues).map((i) => i.field);
-      expect(fields).toEqual(expect.arrayContaining(['pipelines[1].cron', 'pipelines[2].tz', 'pipelines[3].cron', 'pipelines[4].prompts', 'pipelines[5].id', 'pipelines[5].every', 'pipelines[5].colour']));
+      expect(fields).toEqual(expect.arrayContaining(['pipelines[1] (bad-cron).cron', 'pipelines[2] (bad-tz).tz', 'pipelines[3] (both).cron', 'pipelines[4] (no-source).prompts', 'pipelines[5] (Upper Case).id', 'pipelines[5] (Upper Case).every', 'pipelines[5] (Upper Case).colour']));
       expect(await schedules.list()).toEqual([]);
       expect(await schedules.queue.getJobSchedulersCount()).toBe(0);
     } finally {
@@ -173,6 +173,51 @@ describe('scheduled pipelines', () => {
     } finally {
       await schedules.close();
       await new Promise<void>((r) => feed.close(() => r()));
+    }
+  });
+
+  it('reads no file outside ZIMAGE_SCHEDULE_FILES_DIR: the API refuses such paths (and every path while it is unset), a tick refuses a link out of it', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'zimage-sched-'));
+    const dir = join(root, 'schedules');
+    mkdirSync(dir);
+    writeFileSync(join(root, '.env'), 'DASHSCOPE_API_KEY=sk-not-for-your-eyes\n');
+    writeFileSync(join(dir, 'products.csv'), 'sku,title\nP-1,a lamp\n');
+    try {
+      const attack = { every: '1s', csv: join(root, '.env'), promptTemplate: 'a cat' };
+      {
+        await using unset = await startApi({ worker: false });
+        const refused = await unset.call('PUT', '/v1/schedules/leak', { body: { ...attack, csv: 'products.csv' } });
+        expect([refused.status, refused.body.error.code]).toEqual([400, 'SCHEDULE_INVALID']);
+        expect(refused.body.error.issues).toEqual([{ field: 'csv', message: expect.stringContaining('ZIMAGE_SCHEDULE_FILES_DIR') }]);
+        expect((await unset.call('GET', '/v1/schedules')).body.schedules).toEqual([]);
+      }
+      await using api = await startApi({ worker: false }, { scheduleFilesDir: dir });
+      for (const csv of [attack.csv, '../.env', 'sub/../../.env', '/dev/zero']) {
+        const refused = await api.call('PUT', '/v1/schedules/leak', { body: { ...attack, csv } });
+        expect([csv, refused.status, refused.body.error.issues?.[0]?.field]).toEqual([csv, 400, 'csv']);
+      }
+      expect((await api.call('PUT', '/v1/schedules/fine', { body: { cron: '0 6 * * *', csv: 'products.csv', promptTemplate: 'Studio photo of {title}' } })).status).toBe(201);
+      expect((await api.call('GET', '/v1/schedules')).body.schedules.map((s: { id: string }) => s.id)).toEqual(['fine']);
+
+      // A link inside the folder that leads out of it: refused when the schedule is put…
+      symlinkSync(join(root, '.env'), join(dir, 'innocent.csv'));
+      const linked = await api.call('PUT', '/v1/schedules/linked', { body: { every: '1s', csv: 'innocent.csv', promptTemplate: 'a cat' } });
+      expect([linked.status, linked.body.error.issues]).toEqual([400, [{ field: 'csv', message: expect.stringContaining('leads outside ZIMAGE_SCHEDULE_FILES_DIR') }]]);
+      // …and at the tick, when the file became a link after it was put (no worker runs ticks until then).
+      writeFileSync(join(dir, 'later.csv'), 'title\nlamp\n');
+      expect((await api.call('PUT', '/v1/schedules/linked', { body: { every: '1s', csv: 'later.csv', promptTemplate: 'a cat' } })).status).toBe(201);
+      rmSync(join(dir, 'later.csv'));
+      symlinkSync(join(root, '.env'), join(dir, 'later.csv'));
+      const runner = startScheduleRunner({ redisUrl: api.stack.redisUrl, prefix: api.stack.prefix, logger, producer: api.stack.producer, policy: { allowedHosts: [] }, filesDir: dir });
+      try {
+        const failed = new Promise<string>((resolve) => runner.worker.on('failed', (_job, error) => resolve(error.message)));
+        expect(await failed).toMatch(/SCHEDULE_INVALID: csv later\.csv: leads outside ZIMAGE_SCHEDULE_FILES_DIR/);
+        expect(await api.stack.redis.keys(`${api.stack.prefix}:batch:sched-linked-*`)).toEqual([]);
+      } finally {
+        await runner.close();
+      }
+    } finally {
+      rmSync(root, { recursive: true, force: true });
     }
   });
 });

@@ -21,6 +21,7 @@ const SECRETS = {
   token: 'TOKENsecret-5e8d1c0a9b7f6e2d',
   aws: 'AWSsecret-1a2b3c4d5e6f7a8b',
   redisPassword: 'REDISpass-9f8e7d6c5b4a',
+  metricsToken: 'METRICSscrape-3c2b1a0f9e8d',
 };
 
 function tlsMaterial(dir: string): { ca: string; cert: string; key: string } {
@@ -67,7 +68,7 @@ describe('security', () => {
     try {
       await waitFor(async () => (await redis.ping().catch(() => '')) === 'PONG', 10_000, 'redis over TLS');
       const worker = spawnCli(['worker'], { ...env, DASHSCOPE_API_KEY: SECRETS.apiKey, DASHSCOPE_BASE_URL: emulator.url, STORAGE_URL: `file:${join(dir, 'out')}`, ZIMAGE_WEBHOOK_SECRET: SECRETS.webhook, ZIMAGE_RPM: '6000' });
-      const api = spawnCli(['api', '--port', '0', '--host', '127.0.0.1'], { ...env, ZIMAGE_API_TOKENS: SECRETS.token, STORAGE_URL: `file:${join(dir, 'out')}` });
+      const api = spawnCli(['api', '--port', '0', '--host', '127.0.0.1'], { ...env, ZIMAGE_API_TOKENS: SECRETS.token, ZIMAGE_METRICS_TOKEN: SECRETS.metricsToken, STORAGE_URL: `file:${join(dir, 'out')}` });
       processes.push(worker, api);
       outputs.push(collect(worker, 120_000), collect(api, 120_000));
       let apiErr = '';
@@ -82,7 +83,9 @@ describe('security', () => {
       await receiver.waitFor((r) => r.length >= 2, 20_000);
       expect(receiver.received.every((d) => d.verifyError === undefined)).toBe(true);
       const unauthorised = await (await fetch(`${url}/v1/jobs/x`, { headers: { authorization: 'Bearer wrong-token-000000000000' } })).text();
-      const metrics = await (await fetch(`${url}/metrics`)).text();
+      // /metrics shows spend and account ids: a token (the scraper's, or an API token) is required.
+      expect((await fetch(`${url}/metrics`)).status).toBe(401);
+      const metrics = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${SECRETS.metricsToken}` } })).text();
       expect(metrics).toContain('zimage_images_stored_total 1');
       const results = await (await call(`/v1/batches/${batch.batchId}/results`)).text();
 

@@ -3,6 +3,9 @@
  * verifies every delivery with the `standardwebhooks` package (not our signing code).
  */
 import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import {
@@ -18,6 +21,7 @@ import {
   zimageEventSchema,
   type WebhookEndpoint,
 } from '@zimage/shared';
+import { ingestBatchFile } from '@zimage/producer';
 import { deliveryLog, replayEndpoint, replayEvent, startWebhookDispatcher, type WebhookDispatcherOptions } from '@zimage/worker';
 import { startStack, type Stack } from './support/stack.js';
 import { startS3rver } from './support/s3rver-server.js';
@@ -256,6 +260,20 @@ describe('webhooks', () => {
         .catch((e: unknown) => e);
       expect(isAppError(batch) && batch.code).toBe('BATCH_INVALID');
       expect((batch as { details: { items: unknown } }).details.items).toEqual([{ index: 1, issues: [expect.objectContaining({ field: 'webhook.url' })] }]);
+      // A JSONL file's rows get the same refusal, each with its line (the CLI, NDJSON bodies and schedule ticks ingest files).
+      const dir = mkdtempSync(join(tmpdir(), 'zimage-ssrf-'));
+      try {
+        const file = join(dir, 'rows.jsonl');
+        writeFileSync(file, [{ prompt: 'fine' }, { prompt: 'metadata', webhook: { url: 'http://169.254.169.254/x' } }, { prompt: 'fine too' }, { prompt: 'private', webhook: { url: 'http://10.0.0.1/x' } }].map((r) => JSON.stringify(r)).join('\n'));
+        const rows = await ingestBatchFile(stack.producer, { path: file, defaults: { size: '512*512' } }).catch((e: unknown) => e);
+        expect(isAppError(rows) && rows.code).toBe('BATCH_INVALID');
+        expect((rows as { details: { rows: unknown } }).details.rows).toEqual([
+          { line: 2, issues: [{ field: 'webhook.url', message: expect.stringMatching(/cloud metadata/) }] },
+          { line: 4, issues: [{ field: 'webhook.url', message: expect.stringMatching(/private/) }] },
+        ]);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
       expect(await stack.producer.queue.count()).toBe(0);
       expect(receiver.received).toHaveLength(0);
     } finally {

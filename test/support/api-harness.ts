@@ -13,9 +13,18 @@ export interface ApiHarness extends AsyncDisposable {
   call(method: string, path: string, options?: { body?: unknown; raw?: string; type?: string; headers?: Record<string, string>; token?: string | null }): Promise<{ status: number; body: any; text: string; headers: Headers }>;
 }
 
-export async function startApi(options: StackOptions = {}, maxBodyBytes?: number): Promise<ApiHarness> {
+export interface ApiHarnessOptions {
+  /** ZIMAGE_API_MAX_BODY_BYTES. */
+  maxBodyBytes?: number;
+  /** ZIMAGE_SCHEDULE_FILES_DIR. */
+  scheduleFilesDir?: string;
+  /** ZIMAGE_METRICS_TOKEN, ZIMAGE_METRICS_PUBLIC. */
+  metrics?: { token?: string; public?: boolean };
+}
+
+export async function startApi(options: StackOptions = {}, api: ApiHarnessOptions = {}): Promise<ApiHarness> {
   const stack = await startStack(options);
-  const app = await createApi({ producer: stack.producer, redis: stack.redis, storage: stack.storage, prefix: stack.prefix, tokens: [TOKEN, 'second-token-abcdefghijkl'], logger, ...(maxBodyBytes ? { maxBodyBytes } : {}) });
+  const app = await createApi({ producer: stack.producer, redis: stack.redis, storage: stack.storage, prefix: stack.prefix, tokens: [TOKEN, 'second-token-abcdefghijkl'], logger, ...api });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
   const close = async () => {

@@ -103,8 +103,10 @@ jobs
 const schedule = program.command('schedule').description('scheduled pipelines (cron or interval → a batch per tick)');
 schedule
   .command('apply')
-  .description('make the schedules match a pipelines file (YAML or JSON): create, update, remove; unchanged ones are left alone')
+  .description('make the schedules match a pipelines file (YAML or JSON): each pipeline validated as its tick would be, then created or updated; unchanged ones are left alone')
   .argument('<file>', 'pipelines.yaml or .json')
+  .option('--dry-run', 'print the plan (create / update / unchanged / remove) and change nothing')
+  .option('--prune', 'remove file-managed pipelines that are no longer in the file (without it they are kept, and listed)')
   .option('--json', 'print JSON')
   .action(runCommand(scheduleApplyCommand));
 schedule.command('list').description('every schedule with its next run').option('--json', 'print JSON').action(runCommand(scheduleListCommand));

@@ -33,6 +33,8 @@ export interface IngestOptions extends RowMapping {
   maxRows?: number;
   /** What the batch record names as its source. @defaultValue `path` */
   source?: string;
+  /** Pass 1 only: every row validated as it would be enqueued, nothing enqueued (`schedule apply`). */
+  validateOnly?: boolean;
 }
 
 export interface RejectedRow {
@@ -53,6 +55,8 @@ export interface IngestReport {
 }
 
 const KEEP_REJECTED = 1000;
+/** Distinct per-row webhook URLs whose SSRF verdict is remembered during one ingest. */
+const MAX_CHECKED_WEBHOOKS = 10_000;
 /** Jobs per `addPrepared` call: one BullMQ `addBulk` (a MULTI of this many scripts). */
 const CHUNK = 500;
 /**
@@ -95,6 +99,14 @@ export async function ingestBatchFile(producer: Producer, options: IngestOptions
     return prepared.ok ? { job: prepared.job } : { issues: prepared.issues };
   };
 
+  const checkedWebhooks = new Map<string, string | undefined>();
+  const webhookProblem = async (url: string): Promise<string | undefined> => {
+    if (checkedWebhooks.has(url)) return checkedWebhooks.get(url);
+    const problem = await producer.checkWebhook(url);
+    if (checkedWebhooks.size < MAX_CHECKED_WEBHOOKS) checkedWebhooks.set(url, problem);
+    return problem;
+  };
+
   const closeRejects = async () => {
     const file = rejectsFile;
     rejectsFile = undefined;
@@ -117,6 +129,13 @@ export async function ingestBatchFile(producer: Producer, options: IngestOptions
         });
       }
       let outcome = 'error' in row ? { issues: [{ field: '', message: row.error }] } : prepareRow(row);
+      const webhookUrl = 'job' in outcome ? outcome.job.payload.webhook?.url : undefined;
+      if (webhookUrl !== undefined) {
+        // A row's own webhook gets the same refusal as a batch's (the delivery guard would block
+        // it later, after the image was paid for). One DNS look-up per distinct URL.
+        const problem = await webhookProblem(webhookUrl);
+        if (problem) outcome = { issues: [{ field: 'webhook.url', message: problem }] };
+      }
       if ('job' in outcome) {
         const clashes = duplicates.check(outcome.job, row.line);
         if (clashes.length > 0) outcome = { issues: clashes.map((c) => ({ ...c, message: c.message.replace('item', 'line') })) };
@@ -144,6 +163,7 @@ export async function ingestBatchFile(producer: Producer, options: IngestOptions
       });
     }
     if (valid === 0) throw new AppError('BATCH_INVALID', `No valid rows in ${options.path} (${rows} rows read); nothing was enqueued`, { details: { rows: rejected, rejectedCount } });
+    if (options.validateOnly) return { batchId, rows, enqueued: 0, alreadyQueued: 0, rejectedCount, rejected, rejectedPath: undefined };
 
     // Pass 2: enqueue the spilled jobs in chunks.
     await producer.beginBatch({ batchId, total: valid, source: options.source ?? options.path, ...(options.webhook ? { webhook: options.webhook } : {}) });

@@ -81,6 +81,8 @@ export const baseEnvSchema = z.object({
   ZIMAGE_MAX_ATTEMPTS: intVar(1, 50, 6),
   /** How long finished jobs (and idempotency keys) are kept, in hours. */
   ZIMAGE_RETENTION_HOURS: intVar(1, 24 * 90, 24 * 7),
+  /** The only folder scheduled pipelines may read CSV files from; unset, schedules take prompts or feeds only. */
+  ZIMAGE_SCHEDULE_FILES_DIR: z.preprocess(emptyAsUndefined, z.string().max(4096).optional()),
 });
 
 /** A variable parsed by `parse`, whose TypeError message becomes the problem reported. */
@@ -190,6 +192,10 @@ export const apiEnvSchema = producerEnvSchema.extend({
       .transform((v) => v.split(',').map((t) => t.trim()).filter(Boolean))
       .pipe(z.array(z.string().min(16, { error: 'each token must be at least 16 characters' })).min(1, { error: 'must list at least one token' })),
   ),
+  /** A bearer token that may read /metrics only (a scraper need not hold an API token). */
+  ZIMAGE_METRICS_TOKEN: z.preprocess(emptyAsUndefined, z.string().min(16, { error: 'must be at least 16 characters' }).optional()),
+  /** /metrics without any token (it shows spend, account ids and queue sizes): only on a private network. */
+  ZIMAGE_METRICS_PUBLIC: boolVar(false),
   /** Largest request body (batches); job requests are capped at 64 KiB. */
   ZIMAGE_API_MAX_BODY_BYTES: intVar(1024, 1024 * 1024 * 1024, 64 * 1024 * 1024),
 });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { jobRequestSchema } from './job-request.js';
 import { formatFieldIssues, toFieldIssues } from './validation-issues.js';
 
@@ -45,6 +46,29 @@ describe('toFieldIssues', () => {
     expect(fieldIssuesOf({ prompt: 'p', webhook: { url: 'https://x.example', secret: 's' } })).toEqual([
       { field: 'webhook.secret', message: 'is not a known field' },
     ]);
+  });
+});
+
+describe('toFieldIssues: sizes in our words', () => {
+  const issuesOf = (schema: z.ZodType, input: unknown) => {
+    const result = schema.safeParse(input);
+    if (result.success) throw new Error('expected the value to be invalid');
+    return toFieldIssues(result.error, input).map((i) => i.message);
+  };
+
+  it('says what the size rule is, not zod\'s "Too small: expected array to have >=1 items"', () => {
+    expect(issuesOf(z.array(z.string()).min(1), [])).toEqual(['must not be empty']);
+    expect(issuesOf(z.array(z.string()).min(2), ['a'])).toEqual(['must have at least 2 items']);
+    expect(issuesOf(z.array(z.string()).max(1), ['a', 'b'])).toEqual(['must have at most 1 item']);
+    expect(issuesOf(z.string().min(1), '')).toEqual(['must not be empty']);
+    expect(issuesOf(z.string().max(3), 'abcd')).toEqual(['must be at most 3 characters']);
+    expect(issuesOf(z.number().min(0), -1)).toEqual(['must be at least 0']);
+    expect(issuesOf(z.number().positive(), 0)).toEqual(['must be more than 0']);
+    expect(issuesOf(z.number().max(10), 11)).toEqual(['must be at most 10']);
+  });
+
+  it('keeps a schema\'s own message', () => {
+    expect(issuesOf(z.string().min(1, { error: 'needs a name' }), '')).toEqual(['needs a name']);
   });
 });
 

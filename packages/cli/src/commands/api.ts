@@ -14,7 +14,7 @@ export async function apiCommand(flags: { port?: string; host?: string }): Promi
   // The API's own connection waits out Redis restarts instead of failing requests at once.
   const redis = createRedisConnection(env.REDIS_URL, 'worker');
   await waitForRedis(redis, env.REDIS_URL);
-  const app = await createApi({ producer, redis, storage, prefix: env.ZIMAGE_PREFIX, tokens: env.ZIMAGE_API_TOKENS, logger, maxBodyBytes: env.ZIMAGE_API_MAX_BODY_BYTES });
+  const app = await createApi({ producer, redis, storage, prefix: env.ZIMAGE_PREFIX, tokens: env.ZIMAGE_API_TOKENS, logger, maxBodyBytes: env.ZIMAGE_API_MAX_BODY_BYTES, scheduleFilesDir: env.ZIMAGE_SCHEDULE_FILES_DIR, metrics: { token: env.ZIMAGE_METRICS_TOKEN, public: env.ZIMAGE_METRICS_PUBLIC } });
   const address = await app.listen({ port, host: flags.host ?? env.ZIMAGE_API_HOST });
   logger.info({ address }, `API listening on ${address}`);
   process.stderr.write(`zimage api listening on ${address}\n`);

@@ -33,10 +33,17 @@ export interface ApiOptions {
   maxBodyBytes?: number;
   /** Idempotency-Key handling (the "in progress" marker's lifetime). */
   idempotency?: IdempotencyOptions;
+  /**
+   * Who may read /metrics (spend, account ids, queue sizes): any API token, `token`
+   * (ZIMAGE_METRICS_TOKEN) for a scraper, or anyone when `public` (ZIMAGE_METRICS_PUBLIC).
+   */
+  metrics?: { token?: string | undefined; public?: boolean | undefined };
+  /** ZIMAGE_SCHEDULE_FILES_DIR: unset, a schedule's `csv` is refused. */
+  scheduleFilesDir?: string | undefined;
 }
 
-/** Paths anyone may call: probes, metrics scrapes, the API description. */
-const PUBLIC = new Set(['/healthz', '/readyz', '/metrics', '/openapi.json']);
+/** Paths anyone may call: probes and the API description. */
+const PUBLIC = new Set(['/healthz', '/readyz', '/openapi.json']);
 
 export async function createApi(options: ApiOptions): Promise<FastifyInstance> {
   const app = Fastify({
@@ -48,6 +55,7 @@ export async function createApi(options: ApiOptions): Promise<FastifyInstance> {
     frameworkErrors: (error, request, reply) => errorHandler(options.logger)(error, request, reply),
   });
   const isAuthorised = createTokenCheck(options.tokens);
+  const isScraper = createTokenCheck(options.metrics?.token ? [options.metrics.token] : []);
   const idempotency = createIdempotency(options.redis, options.prefix, options.idempotency);
 
   app.setErrorHandler(errorHandler(options.logger));
@@ -55,6 +63,7 @@ export async function createApi(options: ApiOptions): Promise<FastifyInstance> {
   app.addHook('onRequest', async (request, reply) => {
     const path = request.url.split('?')[0] ?? '';
     if (PUBLIC.has(path)) return;
+    if (path === '/metrics' && (options.metrics?.public === true || isScraper(request.headers.authorization))) return;
     if (!isAuthorised(request.headers.authorization)) {
       // Browsers (gallery, Bull Board) get a Basic challenge: the token is the password.
       const html = path.startsWith('/batches/') || path.startsWith('/admin/');
@@ -95,7 +104,7 @@ export async function createApi(options: ApiOptions): Promise<FastifyInstance> {
   jobRoutes(app, options.producer, idempotency);
   batchRoutes(app, options.producer, idempotency, options.maxBodyBytes ?? 64 * 1024 * 1024);
   galleryRoutes(app, options.producer, options.redis, options.storage, options.prefix);
-  const schedules = createSchedules(options.redis, options.prefix);
+  const schedules = createSchedules(options.redis, options.prefix, { filesDir: options.scheduleFilesDir, producer: options.producer });
   scheduleRoutes(app, schedules);
   app.addHook('onClose', () => schedules.close());
   return app;

@@ -10,13 +10,20 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { AppError, toFieldIssues, type FieldIssue } from '@zimage/shared';
 import { CronExpressionParser } from 'cron-parser';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ingestBatchFile } from '../ingest-batch-file.js';
+import type { Producer } from '../producer.js';
+import { confineSchedulePath } from './schedule-file.js';
+import { prepareTickIngest } from './tick-ingest.js';
 import { parseDuration, SCHEDULE_ID, scheduleSpecSchema, type ScheduleSpec } from './schedule-spec.js';
 
 export const SCHEDULES_QUEUE = 'schedules';
@@ -42,7 +49,17 @@ export interface ApplyOutcome {
   created: string[];
   updated: string[];
   unchanged: string[];
+  /** File-managed pipelines missing from the file, removed (with `prune`). */
   removed: string[];
+  /** File-managed pipelines missing from the file, kept (without `prune`). */
+  kept: string[];
+}
+
+export interface ApplyOptions {
+  /** Work out and return the plan; change nothing. */
+  dryRun?: boolean;
+  /** Remove file-managed pipelines missing from the file (otherwise they are kept and listed). */
+  prune?: boolean;
 }
 
 const fileSchema = z.union([
@@ -57,11 +74,23 @@ export interface Schedules {
   list(): Promise<ScheduleView[]>;
   remove(id: string): Promise<boolean>;
   /** Applies a pipelines file (YAML or JSON): everything validated first, nothing changed on error. */
-  applyFile(path: string): Promise<ApplyOutcome>;
+  applyFile(path: string, options?: ApplyOptions): Promise<ApplyOutcome>;
   close(): Promise<void>;
 }
 
-export function createSchedules(redis: Redis, prefix: string): Schedules {
+export interface SchedulesOptions {
+  /** ZIMAGE_SCHEDULE_FILES_DIR: the only folder a schedule's `csv` may name a file in; unset, `csv` is refused. */
+  filesDir?: string | undefined;
+  /**
+   * With a producer, a schedule is also validated as its tick would be (a dry ingest of its first
+   * tick: every inline job through the job schema, the templates against the CSV's columns, the
+   * CSV readable), so that a pipeline that cannot run is refused when it is applied, not in a
+   * worker's log at its first tick.
+   */
+  producer?: Producer | undefined;
+}
+
+export function createSchedules(redis: Redis, prefix: string, options: SchedulesOptions = {}): Schedules {
   const queue = new Queue(SCHEDULES_QUEUE, { connection: redis, prefix });
   queue.on('error', () => {}); // connection errors surface as failed commands
   const key = schedulesKey(prefix);
@@ -71,12 +100,15 @@ export function createSchedules(redis: Redis, prefix: string): Schedules {
     if (!SCHEDULE_ID.test(id)) issues.push({ field: 'id', message: 'must match [a-z0-9][a-z0-9_-]{0,31}' });
     const parsed = scheduleSpecSchema.safeParse(spec);
     if (!parsed.success) issues.push(...toFieldIssues(parsed.error, spec));
+    // A CSV path in a pipelines file is relative to the file, through the API relative to the
+    // folder; either way it is stored relative to the folder, and the tick reads it only there.
+    const csv = parsed.success && parsed.data.csv !== undefined ? confineSchedulePath(options.filesDir, parsed.data.csv, base) : undefined;
+    if (csv && 'problem' in csv) issues.push({ field: 'csv', message: csv.problem });
     if (issues.length > 0 || !parsed.success) {
       throw new AppError('SCHEDULE_INVALID', `Invalid schedule ${id}: ${issues.map((i) => `${i.field || '(schedule)'}: ${i.message}`).join('; ')}`, { details: { issues } });
     }
     const result = parsed.data;
-    // A CSV path in a pipelines file is relative to the file; the tick reads it on the worker.
-    if (result.csv && base && !isAbsolute(result.csv)) result.csv = resolve(base, result.csv);
+    if (csv && 'path' in csv) result.csv = csv.path;
     return result;
   }
 
@@ -85,8 +117,15 @@ export function createSchedules(redis: Redis, prefix: string): Schedules {
     return raw ? (JSON.parse(raw) as StoredSchedule) : undefined;
   }
 
+  /** What `upsert` would do, without doing it. */
+  async function changeOf(id: string, spec: ScheduleSpec, source: 'file' | 'api'): Promise<'created' | 'updated' | 'unchanged'> {
+    const previous = await stored(id);
+    if (!previous) return 'created';
+    return previous.hash === specHash(spec) && previous.source === source ? 'unchanged' : 'updated';
+  }
+
   async function upsert(id: string, spec: ScheduleSpec, source: 'file' | 'api') {
-    const hash = createHash('sha256').update(JSON.stringify(spec)).digest('hex');
+    const hash = specHash(spec);
     const previous = await stored(id);
     if (previous && previous.hash === hash && previous.source === source) return { schedule: previous, change: 'unchanged' as const };
     const schedule: StoredSchedule = { id, spec, source, hash, updatedAt: new Date().toISOString() };
@@ -111,10 +150,33 @@ export function createSchedules(redis: Redis, prefix: string): Schedules {
     return { ...schedule, nextRunAt: next ? new Date(next).toISOString() : undefined };
   }
 
+  /** Problems a tick of this pipeline would meet now, as field issues (empty: it would run). */
+  async function dryTick(id: string, spec: ScheduleSpec): Promise<FieldIssue[]> {
+    const producer = options.producer;
+    if (!producer) return [];
+    const dir = await mkdtemp(join(tmpdir(), 'zimage-dry-tick-'));
+    try {
+      const ingest = await prepareTickIngest({ id, spec }, new Date(), dir, { filesDir: options.filesDir, policy: { allowedHosts: [] }, fetchFeeds: false });
+      if (ingest) await ingestBatchFile(producer, { ...ingest, validateOnly: true });
+      return [];
+    } catch (error) {
+      return tickIssues(spec, error);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  async function validateWhole(id: string, spec: unknown, base?: string): Promise<ScheduleSpec> {
+    const valid = validate(id, spec, base);
+    const issues = await dryTick(id, valid);
+    if (issues.length > 0) throw new AppError('SCHEDULE_INVALID', `Invalid schedule ${id}: ${issues.map((i) => `${i.field || '(schedule)'}: ${i.message}`).join('; ')}`, { details: { issues } });
+    return valid;
+  }
+
   return {
     queue,
     async put(id, spec, source = 'api') {
-      return upsert(id, validate(id, spec), source);
+      return upsert(id, await validateWhole(id, spec), source);
     },
     async get(id) {
       const s = await stored(id);
@@ -129,7 +191,7 @@ export function createSchedules(redis: Redis, prefix: string): Schedules {
       const scheduler = await queue.removeJobScheduler(id);
       return existed || scheduler;
     },
-    async applyFile(path) {
+    async applyFile(path, applyOptions = {}) {
       let text: string;
       try {
         text = await readFile(path, 'utf8');
@@ -149,29 +211,37 @@ export function createSchedules(redis: Redis, prefix: string): Schedules {
       const problems: FieldIssue[] = [];
       const specs: [string, ScheduleSpec][] = [];
       const seen = new Set<string>();
-      entries.forEach((entry, index) => {
+      for (const [index, entry] of entries.entries()) {
         const { id, ...spec } = entry;
-        if (seen.has(id)) problems.push({ field: `pipelines[${index}].id`, message: `"${id}" is listed twice` });
+        // Each problem once, named by the pipeline's place in the file and its id.
+        const where = `pipelines[${index}] (${id})`;
+        if (seen.has(id)) problems.push({ field: `${where}.id`, message: `"${id}" is listed twice` });
         seen.add(id);
         try {
-          specs.push([id, validate(id, spec, dirname(resolve(path)))]);
+          specs.push([id, await validateWhole(id, spec, dirname(resolve(path)))]);
         } catch (error) {
           const issues = (error as AppError).details['issues'] as FieldIssue[] | undefined;
-          for (const issue of issues ?? []) problems.push({ field: `pipelines[${index}]${issue.field ? `.${issue.field}` : ''}`, message: issue.message });
+          for (const issue of issues ?? []) problems.push({ field: `${where}${issue.field ? `.${issue.field}` : ''}`, message: issue.message });
         }
-      });
-      if (problems.length > 0) {
-        throw new AppError('SCHEDULE_INVALID', `${path}: ${problems.length} problem(s); nothing was changed:\n  - ${problems.map((p) => `${p.field}: ${p.message}`).join('\n  - ')}`, { details: { issues: problems } });
       }
-      const outcome: ApplyOutcome = { created: [], updated: [], unchanged: [], removed: [] };
-      for (const [id, spec] of specs) outcome[(await upsert(id, spec, 'file')).change].push(id);
+      if (problems.length > 0) {
+        // The problems go in `issues` only: the CLI prints each under the message, once.
+        throw new AppError('SCHEDULE_INVALID', `${path}: ${problems.length === 1 ? 'a problem' : `${problems.length} problems`}; nothing was changed`, { details: { issues: problems } });
+      }
+      const outcome: ApplyOutcome = { created: [], updated: [], unchanged: [], removed: [], kept: [] };
+      for (const [id, spec] of specs) outcome[applyOptions.dryRun ? await changeOf(id, spec, 'file') : (await upsert(id, spec, 'file')).change].push(id);
       const current = Object.values(await redis.hgetall(key)).map((raw) => JSON.parse(raw) as StoredSchedule);
-      for (const schedule of current) {
-        if (schedule.source === 'file' && !seen.has(schedule.id)) {
+      for (const schedule of current.sort((a, b) => a.id.localeCompare(b.id))) {
+        if (schedule.source !== 'file' || seen.has(schedule.id)) continue;
+        if (!applyOptions.prune) {
+          outcome.kept.push(schedule.id);
+          continue;
+        }
+        if (!applyOptions.dryRun) {
           await redis.hdel(key, schedule.id);
           await queue.removeJobScheduler(schedule.id);
-          outcome.removed.push(schedule.id);
         }
+        outcome.removed.push(schedule.id);
       }
       return outcome;
     },
@@ -179,6 +249,42 @@ export function createSchedules(redis: Redis, prefix: string): Schedules {
       await queue.close();
     },
   };
+}
+
+function specHash(spec: ScheduleSpec): string {
+  return createHash('sha256').update(JSON.stringify(spec)).digest('hex');
+}
+
+/** Rows of a dry tick's problems looked at per pipeline; the rest are counted. */
+const SHOWN_ROWS = 3;
+/** A row's problem with a field the pipeline itself sets is the pipeline's, said once. */
+const PIPELINE_FIELDS: Record<string, keyof ScheduleSpec> = { size: 'size', promptExtend: 'promptExtend', priority: 'priority', deadline: 'deadlineAfter', key: 'key', webhook: 'webhook', 'webhook.url': 'webhook' };
+
+/**
+ * A dry tick's failure as the pipeline's field issues: a problem with a field the pipeline sets
+ * (its size, its key template) once under that field, an inline prompt's as `prompts[i]`, a CSV
+ * row's by its line, the file itself as `csv`.
+ */
+function tickIssues(spec: ScheduleSpec, error: unknown): FieldIssue[] {
+  if (!(error instanceof AppError)) return [{ field: '', message: (error as Error).message }];
+  if (error.code === 'WEBHOOK_URL_REFUSED') return [{ field: 'webhook.url', message: error.message.replace(/^--webhook: /, '') }];
+  const rows = error.details['rows'] as { line: number; issues: FieldIssue[] }[] | undefined;
+  if (error.code !== 'BATCH_INVALID' || !rows || rows.length === 0) return [{ field: spec.csv ? 'csv' : '', message: error.message.replace(/^csv [^:]*: /, '') }];
+  const issues = new Map<string, FieldIssue>();
+  for (const row of rows.slice(0, SHOWN_ROWS)) {
+    for (const issue of row.issues) {
+      const own = PIPELINE_FIELDS[issue.field];
+      const field = own !== undefined && spec[own] !== undefined ? issue.field : spec.prompts ? `prompts[${row.line - 1}]${issue.field ? `.${issue.field}` : ''}` : `csv line ${row.line}${issue.field ? ` ${issue.field}` : ''}`;
+      // The batch command's option names in the pipeline's own.
+      const message = issue.message.replace(/--prompt-template\b/g, 'promptTemplate').replace(/--key\b/g, 'key');
+      issues.set(`${field}\0${message}`, { field, message });
+    }
+  }
+  const more = Number(error.details['rejectedCount'] ?? rows.length) - Math.min(rows.length, SHOWN_ROWS);
+  // Problems only with the pipeline's own fields: the other rows have the same.
+  const ownOnly = [...issues.values()].every((issue) => PIPELINE_FIELDS[issue.field] !== undefined);
+  if (more > 0 && !ownOnly) issues.set('more', { field: spec.prompts ? 'prompts' : 'csv', message: `${more} more ${spec.prompts ? 'prompts' : 'rows'} with problems` });
+  return [...issues.values()];
 }
 
 function nextCron(spec: ScheduleSpec): number | undefined {

@@ -1,0 +1,106 @@
+/**
+ * What one tick of a pipeline ingests: its items written to (or its CSV copied into) a private
+ * folder, and the options `zimage batch` would ingest them with. The tick uses it, and so does
+ * `schedule apply`, which validates each pipeline as its tick would (`validateOnly`).
+ */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { AppError, checkWebhookUrl, type WebhookUrlPolicy } from '@zimage/shared';
+import { MAX_BATCH_ITEMS } from '../batch-limits.js';
+import type { IngestOptions } from '../ingest-batch-file.js';
+import { copyScheduleFile } from './schedule-file.js';
+import { parseDuration, renderTickTime, type ScheduleSpec } from './schedule-spec.js';
+
+const FEED_TIMEOUT_MS = 15_000;
+const MAX_FEED_BYTES = 20 * 1024 * 1024;
+
+export interface TickSources {
+  /** ZIMAGE_SCHEDULE_FILES_DIR: the only folder a CSV is read from. */
+  filesDir: string | undefined;
+  /** SSRF rules for feed URLs (the same as for webhooks). */
+  policy: WebhookUrlPolicy;
+  /** Whether to fetch a feed (a tick does; `schedule apply` does not: a feed's items change). */
+  fetchFeeds: boolean;
+}
+
+/**
+ * The ingest of the tick of `schedule` at `tickAt`, its files in `dir`; undefined for a feed when
+ * `fetchFeeds` is off. Throws SCHEDULE_INVALID for a CSV it may not read, NETWORK_ERROR and
+ * friends for a feed that did not answer.
+ */
+export async function prepareTickIngest(schedule: { id: string; spec: ScheduleSpec }, tickAt: Date, dir: string, sources: TickSources): Promise<IngestOptions | undefined> {
+  const { spec } = schedule;
+  const render = (text: string | undefined) => (text === undefined ? undefined : renderTickTime(text, tickAt, spec.tz));
+  let path: string;
+  let format: 'csv' | 'jsonl';
+  if (spec.csv) {
+    // A private copy, checked and capped: the ingest then reads a file nobody else can change.
+    path = join(dir, 'tick.csv');
+    await copyScheduleFile(sources.filesDir, spec.csv, path);
+    format = 'csv';
+  } else {
+    if (spec.feed && !sources.fetchFeeds) return undefined;
+    const items: unknown[] = spec.prompts ? spec.prompts.map((prompt) => ({ prompt: render(prompt) })) : await fetchFeed(spec.feed as string, sources.policy);
+    path = join(dir, 'tick.jsonl');
+    format = 'jsonl';
+    // The schedule's metadata under each item's own (non-objects are left for validation to report).
+    const withMetadata = items.map((item) =>
+      spec.metadata && item && typeof item === 'object' && !Array.isArray(item)
+        ? { ...(item as Record<string, unknown>), metadata: { ...spec.metadata, ...((item as { metadata?: Record<string, string> }).metadata ?? {}) } }
+        : item,
+    );
+    await writeFile(path, withMetadata.map((item) => JSON.stringify(item)).join('\n') + '\n');
+  }
+  const deadlineMs = spec.deadlineAfter ? parseDuration(spec.deadlineAfter) : undefined;
+  return {
+    path,
+    format,
+    batchId: tickBatchId(schedule.id, tickAt),
+    source: `schedule ${schedule.id} @ ${tickAt.toISOString()}`,
+    promptTemplate: render(spec.promptTemplate),
+    keyTemplate: render(spec.key),
+    defaults: defaultsOf(spec, tickAt, deadlineMs),
+    ...(spec.webhook ? { webhook: spec.webhook } : {}),
+    maxRows: MAX_BATCH_ITEMS,
+  };
+}
+
+/** A tick's batch id: derived from the schedule and the tick's time, so a tick run twice makes one batch. */
+export function tickBatchId(scheduleId: string, tickAt: Date): string {
+  return `sched-${scheduleId}-${tickAt.getTime()}`;
+}
+
+function defaultsOf(spec: ScheduleSpec, tickAt: Date, deadlineMs: number | undefined) {
+  return {
+    ...(spec.size ? { size: spec.size } : {}),
+    ...(spec.promptExtend !== undefined ? { promptExtend: spec.promptExtend } : {}),
+    ...(spec.priority !== undefined ? { priority: spec.priority } : {}),
+    ...(deadlineMs !== undefined ? { deadline: new Date(tickAt.getTime() + deadlineMs).toISOString() } : {}),
+    ...(spec.webhook ? { webhook: spec.webhook } : {}),
+  };
+}
+
+/** A JSON feed: an array of items, or `{ items: [...] }`. Same SSRF rules as webhooks; no redirects. */
+async function fetchFeed(url: string, policy: WebhookUrlPolicy): Promise<unknown[]> {
+  await checkWebhookUrl(url, policy);
+  let response: Response;
+  try {
+    response = await fetch(url, { redirect: 'error', signal: AbortSignal.timeout(FEED_TIMEOUT_MS), headers: { accept: 'application/json' } });
+  } catch (error) {
+    throw new AppError('NETWORK_ERROR', `feed ${new URL(url).host}: ${(error as Error).message}`, { cause: error });
+  }
+  if (!response.ok) throw new AppError('NETWORK_ERROR', `feed ${new URL(url).host} answered ${response.status}`);
+  const length = Number(response.headers.get('content-length') ?? 0);
+  if (length > MAX_FEED_BYTES) throw new AppError('PAYLOAD_TOO_LARGE', `feed ${new URL(url).host}: ${length} bytes (limit ${MAX_FEED_BYTES})`);
+  const text = await response.text();
+  if (text.length > MAX_FEED_BYTES) throw new AppError('PAYLOAD_TOO_LARGE', `feed ${new URL(url).host}: more than ${MAX_FEED_BYTES} bytes`);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new AppError('BATCH_INVALID', `feed ${new URL(url).host}: not valid JSON`);
+  }
+  const items = Array.isArray(json) ? json : Array.isArray((json as { items?: unknown })?.items) ? (json as { items: unknown[] }).items : undefined;
+  if (!items) throw new AppError('BATCH_INVALID', `feed ${new URL(url).host}: must be a JSON array of items, or { "items": [...] }`);
+  return items;
+}
