@@ -2,6 +2,7 @@
  * Scheduled pipelines: a pipelines file applied twice changes nothing, a schedule fires and each
  * tick is an ordinary batch, removing it from the file removes it; the API manages its own.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -196,6 +197,10 @@ describe('scheduled pipelines', () => {
         const refused = await api.call('PUT', '/v1/schedules/leak', { body: { ...attack, csv } });
         expect([csv, refused.status, refused.body.error.issues?.[0]?.field]).toEqual([csv, 400, 'csv']);
       }
+      // A FIFO inside the folder passes the path rule; opening it would block a reader forever.
+      execFileSync('mkfifo', [join(dir, 'pipe.csv')]);
+      const fifo = await api.call('PUT', '/v1/schedules/leak', { body: { ...attack, csv: 'pipe.csv' } });
+      expect([fifo.status, fifo.body.error.issues]).toEqual([400, [{ field: 'csv', message: expect.stringContaining('not a regular file') }]]);
       expect((await api.call('PUT', '/v1/schedules/fine', { body: { cron: '0 6 * * *', csv: 'products.csv', promptTemplate: 'Studio photo of {title}' } })).status).toBe(201);
       expect((await api.call('GET', '/v1/schedules')).body.schedules.map((s: { id: string }) => s.id)).toEqual(['fine']);
 
@@ -210,7 +215,10 @@ describe('scheduled pipelines', () => {
       symlinkSync(join(root, '.env'), join(dir, 'later.csv'));
       const runner = startScheduleRunner({ redisUrl: api.stack.redisUrl, prefix: api.stack.prefix, logger, producer: api.stack.producer, policy: { allowedHosts: [] }, filesDir: dir });
       try {
-        const failed = new Promise<string>((resolve) => runner.worker.on('failed', (_job, error) => resolve(error.message)));
+        const failed = new Promise<string>((resolve, reject) => {
+          runner.worker.on('failed', (_job, error) => resolve(error.message));
+          setTimeout(() => reject(new Error('no tick failed within 30 s')), 30_000).unref();
+        });
         expect(await failed).toMatch(/SCHEDULE_INVALID: csv later\.csv: leads outside ZIMAGE_SCHEDULE_FILES_DIR/);
         expect(await api.stack.redis.keys(`${api.stack.prefix}:batch:sched-linked-*`)).toEqual([]);
       } finally {

@@ -271,6 +271,11 @@ describe('webhooks', () => {
           { line: 2, issues: [{ field: 'webhook.url', message: expect.stringMatching(/cloud metadata/) }] },
           { line: 4, issues: [{ field: 'webhook.url', message: expect.stringMatching(/private/) }] },
         ]);
+        // At most 100 distinct webhook hosts per batch: each new one costs a DNS look-up.
+        const many = join(dir, 'many.jsonl');
+        writeFileSync(many, Array.from({ length: 101 }, (_, i) => JSON.stringify({ prompt: `p${i}`, webhook: { url: `https://93.184.${Math.floor(i / 200)}.${(i % 200) + 1}/hook?token=t${i}` } })).join('\n'));
+        const tooMany = await ingestBatchFile(stack.producer, { path: many, defaults: { size: '512*512' } }).catch((e: unknown) => e);
+        expect((tooMany as { details: { rows: unknown } }).details.rows).toEqual([{ line: 101, issues: [{ field: 'webhook.url', message: expect.stringContaining('more than 100 distinct webhook hosts') }] }]);
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }

@@ -55,8 +55,8 @@ export interface IngestReport {
 }
 
 const KEEP_REJECTED = 1000;
-/** Distinct per-row webhook URLs whose SSRF verdict is remembered during one ingest. */
-const MAX_CHECKED_WEBHOOKS = 10_000;
+/** Distinct webhook hosts (origins) one batch's rows may name. */
+const MAX_WEBHOOK_ORIGINS = 100;
 /** Jobs per `addPrepared` call: one BullMQ `addBulk` (a MULTI of this many scripts). */
 const CHUNK = 500;
 /**
@@ -99,11 +99,24 @@ export async function ingestBatchFile(producer: Producer, options: IngestOptions
     return prepared.ok ? { job: prepared.job } : { issues: prepared.issues };
   };
 
-  const checkedWebhooks = new Map<string, string | undefined>();
+  // Verdicts per origin for this ingest, a "does not resolve" included (the shared checker asks
+  // again for those, and 100,000 rows naming one dead host would wait for DNS 100,000 times); and
+  // few distinct hosts, so a hostile file cannot hold the ingest on one DNS look-up after another.
+  const webhookVerdicts = new Map<string, string | undefined>();
   const webhookProblem = async (url: string): Promise<string | undefined> => {
-    if (checkedWebhooks.has(url)) return checkedWebhooks.get(url);
+    let origin: string;
+    try {
+      const parsed = new URL(url);
+      origin = `${parsed.protocol}//${parsed.username || parsed.password ? 'userinfo@' : ''}${parsed.host}`;
+    } catch {
+      return 'must be an absolute http(s) URL';
+    }
+    if (webhookVerdicts.has(origin)) return webhookVerdicts.get(origin);
+    if (webhookVerdicts.size >= MAX_WEBHOOK_ORIGINS) {
+      return `more than ${MAX_WEBHOOK_ORIGINS} distinct webhook hosts in one batch; send the events to a registered endpoint (ZIMAGE_WEBHOOK_ENDPOINTS) or one batch webhook instead`;
+    }
     const problem = await producer.checkWebhook(url);
-    if (checkedWebhooks.size < MAX_CHECKED_WEBHOOKS) checkedWebhooks.set(url, problem);
+    webhookVerdicts.set(origin, problem);
     return problem;
   };
 
@@ -142,7 +155,8 @@ export async function ingestBatchFile(producer: Producer, options: IngestOptions
       }
       if ('job' in outcome) {
         valid += 1;
-        const flushing = spill.add(outcome.job);
+        // A validation-only pass keeps nothing: it has nothing to enqueue.
+        const flushing = options.validateOnly ? undefined : spill.add(outcome.job);
         if (flushing) await flushing;
       } else {
         rejectedCount += 1;

@@ -166,6 +166,12 @@ describe('loadConfig(producerEnvSchema)', () => {
     const config = loadConfig(producerEnvSchema, { ZIMAGE_RPM: 'not checked here' });
     expect(config).toMatchObject({ ZIMAGE_MAX_ATTEMPTS: 6, ZIMAGE_RETENTION_HOURS: 168, REDIS_URL: 'redis://127.0.0.1:6379' });
   });
+
+  it('takes ZIMAGE_SCHEDULE_FILES_DIR only as an absolute path (every process must mean the same folder)', () => {
+    expect(loadConfig(producerEnvSchema, { ZIMAGE_SCHEDULE_FILES_DIR: '/srv/schedules' }).ZIMAGE_SCHEDULE_FILES_DIR).toBe('/srv/schedules');
+    expect(loadConfig(producerEnvSchema, {}).ZIMAGE_SCHEDULE_FILES_DIR).toBeUndefined();
+    expect(() => loadConfig(producerEnvSchema, { ZIMAGE_SCHEDULE_FILES_DIR: './schedules' })).toThrow(/ZIMAGE_SCHEDULE_FILES_DIR.*must be an absolute path/);
+  });
 });
 
 describe('dashscopeBaseUrl', () => {

@@ -82,7 +82,15 @@ export const baseEnvSchema = z.object({
   /** How long finished jobs (and idempotency keys) are kept, in hours. */
   ZIMAGE_RETENTION_HOURS: intVar(1, 24 * 90, 24 * 7),
   /** The only folder scheduled pipelines may read CSV files from; unset, schedules take prompts or feeds only. */
-  ZIMAGE_SCHEDULE_FILES_DIR: z.preprocess(emptyAsUndefined, z.string().max(4096).optional()),
+  ZIMAGE_SCHEDULE_FILES_DIR: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .max(4096)
+      // Every process (API, CLI, workers) must mean the same folder, whatever its working directory.
+      .refine((path) => path.startsWith('/'), { error: 'must be an absolute path' })
+      .optional(),
+  ),
 });
 
 /** A variable parsed by `parse`, whose TypeError message becomes the problem reported. */

@@ -10,7 +10,7 @@
  * and capped, from the descriptor it checked — so a file swapped after the check is never read.
  */
 import { constants, createWriteStream } from 'node:fs';
-import { open, realpath } from 'node:fs/promises';
+import { open, readlink, realpath } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
@@ -33,7 +33,7 @@ export function confineSchedulePath(dir: string | undefined, csv: string, from?:
   if (from === undefined && isAbsolute(csv)) return { problem: `must be a path relative to ZIMAGE_SCHEDULE_FILES_DIR, not an absolute path` };
   const inside = relative(root, resolve(from ?? root, csv));
   if (inside === '' || inside === '..' || inside.startsWith(`..${sep}`) || isAbsolute(inside)) {
-    return { problem: `must name a file inside ZIMAGE_SCHEDULE_FILES_DIR (${root})` };
+    return { problem: 'must name a file inside ZIMAGE_SCHEDULE_FILES_DIR' };
   }
   return { path: inside };
 }
@@ -58,6 +58,10 @@ export async function copyScheduleFile(dir: string | undefined, csv: string, des
     throw new AppError('SCHEDULE_INVALID', `csv ${csv}: cannot open (${error.code ?? error.message})`);
   });
   try {
+    // Where the descriptor really is (Linux): a folder on the path swapped for a link between
+    // realpath and open would otherwise pass, since O_NOFOLLOW guards only the last component.
+    const opened = await readlink(`/proc/self/fd/${handle.fd}`).catch(() => undefined);
+    if (opened !== undefined && !opened.startsWith(root + sep)) throw new AppError('SCHEDULE_INVALID', `csv ${csv}: leads outside ZIMAGE_SCHEDULE_FILES_DIR`);
     const info = await handle.stat();
     if (!info.isFile()) throw new AppError('SCHEDULE_INVALID', `csv ${csv}: not a regular file`);
     if (info.size > maxBytes) throw new AppError('SCHEDULE_INVALID', `csv ${csv}: ${info.size} bytes, over the limit of ${maxBytes}`);
