@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { createServer, type AddressInfo } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { Redis } from 'ioredis';
@@ -98,5 +99,21 @@ describe('zimage command line', () => {
     const down = await runCli(['enqueue', '--prompt', 'x'], { REDIS_URL: 'redis://127.0.0.1:1' });
     expect(down.code).toBe(3);
     expect(down.stderr).toMatch(/REDIS_UNAVAILABLE: Cannot reach Redis at REDIS_URL=redis:\/\/127\.0\.0\.1:1/);
+  });
+
+  it('zimage emulator refuses a port in use and an impossible --latency in our words, without a stack trace', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as AddressInfo).port;
+    try {
+      const busy = await runCli(['emulator', '--port', String(port)], {});
+      expect(busy.code).toBe(2);
+      expect(busy.stderr).toBe(`error CONFIG_INVALID: --port ${port}: 127.0.0.1:${port} is already in use; choose another port (0 picks a free one)\n`);
+    } finally {
+      taken.close();
+    }
+    const latency = await runCli(['emulator', '--latency', '5-1'], {});
+    expect(latency.code).toBe(2);
+    expect(latency.stderr).toBe('error REQUEST_INVALID: --latency: MIN must be at most MAX (got "5-1")\n');
   });
 });

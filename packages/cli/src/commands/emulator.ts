@@ -34,7 +34,8 @@ export async function emulatorCommand(flags: EmulatorFlags): Promise<number> {
   if (rps !== undefined && rps < 1) throw new AppError('REQUEST_INVALID', '--rps must be at least 1');
   const retryAfter = parseInteger('--retry-after', flags.retryAfter);
   const limiter = parseLimiterFlags(flags);
-  const emulator = await createEmulator({
+  if (latency && Number(latency[1]) > Number(latency[2])) throw new AppError('REQUEST_INVALID', `--latency: MIN must be at most MAX (got "${flags.latency}")`);
+  const emulator = await startEmulator({
     host: flags.host,
     port,
     ...(flags.region ? { region: flags.region as 'singapore' | 'beijing' } : {}),
@@ -46,7 +47,7 @@ export async function emulatorCommand(flags: EmulatorFlags): Promise<number> {
       ...limiter,
     },
     ...(latency ? { latency: { minMs: Number(latency[1]), maxMs: Number(latency[2]) } } : {}),
-  });
+  }, flags.host, port);
   process.stdout.write(`DashScope emulator listening at ${emulator.url}\n  DASHSCOPE_BASE_URL=${emulator.url}\n  stats: ${emulator.url}/__emulator/stats\n`);
   if (flags.limiter) process.stdout.write(`  limiter: ${emulator.limiter.model}\n`);
   await new Promise<void>((resolve) => {
@@ -55,6 +56,19 @@ export async function emulatorCommand(flags: EmulatorFlags): Promise<number> {
   });
   await emulator.close();
   return 0;
+}
+
+/** The emulator's own refusals (an option out of range, a port in use) in our shape, not as a stack. */
+async function startEmulator(options: Parameters<typeof createEmulator>[0], host: string, port: number) {
+  try {
+    return await createEmulator(options);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw new AppError('CONFIG_INVALID', `--port ${port}: ${host}:${port} is already in use; choose another port (0 picks a free one)`);
+    if (code === 'EADDRNOTAVAIL' || code === 'EACCES') throw new AppError('CONFIG_INVALID', `--host ${host} --port ${port}: cannot listen there (${code})`);
+    if (error instanceof RangeError) throw new AppError('REQUEST_INVALID', error.message.replace(/^Invalid emulator option: /, ''));
+    throw error;
+  }
 }
 
 interface LimiterFlags {
