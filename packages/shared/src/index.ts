@@ -124,7 +124,11 @@ export { freePort, startRedisServer, type RedisServerHandle } from './redis-serv
 export { resolveAccounts, type AccountConfig } from './accounts.js';
 export { parseWebhookSecrets, generateWebhookSecret } from './webhooks/webhook-secret.js';
 export { signWebhook, type SignedHeaders } from './webhooks/webhook-signature.js';
-export { DEFAULT_RETRY_SCHEDULE, MAX_RETRY_AFTER_MS, nextRetryDelay, parseRetrySchedule, RETRY_JITTER } from './webhooks/retry-schedule.js';
+export { DEFAULT_RETRY_SCHEDULE, nextRetryDelay, parseRetrySchedule, RETRY_JITTER } from './webhooks/retry-schedule.js';
+export { MAX_RETRY_AFTER_MS, parseRetryAfter } from './http/retry-after.js';
+export { classifyNetworkError } from './http/network-error.js';
+export { declaredLength, discardBody, glimpseBody, readCappedBody, type CappedBody, type ResponseBody } from './http/read-body.js';
+export { createOutboundAgent, type OutboundAgentOptions } from './http/outbound-agent.js';
 export { parseWebhookEndpoints, type WebhookEndpoint } from './webhooks/webhook-endpoints.js';
 export { WebhookUrlChecker } from './webhooks/webhook-url-checker.js';
 export { deliveryJobId, perJobEndpointId, type DeliveryJobData } from './webhooks/delivery-job.js';

@@ -98,35 +98,3 @@ export function classifyUpstreamFailure(failure: UpstreamFailure): AppError {
     details: { upstreamStatus: failure.status, upstreamCode: failure.code, requestId: failure.requestId },
   });
 }
-
-const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
-
-/** Errors thrown by undici or the socket before any answer arrived. */
-export function classifyNetworkError(error: unknown, what: string): AppError {
-  const err = error instanceof Error ? error : new Error(String(error));
-  const code = (err as { code?: unknown }).code;
-  const codeText = typeof code === 'string' ? code : err.name;
-  const errorCode: ErrorCode = TIMEOUT_CODES.has(codeText) ? 'NETWORK_TIMEOUT' : 'NETWORK_ERROR';
-  return new AppError(errorCode, `${what} failed: ${codeText}: ${err.message}`, { cause: err, details: { networkCode: codeText } });
-}
-
-/** Longest server-requested wait we honour: a bogus header must not park an account for days. */
-export const MAX_RETRY_AFTER_MS = 10 * 60_000;
-const HTTP_DATE = /^[A-Za-z]{3}, \d{2} [A-Za-z]{3} \d{4} \d{2}:\d{2}:\d{2} GMT$/;
-
-/** `Retry-After` (seconds or HTTP date) or `retry-after-ms`, in ms, capped; undefined when absent or odd. */
-export function parseRetryAfter(headers: Record<string, string | string[] | undefined>, now = Date.now()): number | undefined {
-  const cap = (ms: number) => Math.min(MAX_RETRY_AFTER_MS, ms);
-  const ms = first(headers['retry-after-ms'])?.trim();
-  if (ms && /^\d+(\.\d+)?$/.test(ms)) return cap(Math.ceil(Number(ms)));
-  const value = first(headers['retry-after'])?.trim();
-  if (!value) return undefined;
-  if (/^\d+(\.\d+)?$/.test(value)) return cap(Math.ceil(Number(value) * 1000));
-  if (!HTTP_DATE.test(value)) return undefined;
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : cap(Math.max(0, date - now));
-}
-
-function first(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
-}

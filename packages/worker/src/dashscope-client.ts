@@ -5,10 +5,9 @@
  * (DashScope has no idempotency key). This client only makes the call, with explicit timeouts on
  * a keep-alive pool, and turns every outcome into a `GenerationOutput` or a classified `AppError`.
  */
-import { AppError } from '@zimage/shared';
-import { Agent, request, type Dispatcher } from 'undici';
-import { discard } from './discard-body.js';
-import { classifyNetworkError, classifyUpstreamFailure, parseRetryAfter } from './classify-upstream-error.js';
+import { AppError, classifyNetworkError, createOutboundAgent, parseRetryAfter, readCappedBody } from '@zimage/shared';
+import { request, type Dispatcher } from 'undici';
+import { classifyUpstreamFailure } from './classify-upstream-error.js';
 import { errorBodySchema, readGenerationOutput, type GenerationOutput } from './dashscope-response.js';
 
 export const GENERATION_PATH = '/api/v1/services/aigc/multimodal-generation/generation';
@@ -45,7 +44,7 @@ const MAX_BODY_BYTES = 1024 * 1024;
 export function createDashscopeClient(options: DashscopeClientOptions): DashscopeClient {
   const ownDispatcher = options.dispatcher === undefined;
   const dispatcher =
-    options.dispatcher ?? new Agent({ connect: { timeout: options.connectTimeoutMs }, keepAliveTimeout: 30_000, connections: 64 });
+    options.dispatcher ?? createOutboundAgent({ connectTimeoutMs: options.connectTimeoutMs, connections: 64 });
   const url = `${options.baseUrl}${GENERATION_PATH}`;
 
   async function generate(input: GenerateInput): Promise<GenerationOutput> {
@@ -75,7 +74,9 @@ export function createDashscopeClient(options: DashscopeClientOptions): Dashscop
 
     let text: string;
     try {
-      text = await readLimited(response.body, MAX_BODY_BYTES);
+      const read = await readCappedBody(response.body, MAX_BODY_BYTES);
+      if (read.truncated) throw new Error(`response body over ${MAX_BODY_BYTES} bytes`);
+      text = read.bytes.toString('utf8');
     } catch (error) {
       throw classifyNetworkError(error, 'Reading the DashScope response');
     }
@@ -107,21 +108,6 @@ export function createDashscopeClient(options: DashscopeClientOptions): Dashscop
       if (ownDispatcher) await dispatcher.close();
     },
   };
-}
-
-async function readLimited(body: Dispatcher.ResponseData['body'], maxBytes: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of body) {
-    const buffer = chunk as Buffer;
-    total += buffer.length;
-    if (total > maxBytes) {
-      discard(body);
-      throw new Error(`response body over ${maxBytes} bytes`);
-    }
-    chunks.push(buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 function parseJson(text: string): unknown {

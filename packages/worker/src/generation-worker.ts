@@ -6,6 +6,7 @@
 import {
   AppError,
   cancelChannel,
+  createOutboundAgent,
   createRedisConnection,
   DEFAULT_PUBLISH_OPTIONS,
   GENERATE_QUEUE,
@@ -21,7 +22,6 @@ import {
   type Storage,
 } from '@zimage/shared';
 import { Queue, UnrecoverableError, Worker } from 'bullmq';
-import { Agent } from 'undici';
 import { BACKOFF_TYPE, backoffDelay, RETRY_BACKOFF, type BackoffPolicy } from './backoff.js';
 import { createDashscopeClient } from './dashscope-client.js';
 import { createGovernor, type Governor } from './governor/governor.js';
@@ -108,7 +108,7 @@ export async function startGenerationWorker(options: GenerationWorkerOptions): P
     for (const connection of [redis, queueConnection, workerConnection]) connection.disconnect();
     throw error;
   }
-  const dispatcher = new Agent({ connect: { timeout: options.connectTimeoutMs }, keepAliveTimeout: 30_000, connections: 64 });
+  const dispatcher = createOutboundAgent({ connectTimeoutMs: options.connectTimeoutMs, connections: 64 });
   const clients = new Map(
     options.accounts.map((account) => [
       account.id,

@@ -6,14 +6,11 @@
  * proves the link is gone) and the server's clock (`serverDateMs`, to spot our own clock's skew).
  */
 import { createHash } from 'node:crypto';
-import { AppError, type ErrorCode } from '@zimage/shared';
+import { AppError, classifyNetworkError, declaredLength, discardBody, glimpseBody, readCappedBody, type CappedBody, type ErrorCode } from '@zimage/shared';
 import { request, type Dispatcher } from 'undici';
-import { discard } from './discard-body.js';
-import { classifyNetworkError } from './classify-upstream-error.js';
 import { checkImageUrl, type ImageHostPolicy } from './image-hosts.js';
 import { parseOssErrorBody } from './oss-error-body.js';
 import { checkPngStructure } from './png-structure.js';
-import { readCappedBody } from './read-capped-body.js';
 
 /** OSS error documents are a few hundred bytes; more than this is not one, and is not read. */
 export const MAX_ERROR_BODY_BYTES = 8 * 1024;
@@ -66,7 +63,7 @@ export async function downloadImage(rawUrl: string, expected: ExpectedImage, opt
     new AppError(code, message, { cause, details: serverDateMs === undefined ? details : { ...details, serverDateMs } });
 
   if (statusCode === 403 || statusCode === 404) {
-    const oss = parseOssErrorBody((await readCappedBody(response.body, MAX_ERROR_BODY_BYTES)).toString('utf8'));
+    const oss = parseOssErrorBody((await glimpseBody(response.body, MAX_ERROR_BODY_BYTES)).toString('utf8'));
     const said = oss.code ? ` ${oss.code}${oss.message ? `: ${oss.message}` : ''}` : '';
     throw fail('IMAGE_URL_EXPIRED', `Image URL answered ${statusCode}${said} (${oss.linkGone ? 'gone for good' : 'expired or removed'})`, {
       status: statusCode,
@@ -76,35 +73,25 @@ export async function downloadImage(rawUrl: string, expected: ExpectedImage, opt
     });
   }
   if (statusCode !== 200) {
-    await response.body.dump().catch(() => {});
+    discardBody(response.body);
     throw fail('IMAGE_DOWNLOAD_FAILED', `Image download answered HTTP ${statusCode}`, { status: statusCode });
   }
-  const declared = Number(response.headers['content-length']);
-  if (Number.isFinite(declared) && declared > options.maxBytes) {
-    discard(response.body);
+  const declared = declaredLength(response.headers);
+  if (declared !== undefined && declared > options.maxBytes) {
+    discardBody(response.body);
     throw fail('IMAGE_TOO_LARGE', `Image is ${declared} bytes, over the ${options.maxBytes}-byte cap`);
   }
 
-  const hash = createHash('sha256');
-  const chunks: Buffer[] = [];
-  let total = 0;
+  let read: CappedBody;
   try {
-    for await (const chunk of response.body) {
-      const buffer = chunk as Buffer;
-      total += buffer.length;
-      if (total > options.maxBytes) {
-        discard(response.body);
-        throw fail('IMAGE_TOO_LARGE', `Image is over the ${options.maxBytes}-byte cap`);
-      }
-      hash.update(buffer);
-      chunks.push(buffer);
-    }
+    read = await readCappedBody(response.body, options.maxBytes);
   } catch (error) {
-    if (error instanceof AppError) throw error;
     const network = classifyNetworkError(error, 'Image download');
     throw fail(network.code, network.message, network.details, error);
   }
-  const bytes = Buffer.concat(chunks, total);
+  if (read.truncated) throw fail('IMAGE_TOO_LARGE', `Image is over the ${options.maxBytes}-byte cap`);
+  const bytes = read.bytes;
+  const total = bytes.length;
   // The whole structure, not just the header: a truncated body with a matching Content-Length
   // would otherwise be stored as a success. IMAGE_INVALID is transient: the download is retried.
   const png = checkPngStructure(bytes);
@@ -114,7 +101,7 @@ export async function downloadImage(rawUrl: string, expected: ExpectedImage, opt
   }
   return {
     bytes,
-    sha256: hash.digest('hex'),
+    sha256: createHash('sha256').update(bytes).digest('hex'),
     width: png.width,
     height: png.height,
     ...(serverDateMs === undefined ? {} : { serverDateMs }),

@@ -5,7 +5,19 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AppError, checkWebhookUrl, type WebhookUrlPolicy } from '@zimage/shared';
+import {
+  AppError,
+  checkWebhookUrl,
+  classifyNetworkError,
+  createOutboundAgent,
+  declaredLength,
+  discardBody,
+  readCappedBody,
+  systemResolver,
+  type Resolver,
+  type WebhookUrlPolicy,
+} from '@zimage/shared';
+import { request } from 'undici';
 import { MAX_BATCH_ITEMS } from '../batch-limits.js';
 import type { IngestOptions } from '../ingest-batch-file.js';
 import { copyScheduleFile } from './schedule-file.js';
@@ -21,6 +33,8 @@ export interface TickSources {
   policy: WebhookUrlPolicy;
   /** Whether to fetch a feed (a tick does; `schedule apply` does not: a feed's items change). */
   fetchFeeds: boolean;
+  /** The DNS of the check before a feed is fetched (system DNS; tests answer for it). */
+  resolve?: Resolver | undefined;
 }
 
 /**
@@ -40,7 +54,7 @@ export async function prepareTickIngest(schedule: { id: string; spec: ScheduleSp
     format = 'csv';
   } else {
     if (spec.feed && !sources.fetchFeeds) return undefined;
-    const items: unknown[] = spec.prompts ? spec.prompts.map((prompt) => ({ prompt: render(prompt) })) : await fetchFeed(spec.feed as string, sources.policy);
+    const items: unknown[] = spec.prompts ? spec.prompts.map((prompt) => ({ prompt: render(prompt) })) : await fetchFeed(spec.feed as string, sources.policy, sources.resolve ?? systemResolver);
     path = join(dir, 'tick.jsonl');
     format = 'jsonl';
     // The schedule's metadata under each item's own (non-objects are left for validation to report).
@@ -80,27 +94,45 @@ function defaultsOf(spec: ScheduleSpec, tickAt: Date, deadlineMs: number | undef
   };
 }
 
-/** A JSON feed: an array of items, or `{ items: [...] }`. Same SSRF rules as webhooks; no redirects. */
-async function fetchFeed(url: string, policy: WebhookUrlPolicy): Promise<unknown[]> {
-  await checkWebhookUrl(url, policy);
-  let response: Response;
+/**
+ * A JSON feed: an array of items, or `{ items: [...] }`. The URL is checked like a webhook's, and
+ * the connection is guarded like one (the name cannot be rebound to a private address between the
+ * check and the connect); no redirects; the body is read streamed and never past MAX_FEED_BYTES.
+ */
+async function fetchFeed(url: string, policy: WebhookUrlPolicy, resolve: Resolver): Promise<unknown[]> {
+  const parsed = await checkWebhookUrl(url, policy, resolve);
+  const what = `Feed ${parsed.host}`;
+  // One pool per fetch: a tick fetches once, and nothing of one feed's connection is reused by another.
+  const dispatcher = createOutboundAgent({ connectTimeoutMs: FEED_TIMEOUT_MS, guard: policy, requestTimeoutMs: FEED_TIMEOUT_MS, keepAliveTimeoutMs: 1 });
+  let text: string;
   try {
-    response = await fetch(url, { redirect: 'error', signal: AbortSignal.timeout(FEED_TIMEOUT_MS), headers: { accept: 'application/json' } });
+    const response = await request(parsed, { method: 'GET', dispatcher, headers: { accept: 'application/json' }, signal: AbortSignal.timeout(FEED_TIMEOUT_MS) });
+    if (response.statusCode !== 200) {
+      discardBody(response.body);
+      throw new AppError('NETWORK_ERROR', `${what} answered HTTP ${response.statusCode}${response.statusCode >= 300 && response.statusCode < 400 ? ' (redirects are not followed)' : ''}`);
+    }
+    const declared = declaredLength(response.headers);
+    if (declared !== undefined && declared > MAX_FEED_BYTES) {
+      discardBody(response.body);
+      throw new AppError('PAYLOAD_TOO_LARGE', `${what}: ${declared} bytes (limit ${MAX_FEED_BYTES})`);
+    }
+    const read = await readCappedBody(response.body, MAX_FEED_BYTES);
+    if (read.truncated) throw new AppError('PAYLOAD_TOO_LARGE', `${what}: more than ${MAX_FEED_BYTES} bytes`);
+    text = read.bytes.toString('utf8');
   } catch (error) {
-    throw new AppError('NETWORK_ERROR', `feed ${new URL(url).host}: ${(error as Error).message}`, { cause: error });
+    // Our own verdicts pass; the connect-time guard's refusal is a network error like the others.
+    if (error instanceof AppError && error.code !== 'WEBHOOK_URL_REFUSED') throw error;
+    throw classifyNetworkError(error, what);
+  } finally {
+    await dispatcher.destroy().catch(() => {});
   }
-  if (!response.ok) throw new AppError('NETWORK_ERROR', `feed ${new URL(url).host} answered ${response.status}`);
-  const length = Number(response.headers.get('content-length') ?? 0);
-  if (length > MAX_FEED_BYTES) throw new AppError('PAYLOAD_TOO_LARGE', `feed ${new URL(url).host}: ${length} bytes (limit ${MAX_FEED_BYTES})`);
-  const text = await response.text();
-  if (text.length > MAX_FEED_BYTES) throw new AppError('PAYLOAD_TOO_LARGE', `feed ${new URL(url).host}: more than ${MAX_FEED_BYTES} bytes`);
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch {
-    throw new AppError('BATCH_INVALID', `feed ${new URL(url).host}: not valid JSON`);
+    throw new AppError('BATCH_INVALID', `${what}: not valid JSON`);
   }
   const items = Array.isArray(json) ? json : Array.isArray((json as { items?: unknown })?.items) ? (json as { items: unknown[] }).items : undefined;
-  if (!items) throw new AppError('BATCH_INVALID', `feed ${new URL(url).host}: must be a JSON array of items, or { "items": [...] }`);
+  if (!items) throw new AppError('BATCH_INVALID', `${what}: must be a JSON array of items, or { "items": [...] }`);
   return items;
 }

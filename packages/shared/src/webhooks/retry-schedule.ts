@@ -7,8 +7,6 @@
 
 export const DEFAULT_RETRY_SCHEDULE = '5s,5m,30m,2h,5h,10h,10h';
 export const RETRY_JITTER = 0.2;
-/** A Retry-After longer than this is capped: the receiver may be wrong, the schedule still ends. */
-export const MAX_RETRY_AFTER_MS = 24 * 3600 * 1000;
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
@@ -28,8 +26,8 @@ export function parseRetrySchedule(value: string): number[] {
 
 /**
  * Delay before the next attempt after `attemptsMade` attempts (1 = the first one failed), or
- * undefined when the schedule is exhausted. A receiver's Retry-After can lengthen that delay (up
- * to 24 h), never shorten it: `Retry-After: 0` must not burn the schedule in a second.
+ * undefined when the schedule is exhausted. A receiver's Retry-After (already capped by
+ * `parseRetryAfter`, at MAX_RETRY_AFTER_MS) can lengthen that delay, never shorten it: `Retry-After: 0` must not burn the schedule in a second.
  * `random` returns [0, 1).
  */
 export function nextRetryDelay(schedule: readonly number[], attemptsMade: number, retryAfterMs?: number, random: () => number = Math.random): number | undefined {
@@ -37,5 +35,5 @@ export function nextRetryDelay(schedule: readonly number[], attemptsMade: number
   if (base === undefined) return undefined;
   const scheduled = Math.round(base * (1 - RETRY_JITTER + 2 * RETRY_JITTER * random()));
   if (retryAfterMs === undefined) return scheduled;
-  return Math.max(scheduled, Math.min(MAX_RETRY_AFTER_MS, Math.max(0, retryAfterMs)));
+  return Math.max(scheduled, retryAfterMs);
 }

@@ -10,6 +10,9 @@
 import {
   AppError,
   checkWebhookUrl,
+  classifyNetworkError,
+  glimpseBody,
+  parseRetryAfter,
   disableEndpoint,
   endpointState,
   recordAttempt,
@@ -115,14 +118,16 @@ export async function deliverWebhook(job: Job<DeliveryJobData>, ctx: DeliveryCon
       bodyTimeout: ctx.timeoutMs,
     });
     status = response.statusCode;
-    if (status >= 200 && status < 300) await response.body.dump({ limit: 64 * 1024 });
-    else snippet = await readSnippet(response.body);
-    retryAfterMs = status === 429 || status === 503 ? retryAfterOf(response.headers['retry-after']) : undefined;
+    // A receiver's answer is never needed whole: a 2xx body is dropped, a failure's first bytes logged.
+    const glimpse = await glimpseBody(response.body, SNIPPET_BYTES);
+    if (status < 200 || status >= 300) snippet = printable(glimpse);
+    retryAfterMs = status === 429 || status === 503 ? parseRetryAfter(response.headers) : undefined;
   } catch (error) {
     const latencyMs = Math.round(performance.now() - started);
-    const reason = describeNetworkError(error, ctx.timeoutMs);
-    if (reason.refused) return giveUp(new AppError('WEBHOOK_URL_REFUSED', reason.message), 'refused');
-    return retryLater(new AppError('WEBHOOK_DELIVERY_FAILED', `${host}: ${reason.message}`), { latencyMs });
+    const network = classifyNetworkError(error, host);
+    if (network.code === 'WEBHOOK_URL_REFUSED') return giveUp(network, 'refused');
+    const reason = network.code === 'NETWORK_TIMEOUT' ? `${host}: no answer within ${ctx.timeoutMs} ms` : network.message;
+    return retryLater(new AppError('WEBHOOK_DELIVERY_FAILED', reason), { latencyMs });
   }
   const latencyMs = Math.round(performance.now() - started);
 
@@ -156,15 +161,6 @@ export async function deliverWebhook(job: Job<DeliveryJobData>, ctx: DeliveryCon
   }
 }
 
-/** Retry-After as seconds or an HTTP date; undefined when absent or unreadable. */
-function retryAfterOf(header: string | string[] | undefined, now = Date.now()): number | undefined {
-  const value = Array.isArray(header) ? header[0] : header;
-  if (!value) return undefined;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
-}
-
 function safeHost(url: string): string {
   try {
     return new URL(url).host;
@@ -173,26 +169,7 @@ function safeHost(url: string): string {
   }
 }
 
-async function readSnippet(body: AsyncIterable<Buffer> & { destroy(): unknown; on(event: 'error', listener: () => void): unknown }): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    chunks.push(chunk);
-    size += chunk.length;
-    if (size >= SNIPPET_BYTES) break;
-  }
-  body.on('error', () => {});
-  body.destroy();
-  // Control characters would garble a terminal listing; the text is informative only.
-  return Buffer.concat(chunks).subarray(0, SNIPPET_BYTES).toString('utf8').replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
-}
-
-function describeNetworkError(error: unknown, timeoutMs: number): { message: string; refused: boolean } {
-  const err = error as (Error & { code?: string; cause?: { code?: string; message?: string } }) | undefined;
-  const code = err?.code ?? err?.cause?.code;
-  if (code === 'WEBHOOK_URL_REFUSED') return { message: err?.cause?.message ?? err?.message ?? 'refused', refused: true };
-  if (err?.name === 'TimeoutError' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
-    return { message: `no answer within ${timeoutMs} ms`, refused: false };
-  }
-  return { message: `${code ?? err?.name ?? 'error'}: ${err?.message ?? String(error)}`, refused: false };
+/** Control characters would garble a terminal listing; the text is informative only. */
+function printable(bytes: Buffer): string {
+  return bytes.toString('utf8').replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
 }

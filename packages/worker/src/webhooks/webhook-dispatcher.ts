@@ -17,7 +17,7 @@ import {
   deliveryJobId,
   DELIVERY_LOG_TTL_SECONDS,
   ensureConsumerGroup,
-  guardedLookup,
+  createOutboundAgent,
   nextRetryDelay,
   webhookDeliveriesKey,
   WEBHOOK_CONSUMER_GROUP,
@@ -29,7 +29,6 @@ import {
   type WebhookUrlPolicy,
 } from '@zimage/shared';
 import { Queue, Worker } from 'bullmq';
-import { Agent } from 'undici';
 import { deliverWebhook, type DeliveryResult } from './deliver-webhook.js';
 import { deliveryTargets } from './delivery-targets.js';
 
@@ -69,11 +68,11 @@ export async function startWebhookDispatcher(options: WebhookDispatcherOptions):
   const retentionSeconds = (options.retentionHours ?? 24 * 7) * 3600;
   const queue = new Queue<DeliveryJobData, DeliveryResult>(WEBHOOK_QUEUE, { connection, prefix });
   queue.on('error', () => {}); // the delivery worker's 'error' handler logs connection trouble
-  const dispatcher = new Agent({
-    connect: { lookup: guardedLookup(options.policy), timeout: Math.min(10_000, options.timeoutMs) },
-    headersTimeout: options.timeoutMs,
-    bodyTimeout: options.timeoutMs,
-    keepAliveTimeout: 4_000,
+  const dispatcher = createOutboundAgent({
+    connectTimeoutMs: Math.min(10_000, options.timeoutMs),
+    guard: options.policy,
+    requestTimeoutMs: options.timeoutMs,
+    keepAliveTimeoutMs: 4_000,
   });
   const endpoints = new Map(options.endpoints.map((e) => [e.id, e]));
   const schedule = [...options.retrySchedule];
