@@ -11,13 +11,16 @@ import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AppError, EVENT_TYPES, isAppError, toFieldIssues, type FieldIssue } from '@zimage/shared';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { readBatchRows } from '../batch-file.js';
 import { MAX_BATCH_ITEMS } from '../batch-limits.js';
 import { ingestBatchFile, type RejectedRow } from '../ingest-batch-file.js';
 import type { BatchStatus, Producer } from '../producer.js';
 import { fingerprintOf, type Idempotency } from './idempotency.js';
+import { drainRefusedBody } from './drain-refused-body.js';
+import { jsonArrayItems } from './json-array-items.js';
+import { JOB_BODY_LIMIT } from './routes-jobs.js';
 
 const BATCH_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const BATCHES_SCOPE = 'POST /v1/batches';
@@ -39,10 +42,15 @@ const batchQuerySchema = z.strictObject({
 type BatchQuery = z.output<typeof batchQuerySchema>;
 
 export function batchRoutes(app: FastifyInstance, producer: Producer, idempotency: Idempotency, maxBodyBytes: number): void {
-  // NDJSON and CSV stay streams: they are copied to disk, never held in memory whole.
-  app.addContentTypeParser(['application/x-ndjson', 'application/jsonl', 'application/x-jsonlines', 'text/csv'], (_request, payload, done) => done(null, payload));
+  // Every batch body stays a stream: copied to disk, never held in memory whole. In its own scope,
+  // so that other routes keep fastify's JSON parser (and its 64 KiB limit).
+  void app.register(async (scope) => {
+    scope.addContentTypeParser(['application/json', ...JSONL_TYPES, 'text/csv'], (_request, payload, done) => done(null, payload));
+    scope.addHook('onSend', async (request) => drainRefusedBody(request.raw));
+    scope.post('/v1/batches', { bodyLimit: maxBodyBytes }, (request, reply) => postBatch(request, reply));
+  });
 
-  app.post('/v1/batches', { bodyLimit: maxBodyBytes }, async (request, reply) => {
+  async function postBatch(request: FastifyRequest, reply: FastifyReply) {
     const query = parseQuery(request.query);
     const format = formatOf(request);
     const dir = await mkdtemp(join(tmpdir(), 'zimage-api-batch-'));
@@ -83,7 +91,7 @@ export function batchRoutes(app: FastifyInstance, producer: Producer, idempotenc
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
-  });
+  }
 
   app.get<{ Params: { id: string } }>('/v1/batches/:id', async (request) => {
     const status = await producer.getBatch(checkBatchId(request.params.id));
@@ -188,42 +196,58 @@ function parseQuery(raw: unknown): BatchQuery {
 
 type Format = 'json' | 'jsonl' | 'csv';
 
+const JSONL_TYPES = ['application/x-ndjson', 'application/jsonl', 'application/x-jsonlines'];
+
 function formatOf(request: FastifyRequest): Format {
-  const type = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+  const type = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
   if (type === 'application/json') return 'json';
   if (type === 'text/csv') return 'csv';
-  return 'jsonl';
+  if (JSONL_TYPES.includes(type)) return 'jsonl';
+  throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'content-type: a batch is application/json (an array), application/x-ndjson or text/csv');
 }
 
-/** Writes the body to `path` (a JSON array as one object per line); returns its sha256. */
+/**
+ * Writes the body to `path` (a JSON array as one item per line, each as `JSON.stringify` writes
+ * it); returns its sha256. Reads the body as it arrives: at most `maxBytes`, and for a JSON array
+ * at most MAX_BATCH_ITEMS items of at most JOB_BODY_LIMIT bytes each, refused the moment either
+ * is passed.
+ */
 async function spool(request: FastifyRequest, format: Format, path: string, maxBytes: number): Promise<string> {
   const hash = createHash('sha256');
-  if (format === 'json') {
-    const body = request.body;
-    if (!Array.isArray(body)) throw new AppError('REQUEST_INVALID', 'body: must be a JSON array of job requests');
-    if (body.length > MAX_BATCH_ITEMS) throw new AppError('PAYLOAD_TOO_LARGE', `body: ${body.length} items; at most ${MAX_BATCH_ITEMS} per batch`);
-    if (body.length === 0) throw new AppError('BATCH_INVALID', 'body: the batch has no items');
-    const lines = (function* () {
-      for (const item of body) {
-        const line = `${JSON.stringify(item)}\n`;
-        hash.update(line);
-        yield line;
-      }
-    })();
-    await pipeline(Readable.from(lines), createWriteStream(path));
-    return hash.digest('hex');
-  }
   let bytes = 0;
   const meter = new Transform({
     transform(chunk: Buffer, _encoding, callback) {
       bytes += chunk.length;
       if (bytes > maxBytes) return callback(new AppError('PAYLOAD_TOO_LARGE', `body: more than ${maxBytes} bytes`));
-      hash.update(chunk);
+      if (format !== 'json') hash.update(chunk);
       callback(null, chunk);
     },
   });
-  await pipeline(request.body as Readable, meter, createWriteStream(path));
-  if (bytes === 0) throw new AppError('BATCH_INVALID', 'body: the batch is empty');
+  const body = (request.body as Readable).pipe(meter);
+  // The source's errors (a client that hangs up) reach the meter, and so the pipeline below.
+  (request.body as Readable).on('error', (error) => meter.destroy(error));
+  if (format !== 'json') {
+    await pipeline(body, createWriteStream(path));
+    if (bytes === 0) throw new AppError('BATCH_INVALID', 'body: the batch is empty');
+    return hash.digest('hex');
+  }
+  let count = 0;
+  const lines = async function* () {
+    for await (const item of jsonArrayItems(body, { maxItemBytes: JOB_BODY_LIMIT })) {
+      count += 1;
+      if (count > MAX_BATCH_ITEMS) throw new AppError('PAYLOAD_TOO_LARGE', `body: more than ${MAX_BATCH_ITEMS} items; at most ${MAX_BATCH_ITEMS} per batch`);
+      const line = `${JSON.stringify(item)}\n`;
+      hash.update(line);
+      yield line;
+    }
+  };
+  try {
+    await pipeline(lines, createWriteStream(path));
+  } finally {
+    // A refused upload is not read further: its connection is closed once the answer is sent.
+    meter.destroy();
+  }
+  if (count === 0) throw new AppError('BATCH_INVALID', 'body: the batch has no items');
   return hash.digest('hex');
 }
 
