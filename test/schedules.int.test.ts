@@ -108,6 +108,20 @@ describe('scheduled pipelines', () => {
     }
   });
 
+  it("shows a schedule's webhook by host and filter only: PUT, GET one and GET all never answer its URL", async () => {
+    await using api = await startApi({ worker: false, webhookAllowedHosts: ['127.0.0.1'] });
+    const url = 'http://127.0.0.1:9/hooks?token=tok-sched-7e6d5c4b3a';
+    const spec = { cron: '0 * * * *', prompts: ['Banner for {datetime}'], size: '1024*1024', webhook: { url, events: ['batch.completed'] } };
+    const put = await api.call('PUT', '/v1/schedules/banner', { body: spec });
+    expect(put.status).toBe(201);
+    const one = await api.call('GET', '/v1/schedules/banner');
+    const all = await api.call('GET', '/v1/schedules');
+    expect(one.body.spec.webhook).toEqual({ host: '127.0.0.1:9', events: ['batch.completed'] });
+    for (const answer of [put, one, all]) expect(answer.text).not.toContain('tok-sched');
+    // Kept whole where ticks read it: a repeat of the same definition is still "unchanged".
+    expect((await api.call('PUT', '/v1/schedules/banner', { body: spec })).body.change).toBe('unchanged');
+  });
+
   it('PUT / GET / DELETE /v1/schedules; a file apply leaves API-created schedules alone', async () => {
     await using api = await startApi({ worker: false });
     const put = await api.call('PUT', '/v1/schedules/hourly-banner', { body: { cron: '0 * * * *', tz: 'Europe/Berlin', prompts: ['Banner for {datetime}'], size: '1024*1024' } });

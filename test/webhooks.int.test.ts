@@ -17,12 +17,15 @@ import {
   generateWebhookSecret,
   isAppError,
   parseWebhookSecrets,
+  perJobEndpointId,
   publishJobEvent,
+  webhookTargetKey,
   zimageEventSchema,
   type WebhookEndpoint,
 } from '@zimage/shared';
 import { ingestBatchFile } from '@zimage/producer';
 import { deliveryLog, replayEndpoint, replayEvent, startWebhookDispatcher, type WebhookDispatcherOptions } from '@zimage/worker';
+import { startApi } from './support/api-harness.js';
 import { startStack, type Stack } from './support/stack.js';
 import { startS3rver } from './support/s3rver-server.js';
 import { startWebhookReceiver, type WebhookReceiver } from './support/webhook-receiver.js';
@@ -53,6 +56,25 @@ async function dispatcherFor(stack: Stack, overrides: Partial<WebhookDispatcherO
   });
 }
 
+/** Every key under `prefix` whose contents (of any Redis type) contain each needle. */
+async function keysHolding(redis: Redis, prefix: string, needles: readonly string[]): Promise<Record<string, string[]>> {
+  const found: Record<string, string[]> = Object.fromEntries(needles.map((n) => [n, []]));
+  for await (const keys of redis.scanStream({ match: `${prefix}:*`, count: 500 }) as AsyncIterable<string[]>) {
+    for (const key of keys) {
+      const type = await redis.type(key);
+      const contents =
+        type === 'string' ? await redis.get(key)
+        : type === 'hash' ? JSON.stringify(await redis.hgetall(key))
+        : type === 'list' ? JSON.stringify(await redis.lrange(key, 0, -1))
+        : type === 'set' ? JSON.stringify(await redis.smembers(key))
+        : type === 'zset' ? JSON.stringify(await redis.zrange(key, '0', '-1'))
+        : type === 'stream' ? JSON.stringify(await redis.xrange(key, '-', '+'))
+        : `(unread type ${type})`;
+      for (const needle of needles) if (`${key} ${contents}`.includes(needle)) found[needle]!.push(key);
+    }
+  }
+  return found;
+}
 
 describe('webhooks', () => {
   it('delivers every event signed per Standard Webhooks: job events to the job, batch.completed to the batch and registered endpoints', async () => {
@@ -109,6 +131,50 @@ describe('webhooks', () => {
       await dispatcher.close();
       await jobReceiver.close();
       await crmReceiver.close();
+    }
+  });
+
+  it("stores a per-job webhook URL once, in a key of its own: job data, batch records, events, deliveries, the API and the dispatcher's log hold only its id and host", async () => {
+    await using api = await startApi({ webhookAllowedHosts: ['127.0.0.1'] });
+    const receiver = await startWebhookReceiver(JOB_SECRET);
+    const lines: string[] = [];
+    const dispatcher = await dispatcherFor(api.stack, { logger: createLogger({ level: 'debug', pretty: false, destination: { write: (line: string) => void lines.push(line) } }) });
+    const jobToken = 'tok-job-9f8e7d6c5b4a';
+    const batchToken = 'tok-batch-1a2b3c4d5e';
+    const rowToken = 'tok-row-0f1e2d3c4b5a';
+    const jobUrl = `${receiver.url}/jobs?token=${jobToken}`;
+    const rowUrl = `${receiver.url}/rows?token=${rowToken}`;
+    const batchUrl = `${receiver.url}/batches/${batchToken}`;
+    try {
+      const single = await api.call('POST', '/v1/jobs', { body: { prompt: 'A lamp', size: '512*512', webhook: { url: jobUrl } } });
+      expect(single.status).toBe(202);
+      // The batch's rows name a URL of their own: they go through the batch ingest (and its spill).
+      const items = ['A chair', 'A desk'].map((prompt) => ({ prompt, size: '512*512', webhook: { url: rowUrl } }));
+      const batch = await api.call('POST', `/v1/batches?webhook=${encodeURIComponent(batchUrl)}&webhookEvents=batch.completed`, { body: items });
+      expect(batch.status).toBe(202);
+      const batchId = batch.body.batchId as string;
+      await api.stack.waitForBatch(batchId);
+      await receiver.waitFor((r) => r.length >= 4);
+      // The URLs were used as given, tokens and all.
+      expect(receiver.received.map((d) => d.path).sort()).toEqual([`/batches/${batchToken}`, `/jobs?token=${jobToken}`, `/rows?token=${rowToken}`, `/rows?token=${rowToken}`]);
+
+      const host = new URL(receiver.url).host;
+      const job = await api.call('GET', `/v1/jobs/${single.body.id}`);
+      expect(job.body.request.webhook).toEqual({ host });
+      for (const read of [job, await api.call('GET', `/v1/batches/${batchId}`), await api.call('GET', `/v1/batches/${batchId}/results`)]) {
+        expect(read.status).toBe(200);
+        expect(read.text).not.toContain('tok-');
+      }
+      // One key per URL, however many jobs named it; nothing else in Redis holds either token.
+      expect(await keysHolding(api.stack.redis, api.stack.prefix, [jobToken, rowToken, batchToken])).toEqual({
+        [jobToken]: [webhookTargetKey(api.stack.prefix, perJobEndpointId(jobUrl))],
+        [rowToken]: [webhookTargetKey(api.stack.prefix, perJobEndpointId(rowUrl))],
+        [batchToken]: [webhookTargetKey(api.stack.prefix, perJobEndpointId(batchUrl))],
+      });
+      expect(lines.join('')).not.toContain('tok-');
+    } finally {
+      await dispatcher.close();
+      await receiver.close();
     }
   });
 

@@ -142,7 +142,7 @@ export async function ingestBatchFile(producer: Producer, options: IngestOptions
         });
       }
       let outcome = 'error' in row ? { issues: [{ field: '', message: row.error }] } : prepareRow(row);
-      const webhookUrl = 'job' in outcome ? outcome.job.payload.webhook?.url : undefined;
+      const webhookUrl = 'job' in outcome ? outcome.job.webhook?.url : undefined;
       if (webhookUrl !== undefined) {
         // A row's own webhook gets the same refusal as a batch's (the delivery guard would block
         // it later, after the image was paid for). One DNS look-up per distinct URL.

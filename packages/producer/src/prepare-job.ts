@@ -14,10 +14,12 @@ import {
   renderKeyTemplate,
   templateFields,
   toFieldIssues,
+  webhookRefOf,
   type FieldIssue,
   type JobPayload,
   type JobRequest,
   type StorageKeyLimits,
+  type WebhookSpec,
 } from '@zimage/shared';
 
 export interface PrepareContext {
@@ -43,6 +45,8 @@ export interface PreparedJob {
   /** BullMQ priority: 1 is served first. */
   bullPriority: number;
   idempotent: boolean;
+  /** The job's own webhook with its URL: the producer stores it (the payload holds a reference). */
+  webhook?: WebhookSpec;
 }
 
 export type PrepareOutcome = { ok: true; job: PreparedJob } | { ok: false; issues: FieldIssue[] };
@@ -98,7 +102,7 @@ export function prepareJob(input: unknown, context: PrepareContext): PrepareOutc
   payload.promptExtend = request.promptExtend;
   payload.key = key;
   payload.metadata = request.metadata;
-  if (request.webhook !== undefined) payload.webhook = request.webhook;
+  if (request.webhook !== undefined) payload.webhook = webhookRefOf(request.webhook);
   if (request.deadline !== undefined) payload.deadline = Date.parse(request.deadline);
   if (batchId !== undefined) payload.batchId = batchId;
   if (context.line !== undefined) payload.line = context.line;
@@ -107,7 +111,7 @@ export function prepareJob(input: unknown, context: PrepareContext): PrepareOutc
   payload.createdAt = context.now;
   return {
     ok: true,
-    job: { jobId, payload, bullPriority: MAX_PRIORITY + 1 - request.priority, idempotent: !!request.idempotencyKey },
+    job: { jobId, payload, bullPriority: MAX_PRIORITY + 1 - request.priority, idempotent: !!request.idempotencyKey, ...(request.webhook ? { webhook: request.webhook } : {}) },
   };
 }
 

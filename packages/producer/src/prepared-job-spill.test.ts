@@ -19,7 +19,8 @@ describe('PreparedJobSpill', () => {
   it('gives back the jobs it was given, in order and in chunks of the size asked', async () => {
     const spill = await PreparedJobSpill.create();
     try {
-      const jobs = Array.from({ length: 7 }, (_, i) => job(i, i === 3 ? { idempotencyKey: 'k3', priority: 40, seed: 5 } : {}));
+      const jobs = Array.from({ length: 7 }, (_, i) => job(i, i === 3 ? { idempotencyKey: 'k3', priority: 40, seed: 5 } : i === 5 ? { webhook: { url: 'https://hooks.example/cb?token=t', events: ['job.failed'] } } : {}));
+      expect(jobs[5]!.webhook).toEqual({ url: 'https://hooks.example/cb?token=t', events: ['job.failed'] });
       for (const j of jobs) await spill.add(j);
       await spill.finish();
       const chunks = await readAll(spill, 3);

@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PreparedJob } from './prepare-job.js';
 
-type SpilledJob = [jobId: string, bullPriority: number, idempotent: 0 | 1, payload: PreparedJob['payload']];
+/** The job's own webhook (with its URL, which the payload holds only by reference) comes last. */
+type SpilledJob = [jobId: string, bullPriority: number, idempotent: 0 | 1, payload: PreparedJob['payload'], webhook?: PreparedJob['webhook']];
 
 const FLUSH_BYTES = 256 * 1024;
 
@@ -45,7 +46,7 @@ export class PreparedJobSpill {
 
   /** Adds a job; returns a promise only when the buffer was written out (await it: backpressure). */
   add(job: PreparedJob): Promise<void> | undefined {
-    const line: SpilledJob = [job.jobId, job.bullPriority, job.idempotent ? 1 : 0, job.payload];
+    const line: SpilledJob = job.webhook ? [job.jobId, job.bullPriority, job.idempotent ? 1 : 0, job.payload, job.webhook] : [job.jobId, job.bullPriority, job.idempotent ? 1 : 0, job.payload];
     this.#pending += `${JSON.stringify(line)}\n`;
     this.#written += 1;
     return this.#pending.length >= FLUSH_BYTES ? this.#flush() : undefined;
@@ -65,8 +66,8 @@ export class PreparedJobSpill {
       const lines = (rest + (text as string)).split('\n');
       rest = lines.pop() ?? '';
       for (const line of lines) {
-        const [jobId, bullPriority, idempotent, payload] = JSON.parse(line) as SpilledJob;
-        chunk.push({ jobId, bullPriority, idempotent: idempotent === 1, payload });
+        const [jobId, bullPriority, idempotent, payload, webhook] = JSON.parse(line) as SpilledJob;
+        chunk.push({ jobId, bullPriority, idempotent: idempotent === 1, payload, ...(webhook ? { webhook } : {}) });
         if (chunk.length >= size) {
           yield chunk;
           chunk = [];

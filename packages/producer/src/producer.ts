@@ -24,6 +24,8 @@ import {
   waitForRedis,
   adjustBatchTotal,
   DEFAULT_PUBLISH_OPTIONS,
+  storeWebhookTargets,
+  webhookRefOf,
   WebhookUrlChecker,
   type FieldIssue,
   type Resolver,
@@ -216,7 +218,8 @@ export async function createProducer(options: ProducerOptions): Promise<Producer
       });
     }
     const { job } = prepared;
-    await refuseWebhook(job.payload.webhook);
+    await refuseWebhook(job.webhook);
+    await storeWebhookTargets(connection, options.prefix, job.webhook ? [job.webhook] : []);
     const bulk = toBulk(job);
     if (job.payload.batchId) {
       // Joining an existing batch: count the job in before it can finish.
@@ -261,6 +264,7 @@ export async function createProducer(options: ProducerOptions): Promise<Producer
     const key = batchKey(options.prefix, batchId);
     const created = await connection.hsetnx(key, 'total', String(batch.total));
     if (!created) throw new AppError('REQUEST_INVALID', `batchId: batch ${batchId} already exists`);
+    if (batch.webhook) await storeWebhookTargets(connection, options.prefix, [batch.webhook]);
     await connection
       .multi()
       .hset(key, {
@@ -271,7 +275,7 @@ export async function createProducer(options: ProducerOptions): Promise<Producer
         expired: 0,
         cancelled: 0,
         // Read by the event script, which copies it onto the batch.completed stream entry.
-        ...(batch.webhook ? { webhook: JSON.stringify(batch.webhook) } : {}),
+        ...(batch.webhook ? { webhook: JSON.stringify(webhookRefOf(batch.webhook)) } : {}),
       })
       .expire(key, retentionSeconds + 7 * 24 * 3600)
       .exec();
@@ -298,6 +302,7 @@ export async function createProducer(options: ProducerOptions): Promise<Producer
         chunk = chunk.filter((job) => !found.has(job.jobId));
       }
       if (chunk.length > 0) {
+        await storeWebhookTargets(connection, options.prefix, chunk.flatMap((job) => (job.webhook ? [job.webhook] : [])));
         await indexBatchJobs(chunk);
         await queue.addBulk(chunk.map(toBulk));
       }
@@ -437,7 +442,7 @@ export async function createProducer(options: ProducerOptions): Promise<Producer
       else invalid.push({ index, issues });
     });
     for (const job of prepared) {
-      const problem = job.payload.webhook ? await webhooks.problem(job.payload.webhook.url) : undefined;
+      const problem = job.webhook ? await webhooks.problem(job.webhook.url) : undefined;
       if (problem) invalid.push({ index: (job.payload.line ?? 1) - 1, issues: [{ field: 'webhook.url', message: problem }] });
     }
     if (batchOptions.webhook) {

@@ -17,6 +17,7 @@
 import type { Redis } from 'ioredis';
 import { eventIdFor, type JobEvent } from './events.js';
 import type { WebhookSpec } from './job-request.js';
+import { storeWebhookTargets, webhookRefOf, type WebhookRef } from './webhooks/webhook-targets.js';
 import { batchKey, batchResultsKey, emittedMarkerKey, eventsStreamKey, metricsTotalsKey } from './queue-names.js';
 
 export type JobOutcome = 'succeeded' | 'failed' | 'expired' | 'cancelled';
@@ -134,8 +135,11 @@ export interface JobPublication {
   event: JobEvent;
   outcome: JobOutcome;
   manifest: ManifestEntry;
-  /** The job's own webhook: the dispatcher reads it from the stream entry (never the event body). */
-  webhook?: WebhookSpec | undefined;
+  /**
+   * The job's own webhook: the dispatcher reads it from the stream entry (never the event body).
+   * A URL (a job queued before webhooks were stored by reference) is stored and published as one.
+   */
+  webhook?: WebhookRef | WebhookSpec | undefined;
   /**
    * Which incarnation of the job id this is: its creation time (BullMQ `job.timestamp`). A job id
    * comes from an idempotency key and can be re-used after a cancel or after retention removed the
@@ -152,6 +156,11 @@ export async function publishJobEvent(redis: Redis, publication: JobPublication,
   // A later incarnation publishes under an id of its own, so consumers that de-duplicate by event
   // id (and the webhook dispatcher's delivery ids) do not drop it as a repeat of the earlier one.
   const rerun = { ...event, id: eventIdFor(event.type, `${event.data.jobId}@${incarnation}`) } as JobEvent;
+  let ref = webhook;
+  if (ref && 'url' in ref) {
+    await storeWebhookTargets(redis, options.prefix, [ref]);
+    ref = webhookRefOf(ref);
+  }
   const args = [
     JSON.stringify(event),
     String(options.maxLen),
@@ -164,7 +173,7 @@ export async function publishJobEvent(redis: Redis, publication: JobPublication,
     batchId ? eventIdFor('batch.completed', batchId) : '',
     new Date().toISOString(),
     batchId ?? '',
-    webhook ? JSON.stringify(webhook) : '',
+    ref ? JSON.stringify(ref) : '',
     // The batch's spend so far, in micro-dollars (integers add up exactly).
     String(event.type === 'job.succeeded' ? Math.round(event.data.result.estimatedCostUsd * 1e6) : 0),
     String(incarnation),

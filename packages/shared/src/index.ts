@@ -132,6 +132,7 @@ export { createOutboundAgent, type OutboundAgentOptions } from './http/outbound-
 export { parseWebhookEndpoints, type WebhookEndpoint } from './webhooks/webhook-endpoints.js';
 export { WebhookUrlChecker } from './webhooks/webhook-url-checker.js';
 export { deliveryJobId, perJobEndpointId, type DeliveryJobData } from './webhooks/delivery-job.js';
+export { loadWebhookTarget, storeWebhookTargets, WEBHOOK_TARGET_TTL_SECONDS, webhookRefOf, webhookRefSchema, webhookTargetKey, type WebhookRef } from './webhooks/webhook-targets.js';
 export {
   DELIVERY_LOG_TTL_SECONDS,
   disableEndpoint,

@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { webhookSchema } from './job-request.js';
+import { webhookRefSchema } from './webhooks/webhook-targets.js';
 import { REGIONS } from './job-result.js';
 
 /** Written by the worker as it goes, so a retry resumes where the previous attempt stopped. */
@@ -46,7 +47,8 @@ export const jobPayloadSchema = z.object({
   promptExtend: z.boolean(),
   key: z.string().min(1),
   metadata: z.record(z.string(), z.string()),
-  webhook: webhookSchema.optional(),
+  /** The job's own webhook, by reference (webhook-targets.ts); a URL in jobs queued before 0.2. */
+  webhook: z.union([webhookRefSchema, webhookSchema]).optional(),
   /** Epoch ms; not started by then → expired, never sent upstream. */
   deadline: z.number().optional(),
   batchId: z.string().optional(),

@@ -17,7 +17,7 @@ export function jobResponse(view: JobView) {
       metadata: p.metadata,
       deadline: p.deadline === undefined ? undefined : new Date(p.deadline).toISOString(),
       batchId: p.batchId,
-      webhook: p.webhook ? { host: safeHost(p.webhook.url), events: p.webhook.events } : undefined,
+      webhook: p.webhook ? { host: 'url' in p.webhook ? safeHost(p.webhook.url) : p.webhook.host, events: p.webhook.events } : undefined,
     },
     result: view.result,
     error: view.failedReason ? { code: /^[A-Z][A-Z0-9_]+$/.test(code ?? '') ? code : 'INTERNAL', message: rest.join(': ') || view.failedReason } : undefined,

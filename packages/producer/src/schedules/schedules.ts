@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { AppError, toFieldIssues, type FieldIssue } from '@zimage/shared';
+import { AppError, toFieldIssues, webhookRefOf, type FieldIssue, type WebhookSpec } from '@zimage/shared';
 import { CronExpressionParser } from 'cron-parser';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -41,8 +41,18 @@ export interface StoredSchedule {
   updatedAt: string;
 }
 
-export interface ScheduleView extends StoredSchedule {
+/**
+ * A pipeline as `GET /v1/schedules` and `zimage schedule list` show it: its webhook by host and
+ * filter only (the URL may carry a token; it stays in the stored definition).
+ */
+export interface ScheduleView extends Omit<StoredSchedule, 'spec'> {
+  spec: Omit<ScheduleSpec, 'webhook'> & { webhook?: WebhookRefView };
   nextRunAt: string | undefined;
+}
+
+export interface WebhookRefView {
+  host: string;
+  events?: WebhookSpec['events'];
 }
 
 export interface ApplyOutcome {
@@ -147,7 +157,9 @@ export function createSchedules(redis: Redis, prefix: string, options: Schedules
   async function view(schedule: StoredSchedule): Promise<ScheduleView> {
     const scheduler = await queue.getJobScheduler(schedule.id);
     const next = scheduler?.next ?? (schedule.spec.cron && schedule.spec.enabled !== false ? nextCron(schedule.spec) : undefined);
-    return { ...schedule, nextRunAt: next ? new Date(next).toISOString() : undefined };
+    const { webhook, ...rest } = schedule.spec;
+    const spec = webhook ? { ...rest, webhook: { host: webhookRefOf(webhook).host, ...(webhook.events ? { events: webhook.events } : {}) } } : rest;
+    return { ...schedule, spec, nextRunAt: next ? new Date(next).toISOString() : undefined };
   }
 
   /** Problems a tick of this pipeline would meet now, as field issues (empty: it would run). */

@@ -12,8 +12,9 @@ export interface DeliveryJobData {
   eventTimestamp: string;
   endpointId: string;
   /**
-   * Per-job (and per-batch) webhooks only. Registered endpoints are looked up in the configuration
-   * at each attempt, so a corrected URL applies to the retries.
+   * Only in deliveries fanned out before per-job URLs were stored by reference. A per-job (`job-…`)
+   * endpoint's URL is read from its stored target (webhook-targets.ts) and a registered endpoint's
+   * from the configuration, at each attempt, so a corrected URL applies to the retries.
    */
   url?: string;
   event: ZimageEvent;

@@ -12,11 +12,13 @@ import {
   checkWebhookUrl,
   classifyNetworkError,
   glimpseBody,
+  loadWebhookTarget,
   parseRetryAfter,
   disableEndpoint,
   endpointState,
   recordAttempt,
   signWebhook,
+  WEBHOOK_TARGET_TTL_SECONDS,
   type DeliveryAttempt,
   type DeliveryJobData,
   type Logger,
@@ -61,8 +63,9 @@ export async function deliverWebhook(job: Job<DeliveryJobData>, ctx: DeliveryCon
   const attempt = job.attemptsMade + 1;
   // The job's own attempts, fixed when it was queued: a worker with a different schedule agrees.
   const maxAttempts = job.opts.attempts ?? 1;
-  const registered = data.url === undefined ? ctx.endpoints.get(data.endpointId) : undefined;
-  const url = data.url ?? registered?.url;
+  const perJob = data.url !== undefined || data.endpointId.startsWith('job-');
+  const registered = perJob ? undefined : ctx.endpoints.get(data.endpointId);
+  const url = data.url ?? (perJob ? await loadWebhookTarget(ctx.redis, ctx.prefix, data.endpointId) : registered?.url);
   const host = url ? safeHost(url) : '?';
   const log = (entry: Omit<DeliveryAttempt, 'endpointId' | 'host' | 'attempt' | 'at'>) =>
     recordAttempt(ctx.redis, ctx.prefix, data.eventId, { endpointId: data.endpointId, host, attempt, at: new Date().toISOString(), ...entry });
@@ -75,6 +78,9 @@ export async function deliverWebhook(job: Job<DeliveryJobData>, ctx: DeliveryCon
 
   // A worker whose configuration lacks the endpoint or the secret (a rolling deploy, one
   // misconfigured host) retries on the schedule: another worker may be able to deliver it.
+  if (!url && perJob) {
+    return giveUp(new AppError('WEBHOOK_DELIVERY_FAILED', `the URL of per-job webhook ${data.endpointId} is no longer stored (kept ${WEBHOOK_TARGET_TTL_SECONDS / 86_400} days after its last use)`), 'failed');
+  }
   if (!url) return retryLater(new AppError('WEBHOOK_SECRET_MISSING', `endpoint ${data.endpointId} is not in this worker's ZIMAGE_WEBHOOK_ENDPOINTS`), {});
   const keys = registered ? registered.keys : ctx.jobSecretKeys;
   if (!keys || keys.length === 0) return retryLater(new AppError('WEBHOOK_SECRET_MISSING', 'ZIMAGE_WEBHOOK_SECRET is not set on this worker; per-job webhooks cannot be signed'), {});

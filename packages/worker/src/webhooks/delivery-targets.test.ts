@@ -1,4 +1,4 @@
-import { eventIdFor, perJobEndpointId, type WebhookEndpoint, type ZimageEvent } from '@zimage/shared';
+import { eventIdFor, perJobEndpointId, webhookRefOf, type WebhookEndpoint, type ZimageEvent } from '@zimage/shared';
 import { describe, expect, it } from 'vitest';
 import { deliveryTargets } from './delivery-targets.js';
 
@@ -19,7 +19,7 @@ const expired: ZimageEvent = {
 const endpoint = (id: string, events: WebhookEndpoint['events']): WebhookEndpoint => ({ id, url: `https://${id}.example/`, events, keys: [] });
 
 describe('deliveryTargets', () => {
-  it("selects registered endpoints by their filter and adds the entry's own webhook", () => {
+  it("selects registered endpoints by their filter and adds the entry's own webhook (a URL, as entries published before references carry it)", () => {
     const endpoints = [endpoint('all', ['job.succeeded', 'job.failed', 'job.expired', 'batch.completed']), endpoint('batches', ['batch.completed'])];
     const own = JSON.stringify({ url: 'https://client.example/cb?t=1' });
     expect(deliveryTargets(expired, { webhook: own }, endpoints)).toEqual({
@@ -27,6 +27,13 @@ describe('deliveryTargets', () => {
       unreadableWebhook: false,
     });
     expect(deliveryTargets(batchCompleted, {}, endpoints).targets.map((t) => t.endpointId)).toEqual(['all', 'batches']);
+  });
+
+  it("takes the entry's own webhook by reference: its endpoint id, never a URL", () => {
+    const ref = webhookRefOf({ url: 'https://client.example/cb?token=s3cr3t', events: ['job.expired'] });
+    expect(ref).toEqual({ endpointId: perJobEndpointId('https://client.example/cb?token=s3cr3t'), host: 'client.example', events: ['job.expired'] });
+    expect(deliveryTargets(expired, { webhook: JSON.stringify(ref) }, [])).toEqual({ targets: [{ endpointId: ref.endpointId }], unreadableWebhook: false });
+    expect(deliveryTargets(batchCompleted, { webhook: JSON.stringify(ref) }, []).targets).toEqual([]);
   });
 
   it("honours the own webhook's event filter", () => {

@@ -1,14 +1,20 @@
 /**
  * Who receives an event: every registered endpoint whose filter lists its type, plus the job's (or
- * batch's) own webhook, which the event script copied onto the stream entry. Pure.
+ * batch's) own webhook, whose reference the event script copied onto the stream entry. Pure.
  */
-import { perJobEndpointId, webhookSchema, type WebhookEndpoint, type WebhookSpec, type ZimageEvent } from '@zimage/shared';
+import { perJobEndpointId, webhookRefSchema, webhookSchema, type WebhookEndpoint, type ZimageEvent } from '@zimage/shared';
+import { z } from 'zod';
 
 export interface DeliveryTarget {
   endpointId: string;
-  /** Set for per-job webhooks; registered endpoints are resolved from configuration. */
+  /**
+   * Set only for a per-job webhook published with its URL (before URLs were stored by reference);
+   * otherwise a per-job URL is looked up by endpoint id at delivery, a registered one in configuration.
+   */
   url?: string;
 }
+
+const ownWebhookSchema = z.union([webhookRefSchema, webhookSchema]);
 
 export function deliveryTargets(
   event: ZimageEvent,
@@ -20,15 +26,15 @@ export function deliveryTargets(
   // Without a filter, a job's webhook gets every event about it (its terminal event; for a batch's
   // webhook, batch.completed): there is nothing else on its entries.
   if (own.spec && (own.spec.events === undefined || own.spec.events.includes(event.type))) {
-    targets.push({ endpointId: perJobEndpointId(own.spec.url), url: own.spec.url });
+    targets.push('url' in own.spec ? { endpointId: perJobEndpointId(own.spec.url), url: own.spec.url } : { endpointId: own.spec.endpointId });
   }
   return { targets, unreadableWebhook: own.unreadable };
 }
 
-function parseWebhookField(raw: string | undefined): { spec?: WebhookSpec; unreadable: boolean } {
+function parseWebhookField(raw: string | undefined): { spec?: z.output<typeof ownWebhookSchema>; unreadable: boolean } {
   if (!raw) return { unreadable: false };
   try {
-    const parsed = webhookSchema.safeParse(JSON.parse(raw));
+    const parsed = ownWebhookSchema.safeParse(JSON.parse(raw));
     return parsed.success ? { spec: parsed.data, unreadable: false } : { unreadable: true };
   } catch {
     return { unreadable: true };
