@@ -67,7 +67,7 @@ describe('zimage command line', () => {
     const rejected = await runCli(args, env(prefix));
     expect(rejected.code).toBe(2);
     expect(rejected.stderr).toMatch(/3 of 5 rows are invalid; nothing was enqueued/);
-    expect(rejected.stderr).toMatch(/line 3: prompt: --prompt-template: placeholder \{color\} has no value/);
+    expect(rejected.stderr).toMatch(/line 3: prompt: --prompt-template: placeholder \{color\} has no value \(column "color" is empty in this row\)/);
     expect(rejected.stderr).toMatch(/line 4: seed: must be a whole number \(got "x"\)/);
     expect(rejected.stderr).toMatch(/line 5: size: total pixels/);
     expect(await queuedJobs(prefix)).toBe(0);
@@ -88,6 +88,27 @@ describe('zimage command line', () => {
     const status = await runCli(['status', skipped.stdout.trim()], env(prefix));
     expect(status.code, status.stderr).toBe(0);
     expect(status.stdout).toMatch(/total 2 · succeeded 0 · failed 0 · expired 0 · cancelled 0 · pending 2/);
+  });
+
+  it('batch names the format of a file it cannot read (an .xlsx, a workbook renamed .csv, a .json array) and enqueues nothing', async () => {
+    const prefix = `c${randomUUID().slice(0, 8)}`;
+    // The first bytes of any .xlsx: a ZIP archive's local file header.
+    const workbook = Buffer.concat([Buffer.from([0x50, 0x4b, 0x03, 0x04, 0x14, 0x00]), Buffer.from('[Content_Types].xml'), Buffer.alloc(64)]);
+    writeFileSync(join(dir, 'catalogue.xlsx'), workbook);
+    writeFileSync(join(dir, 'renamed.csv'), workbook);
+    writeFileSync(join(dir, 'items.json'), JSON.stringify([{ prompt: 'a cat' }]));
+    const cases: [string, RegExp][] = [
+      ['catalogue.xlsx', /line 1: an Excel workbook \(\.xlsx\) is not read; save the sheet as CSV \(UTF-8\)/],
+      ['renamed.csv', /line 1: not a CSV file: it is a ZIP archive \(an \.xlsx or \.ods workbook\?\)/],
+      ['items.json', /line 1: a JSON file \(\.json\) is not read; give JSONL/],
+    ];
+    for (const [name, message] of cases) {
+      const result = await runCli(['batch', join(dir, name), '--prompt-template', 'Photo of {title}'], env(prefix));
+      expect(result.code, result.stderr).toBe(2);
+      expect(result.stderr).toMatch(message);
+      expect(result.stderr).not.toMatch(/0 rows/);
+    }
+    expect(await queuedJobs(prefix)).toBe(0);
   });
 
   it('reports every configuration problem at once, naming each variable, and a down Redis by REDIS_URL', async () => {

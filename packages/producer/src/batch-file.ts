@@ -12,6 +12,7 @@ import { createInterface } from 'node:readline';
 import { parse } from 'csv-parse';
 import { renderTemplate, type FieldIssue, type JobRequestInput } from '@zimage/shared';
 import { METADATA_KEY_PATTERN } from '@zimage/shared';
+import { unreadableBatchFileKind } from './batch-file-kind.js';
 
 export type BatchFormat = 'csv' | 'jsonl';
 
@@ -58,6 +59,11 @@ export interface UnreadableRow {
 
 /** Streams the rows of a batch file. A row with the wrong number of fields, or invalid JSON, is an unreadable row. */
 export async function* readBatchRows(path: string, format: BatchFormat = detectFormat(path)): AsyncGenerator<BatchRow | UnreadableRow> {
+  const wrongKind = await unreadableBatchFileKind(path, format);
+  if (wrongKind) {
+    yield { line: 1, error: wrongKind, fatal: true };
+    return;
+  }
   if (format === 'jsonl') {
     const lines = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity });
     let line = 0;

@@ -44,6 +44,11 @@ describe('renderTemplate', () => {
   it('names the first placeholder that has no value', () => {
     expect(renderTemplate('{a}{b}', {})).toEqual({ error: expect.stringContaining('{a}') });
   });
+
+  it('tells a column that is missing from one that is empty in the row', () => {
+    expect(renderTemplate('{color}', {})).toEqual({ error: 'placeholder {color} has no value (no field or column "color")' });
+    expect(renderTemplate('{color}', { color: ' ' })).toEqual({ error: 'placeholder {color} has no value (column "color" is empty in this row)' });
+  });
 });
 
 describe('renderKeyTemplate', () => {

@@ -18,8 +18,13 @@ export function renderTemplate(template: string, values: Readonly<Record<string,
   let problem: string | undefined;
   const text = template.replace(PLACEHOLDER, (_whole, name: string) => {
     const value = values[name];
-    if (value === undefined || value.trim() === '') {
+    if (value === undefined) {
       problem ??= `placeholder {${name}} has no value (no field or column "${name}")`;
+      return '';
+    }
+    if (value.trim() === '') {
+      // The column exists: saying it does not would send the user looking for a typo.
+      problem ??= `placeholder {${name}} has no value (column "${name}" is empty in this row)`;
       return '';
     }
     return value;
