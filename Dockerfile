@@ -1,5 +1,6 @@
 # One image for every zimage command (worker, emulator, api ...): `docker run IMAGE worker`.
-FROM node:20-bookworm-slim
+# Pinned to the Node the test suite runs on: a rebuild gets the same runtime (bump deliberately).
+FROM node:20.20.2-bookworm-slim
 ENV COREPACK_ENABLE_DOWNLOAD_PROMPT=0
 WORKDIR /app
 RUN corepack enable
