@@ -111,6 +111,25 @@ describe('zimage command line', () => {
     expect(await queuedJobs(prefix)).toBe(0);
   });
 
+  it('ends every failure in the catalogue shape: code, message, what to do — usage mistakes, bad input, missing files and ids — without a stack trace', async () => {
+    const prefix = `c${randomUUID().slice(0, 8)}`;
+    const cases: [string[], number, RegExp][] = [
+      [['batch'], 2, /^error USAGE_INVALID: missing required argument 'file'\n  → Run `zimage --help` \(or `zimage COMMAND --help`\)/],
+      [['enqueue', '--prompt', 'x', '--bogus'], 2, /^error USAGE_INVALID: unknown option '--bogus'\n  → /],
+      [['nosuch'], 2, /^error USAGE_INVALID: unknown command 'nosuch'\n  → /],
+      [['enqueue', '--prompt', 'x', '--size', '1*1'], 2, /^error REQUEST_INVALID: .*size.*\n(  - .*\n)*  → Fix the field named in the error; nothing was enqueued\./],
+      [['batch', join(dir, 'no-such-file.csv')], 2, /^error BATCH_INVALID: Cannot read .*no-such-file\.csv: no such file\n  → Check the path/],
+      [['status', 'b_nosuch'], 2, /^error JOB_NOT_FOUND: no batch or job with id b_nosuch\n  → Check the id/],
+    ];
+    for (const [args, code, shape] of cases) {
+      const result = await runCli(args, env(prefix));
+      expect(result.code, `${args.join(' ')}\n${result.stderr}`).toBe(code);
+      expect(result.stderr).toMatch(shape);
+      expect(result.stderr).not.toMatch(/^\s+at /m);
+      expect(result.stderr).not.toMatch(/Usage: zimage/);
+    }
+  });
+
   it('reports every configuration problem at once, naming each variable, and a down Redis by REDIS_URL', async () => {
     const config = await runCli(['worker'], { ZIMAGE_RPM: 'fast', LOG_LEVEL: 'loud', STORAGE_URL: 'ftp://x', DASHSCOPE_API_KEY: 'sk-xyz' });
     expect(config.code).toBe(2);
@@ -129,12 +148,12 @@ describe('zimage command line', () => {
     try {
       const busy = await runCli(['emulator', '--port', String(port)], {});
       expect(busy.code).toBe(2);
-      expect(busy.stderr).toBe(`error CONFIG_INVALID: --port ${port}: 127.0.0.1:${port} is already in use; choose another port (0 picks a free one)\n`);
+      expect(busy.stderr).toBe(`error CONFIG_INVALID: --port ${port}: 127.0.0.1:${port} is already in use\n  → Choose another --port (0 picks a free one), or stop what listens there.\n`);
     } finally {
       taken.close();
     }
     const latency = await runCli(['emulator', '--latency', '5-1'], {});
     expect(latency.code).toBe(2);
-    expect(latency.stderr).toBe('error REQUEST_INVALID: --latency: MIN must be at most MAX (got "5-1")\n');
+    expect(latency.stderr).toBe('error REQUEST_INVALID: --latency: MIN must be at most MAX (got "5-1")\n  → Fix the option named in the error (zimage emulator --help lists them).\n');
   });
 });

@@ -3,7 +3,7 @@
  * `zimage`: one command line for the whole system. Each subcommand parses its own configuration
  * from the environment (once, at this edge) and reports errors with stable codes.
  */
-import { Command, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { apiCommand } from './commands/api.js';
 import { batchCommand } from './commands/batch.js';
 import { demoCommand } from './commands/demo.js';
@@ -22,11 +22,14 @@ import {
 } from './commands/webhooks.js';
 import { workerCommand } from './commands/worker.js';
 import { collect } from './parse-options.js';
-import { runCommand } from './run-command.js';
+import { EXIT, runCommand, usageError } from './run-command.js';
 
+// Commander's own errors (unknown option, missing argument) get the catalogue's shape too; the
+// settings are inherited by every subcommand defined below.
 const program = new Command('zimage')
   .description('Bulk and scheduled image generation with DashScope z-image-turbo, on BullMQ')
-  .showHelpAfterError();
+  .exitOverride()
+  .configureOutput({ outputError: (text, write) => write(usageError(text)) });
 
 program
   .command('demo')
@@ -149,4 +152,10 @@ program
   .option('--drift <schedule>', 'drift: atMs:rpm steps from the first request, e.g. "0:600,60000:360,120000:600"')
   .action(runCommand(emulatorCommand));
 
-await program.parseAsync(process.argv);
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  // exitOverride: --help and --version end here with exit code 0; usage errors were printed.
+  if (!(error instanceof CommanderError)) throw error;
+  process.exitCode = error.exitCode === 0 ? EXIT.ok : EXIT.badInput;
+}

@@ -67,9 +67,9 @@ const IN_FLIGHT = 3;
 
 export async function ingestBatchFile(producer: Producer, options: IngestOptions): Promise<IngestReport> {
   const info = await stat(options.path).catch((error: NodeJS.ErrnoException) => {
-    throw new AppError('BATCH_INVALID', `Cannot read ${options.path}: ${error.code === 'ENOENT' ? 'no such file' : error.message}`, { cause: error });
+    throw new AppError('BATCH_INVALID', `Cannot read ${options.path}: ${error.code === 'ENOENT' ? 'no such file' : error.message}`, { cause: error, action: 'Check the path (relative paths are from the current folder) and that the file is readable.' });
   });
-  if (!info.isFile()) throw new AppError('BATCH_INVALID', `Cannot read ${options.path}: not a file`);
+  if (!info.isFile()) throw new AppError('BATCH_INVALID', `Cannot read ${options.path}: not a file`, { action: 'Give the path of a CSV or JSONL file.' });
   const format = options.format ?? detectFormat(options.path);
   for (const url of new Set([options.webhook?.url, options.defaults?.webhook?.url].filter((u): u is string => !!u))) {
     const problem = await producer.checkWebhook(url);

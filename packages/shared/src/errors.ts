@@ -129,6 +129,12 @@ export const ERROR_CATALOGUE = {
     summary: 'No job or batch with that id exists (or it was removed by retention).',
     action: 'Check the id.',
   },
+  USAGE_INVALID: {
+    retry: 'never',
+    httpStatus: 400,
+    summary: 'The command line is not one zimage takes: an unknown command or option, a missing argument or value.',
+    action: 'Run `zimage --help` (or `zimage COMMAND --help`) for what each command takes; nothing was done.',
+  },
   CONFIG_INVALID: {
     retry: 'never',
     httpStatus: 500,
@@ -357,6 +363,8 @@ export interface AppErrorOptions {
   details?: Record<string, unknown>;
   /** Server-suggested wait before retrying, in ms (Retry-After), where known. */
   retryAfterMs?: number;
+  /** What to do, where the catalogue's advice for the code does not fit this case. */
+  action?: string;
 }
 
 export class AppError extends Error {
@@ -364,6 +372,8 @@ export class AppError extends Error {
   readonly retry: RetryPolicy;
   readonly details: Record<string, unknown>;
   readonly retryAfterMs: number | undefined;
+  /** What to do: the catalogue's advice for the code, or this case's own. */
+  readonly action: string;
 
   constructor(code: ErrorCode, message: string, options: AppErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -372,6 +382,7 @@ export class AppError extends Error {
     this.retry = ERROR_CATALOGUE[code].retry;
     this.details = options.details ?? {};
     this.retryAfterMs = options.retryAfterMs;
+    this.action = options.action ?? ERROR_CATALOGUE[code].action;
   }
 
   get httpStatus(): number {

@@ -3,6 +3,8 @@ import type { DriftStep, LimiterModel } from '@zimage/emulator';
 import { LIMITER_MODELS, createEmulator } from '@zimage/emulator';
 import { parseInteger } from '../parse-options.js';
 
+const OPTION_ACTION = 'Fix the option named in the error (zimage emulator --help lists them).';
+
 export interface EmulatorFlags {
   port: string;
   host: string;
@@ -22,19 +24,19 @@ export interface EmulatorFlags {
 /** `zimage emulator --port N`: the local DashScope stand-in, until SIGINT/SIGTERM. */
 export async function emulatorCommand(flags: EmulatorFlags): Promise<number> {
   const latency = flags.latency ? /^(\d+)-(\d+)$/.exec(flags.latency) : undefined;
-  if (flags.latency && !latency) throw new AppError('REQUEST_INVALID', `--latency must look like MIN-MAX in ms (got "${flags.latency}")`);
+  if (flags.latency && !latency) throw new AppError('REQUEST_INVALID', `--latency must look like MIN-MAX in ms (got "${flags.latency}")`, { action: OPTION_ACTION });
   if (flags.region && flags.region !== 'singapore' && flags.region !== 'beijing') {
-    throw new AppError('REQUEST_INVALID', `--region must be singapore or beijing (got "${flags.region}")`);
+    throw new AppError('REQUEST_INVALID', `--region must be singapore or beijing (got "${flags.region}")`, { action: OPTION_ACTION });
   }
   const port = parseInteger('--port', flags.port) ?? 0;
-  if (port < 0 || port > 65535) throw new AppError('REQUEST_INVALID', `--port must be between 0 and 65535 (got ${port})`);
+  if (port < 0 || port > 65535) throw new AppError('REQUEST_INVALID', `--port must be between 0 and 65535 (got ${port})`, { action: OPTION_ACTION });
   const rpm = parseInteger('--rpm', flags.rpm);
-  if (rpm !== undefined && rpm < 1) throw new AppError('REQUEST_INVALID', '--rpm must be at least 1');
+  if (rpm !== undefined && rpm < 1) throw new AppError('REQUEST_INVALID', '--rpm must be at least 1', { action: OPTION_ACTION });
   const rps = parseInteger('--rps', flags.rps);
-  if (rps !== undefined && rps < 1) throw new AppError('REQUEST_INVALID', '--rps must be at least 1');
+  if (rps !== undefined && rps < 1) throw new AppError('REQUEST_INVALID', '--rps must be at least 1', { action: OPTION_ACTION });
   const retryAfter = parseInteger('--retry-after', flags.retryAfter);
   const limiter = parseLimiterFlags(flags);
-  if (latency && Number(latency[1]) > Number(latency[2])) throw new AppError('REQUEST_INVALID', `--latency: MIN must be at most MAX (got "${flags.latency}")`);
+  if (latency && Number(latency[1]) > Number(latency[2])) throw new AppError('REQUEST_INVALID', `--latency: MIN must be at most MAX (got "${flags.latency}")`, { action: OPTION_ACTION });
   const emulator = await startEmulator({
     host: flags.host,
     port,
@@ -64,9 +66,9 @@ async function startEmulator(options: Parameters<typeof createEmulator>[0], host
     return await createEmulator(options);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE') throw new AppError('CONFIG_INVALID', `--port ${port}: ${host}:${port} is already in use; choose another port (0 picks a free one)`);
-    if (code === 'EADDRNOTAVAIL' || code === 'EACCES') throw new AppError('CONFIG_INVALID', `--host ${host} --port ${port}: cannot listen there (${code})`);
-    if (error instanceof RangeError) throw new AppError('REQUEST_INVALID', error.message.replace(/^Invalid emulator option: /, ''));
+    if (code === 'EADDRINUSE') throw new AppError('CONFIG_INVALID', `--port ${port}: ${host}:${port} is already in use`, { action: 'Choose another --port (0 picks a free one), or stop what listens there.' });
+    if (code === 'EADDRNOTAVAIL' || code === 'EACCES') throw new AppError('CONFIG_INVALID', `--host ${host} --port ${port}: cannot listen there (${code})`, { action: 'Give a --host this machine has (127.0.0.1, 0.0.0.0) and a --port above 1023.' });
+    if (error instanceof RangeError) throw new AppError('REQUEST_INVALID', error.message.replace(/^Invalid emulator option: /, ''), { action: OPTION_ACTION });
     throw error;
   }
 }
@@ -84,23 +86,23 @@ export function parseLimiterFlags(flags: Pick<EmulatorFlags, 'limiter' | 'window
   const out: LimiterFlags = {};
   if (flags.limiter !== undefined) {
     if (!(LIMITER_MODELS as readonly string[]).includes(flags.limiter)) {
-      throw new AppError('REQUEST_INVALID', `--limiter must be one of ${LIMITER_MODELS.join(', ')} (got "${flags.limiter}")`);
+      throw new AppError('REQUEST_INVALID', `--limiter must be one of ${LIMITER_MODELS.join(', ')} (got "${flags.limiter}")`, { action: OPTION_ACTION });
     }
     out.model = flags.limiter as LimiterModel;
   }
   const windowMs = parseInteger('--window-ms', flags.windowMs);
   if (windowMs !== undefined) {
-    if (windowMs < 1) throw new AppError('REQUEST_INVALID', `--window-ms must be at least 1 (got ${windowMs})`);
+    if (windowMs < 1) throw new AppError('REQUEST_INVALID', `--window-ms must be at least 1 (got ${windowMs})`, { action: OPTION_ACTION });
     out.windowMs = windowMs;
   }
   const bucketSize = parseInteger('--bucket-size', flags.bucketSize);
   if (bucketSize !== undefined) {
-    if (bucketSize < 1) throw new AppError('REQUEST_INVALID', `--bucket-size must be at least 1 (got ${bucketSize})`);
+    if (bucketSize < 1) throw new AppError('REQUEST_INVALID', `--bucket-size must be at least 1 (got ${bucketSize})`, { action: OPTION_ACTION });
     out.bucketSize = bucketSize;
   }
   const maxInFlight = parseInteger('--max-in-flight', flags.maxInFlight);
   if (maxInFlight !== undefined) {
-    if (maxInFlight < 1) throw new AppError('REQUEST_INVALID', `--max-in-flight must be at least 1 (got ${maxInFlight})`);
+    if (maxInFlight < 1) throw new AppError('REQUEST_INVALID', `--max-in-flight must be at least 1 (got ${maxInFlight})`, { action: OPTION_ACTION });
     out.maxInFlight = maxInFlight;
   }
   if (flags.drift !== undefined) out.drift = parseDrift(flags.drift);
@@ -110,7 +112,7 @@ export function parseLimiterFlags(flags: Pick<EmulatorFlags, 'limiter' | 'window
 /** "0:600,60000:360" → steps; atMs whole ms ≥ 0, strictly increasing from 0; rpm > 0. */
 function parseDrift(text: string): DriftStep[] {
   const invalid = (rule: string): AppError =>
-    new AppError('REQUEST_INVALID', `--drift ${rule} (expected atMs:rpm pairs separated by commas, e.g. "0:600,60000:360"; got "${text}")`);
+    new AppError('REQUEST_INVALID', `--drift ${rule} (expected atMs:rpm pairs separated by commas, e.g. "0:600,60000:360"; got "${text}")`, { action: OPTION_ACTION });
   const steps = text.split(',').map((pair) => {
     const match = /^\s*(\d+)\s*:\s*(\d+(?:\.\d+)?)\s*$/.exec(pair);
     if (!match) throw invalid('steps must be whole ms, a colon, and a positive rpm');

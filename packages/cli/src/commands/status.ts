@@ -1,4 +1,4 @@
-import { loadConfig, producerEnvSchema } from '@zimage/shared';
+import { AppError, loadConfig, producerEnvSchema } from '@zimage/shared';
 import { producerFromEnv } from '../producer-from-env.js';
 
 /** `zimage status BATCH_ID`: the batch's counts (or a job's state, given a job id), and a paused queue. */
@@ -9,10 +9,7 @@ export async function statusCommand(id: string, flags: { json?: boolean }): Prom
     const pause = await producer.pauseState();
     const batch = await producer.getBatch(id);
     const job = batch ? null : await producer.getJob(id);
-    if (!batch && !job) {
-      process.stderr.write(`error JOB_NOT_FOUND: no batch or job with id ${id}\n`);
-      return 1;
-    }
+    if (!batch && !job) throw new AppError('JOB_NOT_FOUND', `no batch or job with id ${id}`, { action: 'Check the id: a batch id (b_…) or a job id, as printed by zimage batch or zimage enqueue.' });
     const pausedInfo = pause.paused ? (pause.reason ?? { message: 'paused by an operator', action: 'run `zimage resume`' }) : undefined;
     if (flags.json) {
       process.stdout.write(`${JSON.stringify({ batch: batch ?? undefined, job: job ?? undefined, paused: pausedInfo, parkedJobs: pause.parkedJobs })}\n`);

@@ -220,7 +220,7 @@ export function createSchedules(redis: Redis, prefix: string, options: Schedules
       try {
         text = await readFile(path, 'utf8');
       } catch (error) {
-        throw new AppError('SCHEDULE_INVALID', `Cannot read ${path}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
+        throw new AppError('SCHEDULE_INVALID', `Cannot read ${path}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`, { action: 'Check the path of the pipelines file and that it is readable; nothing was changed.' });
       }
       let document: unknown;
       try {
