@@ -38,20 +38,22 @@ function describe({ streamId, event, fields }: StreamEvent): string {
   if (event.type === 'batch.completed') {
     const d = event.data;
     parts.push(`batch=${d.batchId}`, `total=${d.total}`, `succeeded=${d.succeeded}`, `failed=${d.failed}`, `expired=${d.expired}`, `cancelled=${d.cancelled}`);
+  } else if (event.type === 'schedule.failed') {
+    parts.push(`schedule=${event.data.scheduleId}`, `tick=${event.data.tickAt}`, `error=${event.data.error.code}`);
   } else {
     parts.push(`job=${event.data.jobId}`);
     if (event.data.batchId) parts.push(`batch=${event.data.batchId}`);
     if (event.type === 'job.succeeded') parts.push(`key=${event.data.result.key}`);
     if (event.type === 'job.failed') parts.push(`error=${event.data.error.code}`);
   }
-  // Only the host: a callback URL's path or query may carry a token.
   if (fields['webhook']) parts.push(`webhook=${webhookHost(fields['webhook'])}`);
   return parts.join(' ');
 }
 
+/** The entry's webhook field holds a reference (`{ endpointId, host, events? }`), never the URL. */
 function webhookHost(raw: string): string {
   try {
-    return new URL((JSON.parse(raw) as { url: string }).url).host;
+    return (JSON.parse(raw) as { host: string }).host;
   } catch {
     return '(unreadable)';
   }

@@ -8,7 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createSchedules, startScheduleRunner } from '@zimage/producer';
-import { createLogger, isAppError } from '@zimage/shared';
+import { createLogger, generateWebhookSecret, isAppError, parseWebhookSecrets, readEvents } from '@zimage/shared';
+import { startWebhookDispatcher } from '@zimage/worker';
+import { startWebhookReceiver } from './support/webhook-receiver.js';
 import { startApi } from './support/api-harness.js';
 import { until } from './support/until.js';
 
@@ -103,6 +105,57 @@ describe('scheduled pipelines', () => {
       expect(await schedules.list()).toEqual([]);
       expect(await schedules.queue.getJobSchedulersCount()).toBe(0);
     } finally {
+      await schedules.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('records each tick (last run, last batch, last error) and publishes schedule.failed, delivered as a webhook, when a tick makes no batch', async () => {
+    await using api = await startApi({ webhookAllowedHosts: ['127.0.0.1'] });
+    const { stack } = api;
+    const dir = mkdtempSync(join(tmpdir(), 'zimage-sched-'));
+    const schedules = createSchedules(stack.redis, stack.prefix, { filesDir: dir });
+    const runner = startScheduleRunner({ redisUrl: stack.redisUrl, prefix: stack.prefix, logger, producer: stack.producer, policy: { allowedHosts: [] }, filesDir: dir });
+    const secret = generateWebhookSecret();
+    const receiver = await startWebhookReceiver(secret);
+    const dispatcher = await startWebhookDispatcher({
+      redisUrl: stack.redisUrl,
+      prefix: stack.prefix,
+      logger,
+      endpoints: [{ id: 'ops', url: `${receiver.url}/ops`, events: ['schedule.failed'], keys: parseWebhookSecrets(secret) }],
+      jobSecretKeys: undefined,
+      policy: { allowedHosts: ['127.0.0.1'] },
+      retrySchedule: [150, 300],
+      timeoutMs: 2_000,
+      concurrency: 2,
+      claimIdleMs: 1_000,
+    });
+    try {
+      writeFileSync(join(dir, 'products.csv'), 'sku,title\nP-1,a lamp\n');
+      await schedules.put('nightly', { every: '1s', csv: 'products.csv', promptTemplate: 'Studio photo of {title}', size: '512*512', key: 'nightly/{batchId}/{sku}.png' });
+      await until(async () => (await schedules.get('nightly'))?.lastBatchId !== undefined);
+      const ran = (await schedules.get('nightly'))!;
+      expect(ran.lastRunAt).toBeDefined();
+      expect(ran.lastError).toBeUndefined();
+
+      // The CSV goes away: the next tick cannot make a batch.
+      rmSync(join(dir, 'products.csv'));
+      await receiver.waitFor((r) => r.some((d) => d.payload?.type === 'schedule.failed'), 30_000);
+      const delivery = receiver.received.find((d) => d.payload?.type === 'schedule.failed')!;
+      expect(delivery.verifyError).toBeUndefined();
+      expect(delivery.path).toBe('/ops');
+      expect(delivery.payload!.data).toMatchObject({ scheduleId: 'nightly', error: { code: expect.stringMatching(/^[A-Z_]+$/) }, attempts: 1 });
+      const failed = await schedules.get('nightly');
+      expect(failed?.lastError).toMatchObject({ code: (delivery.payload!.data['error'] as { code: string }).code, message: expect.stringContaining('products.csv') });
+      expect(failed?.lastBatchId).toBe(ran.lastBatchId); // the last batch made is still shown
+      const events = (await readEvents(stack.redis, stack.prefix)).filter((e) => e.event.type === 'schedule.failed');
+      // One event per failed tick, each with its own id.
+      expect(new Set(events.map((e) => e.event.id)).size).toBe(events.length);
+    } finally {
+      await schedules.remove('nightly');
+      await runner.close();
+      await dispatcher.close();
+      await receiver.close();
       await schedules.close();
       rmSync(dir, { recursive: true, force: true });
     }

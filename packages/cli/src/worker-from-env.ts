@@ -47,7 +47,7 @@ export async function workerFromEnv(
   // before generation, so that once jobs run nothing is left to start (a SIGTERM from then on
   // finds everything in place to close).
   const producer = await producerFromEnv(env);
-  const schedules = startScheduleRunner({ redisUrl: env.REDIS_URL, prefix: env.ZIMAGE_PREFIX, logger, producer, policy: { allowedHosts: env.ZIMAGE_WEBHOOK_ALLOWED_HOSTS }, filesDir: env.ZIMAGE_SCHEDULE_FILES_DIR });
+  const schedules = startScheduleRunner({ redisUrl: env.REDIS_URL, prefix: env.ZIMAGE_PREFIX, logger, producer, policy: { allowedHosts: env.ZIMAGE_WEBHOOK_ALLOWED_HOSTS }, filesDir: env.ZIMAGE_SCHEDULE_FILES_DIR, eventsMaxLen: env.ZIMAGE_EVENTS_MAXLEN });
   const worker = await startGenerationWorker({
     redisUrl: env.REDIS_URL,
     prefix: env.ZIMAGE_PREFIX,

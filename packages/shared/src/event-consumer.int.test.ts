@@ -105,7 +105,8 @@ async function waitFor(condition: () => boolean | Promise<boolean>, what: string
   }
 }
 
-const jobIdOf = (event: StreamEvent): string => (event.event.type === 'batch.completed' ? event.event.data.batchId : event.event.data.jobId);
+const jobIdOf = (event: StreamEvent): string =>
+  event.event.type === 'batch.completed' ? event.event.data.batchId : event.event.type === 'schedule.failed' ? event.event.data.scheduleId : event.event.data.jobId;
 
 /** Starts a consumer on its own connection with fast test timings; `stop()` aborts and awaits it. */
 function startConsumer(

@@ -63,11 +63,28 @@ export const batchCompletedEventSchema = z.object({
   }),
 });
 
+/**
+ * A scheduled pipeline's tick that failed for good (its items invalid, its CSV unreadable, its feed
+ * down through every retry): no batch was made for `tickAt`. One per tick.
+ */
+export const scheduleFailedEventSchema = z.object({
+  ...base,
+  type: z.literal('schedule.failed'),
+  data: z.object({
+    scheduleId: z.string(),
+    /** The time the tick was due (ISO). */
+    tickAt: z.string(),
+    error: z.object({ code: z.string(), message: z.string() }),
+    attempts: z.number().int(),
+  }),
+});
+
 export const zimageEventSchema = z.discriminatedUnion('type', [
   jobSucceededEventSchema,
   jobFailedEventSchema,
   jobExpiredEventSchema,
   batchCompletedEventSchema,
+  scheduleFailedEventSchema,
 ]);
 
 export type ZimageEvent = z.output<typeof zimageEventSchema>;
@@ -75,6 +92,7 @@ export type JobSucceededEvent = z.output<typeof jobSucceededEventSchema>;
 export type JobFailedEvent = z.output<typeof jobFailedEventSchema>;
 export type JobExpiredEvent = z.output<typeof jobExpiredEventSchema>;
 export type BatchCompletedEvent = z.output<typeof batchCompletedEventSchema>;
+export type ScheduleFailedEvent = z.output<typeof scheduleFailedEventSchema>;
 export type JobEvent = JobSucceededEvent | JobFailedEvent | JobExpiredEvent;
 
 /** `evt_` + 24 hex chars of sha256(type:subject). No dots, as Standard Webhooks ids require. */

@@ -92,8 +92,10 @@ export {
   jobExpiredEventSchema,
   jobFailedEventSchema,
   jobSucceededEventSchema,
+  scheduleFailedEventSchema,
   zimageEventSchema,
   type BatchCompletedEvent,
+  type ScheduleFailedEvent,
   type JobEvent,
   type JobExpiredEvent,
   type JobFailedEvent,
@@ -109,6 +111,7 @@ export {
   type PublishOptions,
   type PublishOutcome,
 } from './event-publisher.js';
+export { publishEvent } from './publish-event.js';
 export { renderKeyTemplate, renderTemplate, templateFields } from './key-template.js';
 export { formatFieldIssues, toFieldIssues, type FieldIssue } from './validation-issues.js';
 export * from './storage/index.js';

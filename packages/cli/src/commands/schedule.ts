@@ -50,6 +50,8 @@ export async function scheduleListCommand(flags: { json?: boolean }): Promise<nu
       const when = s.spec.cron ? `cron "${s.spec.cron}"${s.spec.tz ? ` ${s.spec.tz}` : ''}` : `every ${s.spec.every}`;
       const what = s.spec.prompts ? `${s.spec.prompts.length} prompt(s)` : s.spec.csv ? `csv ${s.spec.csv}` : `feed ${new URL(s.spec.feed as string).host}`;
       process.stdout.write(`${s.id}  ${when}  ${what}  next ${s.nextRunAt ?? '-'}  (${s.source}${s.spec.enabled === false ? ', disabled' : ''})\n`);
+      process.stdout.write(`  last run ${s.lastRunAt ?? 'never'}  last batch ${s.lastBatchId ?? '-'}\n`);
+      if (s.lastError) process.stdout.write(`  last error ${s.lastError.at}: ${s.lastError.code}: ${s.lastError.message}\n`);
     }
     return 0;
   });

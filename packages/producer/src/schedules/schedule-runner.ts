@@ -10,10 +10,22 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRedisConnection, isAppError, type Logger, type WebhookUrlPolicy } from '@zimage/shared';
+import {
+  createRedisConnection,
+  DEFAULT_PUBLISH_OPTIONS,
+  eventIdFor,
+  isAppError,
+  publishEvent,
+  storeWebhookTargets,
+  webhookRefOf,
+  type Logger,
+  type ScheduleFailedEvent,
+  type WebhookUrlPolicy,
+} from '@zimage/shared';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { ingestBatchFile, type IngestOptions } from '../ingest-batch-file.js';
 import type { Producer } from '../producer.js';
+import { recordTick } from './schedule-runs.js';
 import { prepareTickIngest, tickBatchId } from './tick-ingest.js';
 import { SCHEDULES_QUEUE, schedulesKey, type StoredSchedule } from './schedules.js';
 
@@ -26,6 +38,8 @@ export interface ScheduleRunnerOptions {
   policy: WebhookUrlPolicy;
   /** ZIMAGE_SCHEDULE_FILES_DIR: the only folder a tick reads a CSV from. */
   filesDir?: string | undefined;
+  /** ZIMAGE_EVENTS_MAXLEN, for `schedule.failed` events. */
+  eventsMaxLen?: number | undefined;
 }
 
 export interface ScheduleRunner {
@@ -42,13 +56,20 @@ export function startScheduleRunner(options: ScheduleRunnerOptions): ScheduleRun
       const raw = await connection.hget(schedulesKey(options.prefix), job.data.scheduleId);
       if (!raw) return { skipped: 'schedule removed' };
       const schedule = JSON.parse(raw) as StoredSchedule;
+      const tickAt = tickTime(job);
       try {
-        const report = await runTick(schedule, tickTime(job), options);
+        const report = await runTick(schedule, tickAt, options);
         logger.info({ scheduleId: schedule.id, batchId: report.batchId, items: report.enqueued }, `Schedule ${schedule.id}: batch ${report.batchId} with ${report.enqueued} jobs`);
+        await recordTick(connection, options.prefix, schedule.id, { ok: true, batchId: report.batchId }, new Date());
         return report;
       } catch (error) {
         logger.error({ scheduleId: schedule.id, err: error }, `Schedule ${schedule.id}: tick failed: ${(error as Error).message}`);
         // Bad items will be as bad on a retry; a feed that did not answer may answer next time.
+        const final = (isAppError(error) && error.retry === 'never') || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+        const code = isAppError(error) ? error.code : 'INTERNAL';
+        const message = (error as Error).message;
+        await recordTick(connection, options.prefix, schedule.id, { ok: false, code, message }, new Date());
+        if (final) await publishTickFailed(schedule, tickAt, { code, message }, job.attemptsMade + 1);
         if (isAppError(error) && error.retry === 'never') throw new UnrecoverableError(`${error.code}: ${error.message}`);
         throw error;
       }
@@ -56,6 +77,24 @@ export function startScheduleRunner(options: ScheduleRunnerOptions): ScheduleRun
     { connection, prefix: options.prefix, concurrency: 1 },
   );
   worker.on('error', (error) => logger.error({ err: error }, 'Schedule runner error'));
+
+  /** One `schedule.failed` per tick that made no batch, to the pipeline's own webhook too. */
+  async function publishTickFailed(schedule: StoredSchedule, tickAt: Date, error: { code: string; message: string }, attempts: number): Promise<void> {
+    const event: ScheduleFailedEvent = {
+      id: eventIdFor('schedule.failed', `${schedule.id}@${tickAt.getTime()}`),
+      version: 1,
+      type: 'schedule.failed',
+      timestamp: new Date().toISOString(),
+      data: { scheduleId: schedule.id, tickAt: tickAt.toISOString(), error, attempts },
+    };
+    const webhook = schedule.spec.webhook;
+    if (webhook) await storeWebhookTargets(connection, options.prefix, [webhook]);
+    await publishEvent(connection, event, { webhook: webhook ? webhookRefOf(webhook) : undefined }, {
+      prefix: options.prefix,
+      maxLen: options.eventsMaxLen ?? DEFAULT_PUBLISH_OPTIONS.maxLen,
+      markerTtlSeconds: DEFAULT_PUBLISH_OPTIONS.markerTtlSeconds,
+    });
+  }
   return {
     worker,
     async close() {

@@ -25,6 +25,7 @@ import type { Producer } from '../producer.js';
 import { confineSchedulePath } from './schedule-file.js';
 import { prepareTickIngest } from './tick-ingest.js';
 import { parseDuration, SCHEDULE_ID, scheduleSpecSchema, type ScheduleSpec } from './schedule-spec.js';
+import { forgetScheduleRuns, readScheduleRuns, type ScheduleRun } from './schedule-runs.js';
 
 export const SCHEDULES_QUEUE = 'schedules';
 export const TICK_JOB = 'tick';
@@ -45,7 +46,7 @@ export interface StoredSchedule {
  * A pipeline as `GET /v1/schedules` and `zimage schedule list` show it: its webhook by host and
  * filter only (the URL may carry a token; it stays in the stored definition).
  */
-export interface ScheduleView extends Omit<StoredSchedule, 'spec'> {
+export interface ScheduleView extends Omit<StoredSchedule, 'spec'>, ScheduleRun {
   spec: Omit<ScheduleSpec, 'webhook'> & { webhook?: WebhookRefView };
   nextRunAt: string | undefined;
 }
@@ -154,12 +155,12 @@ export function createSchedules(redis: Redis, prefix: string, options: Schedules
     return { schedule, change: previous ? ('updated' as const) : ('created' as const) };
   }
 
-  async function view(schedule: StoredSchedule): Promise<ScheduleView> {
+  async function view(schedule: StoredSchedule, run: ScheduleRun = {}): Promise<ScheduleView> {
     const scheduler = await queue.getJobScheduler(schedule.id);
     const next = scheduler?.next ?? (schedule.spec.cron && schedule.spec.enabled !== false ? nextCron(schedule.spec) : undefined);
     const { webhook, ...rest } = schedule.spec;
     const spec = webhook ? { ...rest, webhook: { host: webhookRefOf(webhook).host, ...(webhook.events ? { events: webhook.events } : {}) } } : rest;
-    return { ...schedule, spec, nextRunAt: next ? new Date(next).toISOString() : undefined };
+    return { ...schedule, spec, nextRunAt: next ? new Date(next).toISOString() : undefined, ...run };
   }
 
   /** Problems a tick of this pipeline would meet now, as field issues (empty: it would run). */
@@ -204,15 +205,17 @@ export function createSchedules(redis: Redis, prefix: string, options: Schedules
     },
     async get(id) {
       const s = await stored(id);
-      return s ? view(s) : undefined;
+      return s ? view(s, (await readScheduleRuns(redis, prefix, [id])).get(id)) : undefined;
     },
     async list() {
       const all = Object.values(await redis.hgetall(key)).map((raw) => JSON.parse(raw) as StoredSchedule);
-      return Promise.all(all.sort((a, b) => a.id.localeCompare(b.id)).map(view));
+      const runs = await readScheduleRuns(redis, prefix, all.map((s) => s.id));
+      return Promise.all(all.sort((a, b) => a.id.localeCompare(b.id)).map((s) => view(s, runs.get(s.id))));
     },
     async remove(id) {
       const existed = (await redis.hdel(key, id)) > 0;
       const scheduler = await queue.removeJobScheduler(id);
+      await forgetScheduleRuns(redis, prefix, id);
       return existed || scheduler;
     },
     async applyFile(path, applyOptions = {}) {
@@ -264,6 +267,7 @@ export function createSchedules(redis: Redis, prefix: string, options: Schedules
         if (!applyOptions.dryRun) {
           await redis.hdel(key, schedule.id);
           await queue.removeJobScheduler(schedule.id);
+          await forgetScheduleRuns(redis, prefix, schedule.id);
         }
         outcome.removed.push(schedule.id);
       }
