@@ -5,17 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { startApi, TOKEN } from './support/api-harness.js';
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from './support/seeded-random.js';
 
 const SEED = Number(process.env['FUZZ_SEED'] ?? 20261123);
 const REQUESTS = 2_200;

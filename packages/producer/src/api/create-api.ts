@@ -20,6 +20,7 @@ import { createSchedules } from '../schedules/schedules.js';
 import { galleryRoutes } from './routes-gallery.js';
 import { scheduleRoutes } from './routes-schedules.js';
 import { jobRoutes } from './routes-jobs.js';
+import { answerClientError } from './client-error.js';
 
 export interface ApiOptions {
   producer: Producer;
@@ -53,6 +54,8 @@ export async function createApi(options: ApiOptions): Promise<FastifyInstance> {
     bodyLimit: 64 * 1024,
     // Errors fastify meets before routing (a malformed URL, an over-long parameter) in our shape too.
     frameworkErrors: (error, request, reply) => errorHandler(options.logger)(error, request, reply),
+    // ... and those node's HTTP parser meets before fastify (headers over 16 KiB).
+    clientErrorHandler: answerClientError,
   });
   const isAuthorised = createTokenCheck(options.tokens);
   const isScraper = createTokenCheck(options.metrics?.token ? [options.metrics.token] : []);
