@@ -3,6 +3,7 @@
  * `zimage`: one command line for the whole system. Each subcommand parses its own configuration
  * from the environment (once, at this edge) and reports errors with stable codes.
  */
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { apiCommand } from './commands/api.js';
 import { batchCommand } from './commands/batch.js';
@@ -24,10 +25,13 @@ import { workerCommand } from './commands/worker.js';
 import { collect } from './parse-options.js';
 import { EXIT, runCommand, usageError } from './run-command.js';
 
+const CLI_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
 // Commander's own errors (unknown option, missing argument) get the catalogue's shape too; the
 // settings are inherited by every subcommand defined below.
 const program = new Command('zimage')
   .description('Bulk and scheduled image generation with DashScope z-image-turbo, on BullMQ')
+  .version(CLI_VERSION)
   .exitOverride()
   .configureOutput({ outputError: (text, write) => write(usageError(text)) });
 

@@ -17,7 +17,7 @@
 import type { Redis } from 'ioredis';
 import { eventIdFor, type JobEvent } from './events.js';
 import type { WebhookSpec } from './job-request.js';
-import { storeWebhookTargets, webhookRefOf, type WebhookRef } from './webhooks/webhook-targets.js';
+import { storeWebhookTargets, WEBHOOK_TARGET_TTL_SECONDS, webhookRefOf, webhookTargetKey, type WebhookRef } from './webhooks/webhook-targets.js';
 import { batchKey, batchResultsKey, emittedMarkerKey, eventsStreamKey, metricsTotalsKey } from './queue-names.js';
 
 export type JobOutcome = 'succeeded' | 'failed' | 'expired' | 'cancelled';
@@ -160,6 +160,9 @@ export async function publishJobEvent(redis: Redis, publication: JobPublication,
   if (ref && 'url' in ref) {
     await storeWebhookTargets(redis, options.prefix, [ref]);
     ref = webhookRefOf(ref);
+  } else if (ref) {
+    // The deliveries (and replays) of this event come later: the URL lives on from here.
+    await redis.expire(webhookTargetKey(options.prefix, ref.endpointId), WEBHOOK_TARGET_TTL_SECONDS);
   }
   const args = [
     JSON.stringify(event),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { jsonArrayItems } from './json-array-items.js';
+import { jsonArrayItems, MAX_ITEM_DEPTH } from './json-array-items.js';
 
 async function items(body: string | string[], maxItemBytes = 1024): Promise<unknown[]> {
   const chunks = (Array.isArray(body) ? body : [body]).map((c) => Buffer.from(c));
@@ -24,6 +24,16 @@ describe('jsonArrayItems', () => {
 
   it('yields the items JSON.parse would find, wherever the chunks are cut', async () => {
     for (const chunks of splits(tricky)) expect(await items(chunks)).toEqual(expected);
+  });
+
+  it('skips a UTF-8 byte order mark before the array', async () => {
+    expect(await items('\uFEFF[{"prompt":"a"}]')).toEqual([{ prompt: 'a' }]);
+  });
+
+  it(`refuses an item nested more than ${MAX_ITEM_DEPTH} levels deep (it would overflow a later walk of it)`, async () => {
+    const deep = `[${'['.repeat(5_000)}${']'.repeat(5_000)}]`;
+    await expect(items(deep, 64 * 1024)).rejects.toMatchObject({ code: 'REQUEST_INVALID', message: `body: item 0 is nested more than ${MAX_ITEM_DEPTH} levels deep` });
+    expect(await items(`[${'['.repeat(MAX_ITEM_DEPTH)}${']'.repeat(MAX_ITEM_DEPTH)}]`)).toHaveLength(1);
   });
 
   it('yields nothing for an empty array', async () => {

@@ -23,6 +23,12 @@ export interface JsonArrayOptions {
   maxItemBytes: number;
 }
 
+/**
+ * Deepest nesting inside an item. A job request needs 3 (metadata, webhook.events); a few KiB of
+ * `[[[[…` would otherwise parse, then overflow the stack of whatever walks it next.
+ */
+export const MAX_ITEM_DEPTH = 32;
+
 /** Whitespace as JSON defines it: space, tab, line feed, carriage return. */
 function isWhitespace(byte: number): boolean {
   return byte === 0x20 || byte === 0x09 || byte === 0x0a || byte === 0x0d;
@@ -57,8 +63,14 @@ export async function* jsonArrayItems(chunks: AsyncIterable<Buffer | string> | I
     }
   };
 
+  let first = true;
   for await (const chunk of chunks) {
-    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    let bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    // A UTF-8 byte order mark before the array, as some editors and Windows tools write it.
+    if (first && bytes.length > 0) {
+      first = false;
+      if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) bytes = bytes.subarray(3);
+    }
     let start = state === 'in-item' ? 0 : -1; // where the current item's bytes begin in this chunk
     const items: unknown[] = [];
     for (let i = 0; i < bytes.length; i += 1) {
@@ -71,7 +83,10 @@ export async function* jsonArrayItems(chunks: AsyncIterable<Buffer | string> | I
           continue;
         }
         if (byte === QUOTE) inString = true;
-        else if (byte === OPEN_BRACKET || byte === OPEN_BRACE) depth += 1;
+        else if (byte === OPEN_BRACKET || byte === OPEN_BRACE) {
+          depth += 1;
+          if (depth > MAX_ITEM_DEPTH) throw invalid(`item ${index} is nested more than ${MAX_ITEM_DEPTH} levels deep`);
+        }
         else if (depth > 0 && (byte === CLOSE_BRACKET || byte === CLOSE_BRACE)) depth -= 1;
         else if (depth === 0 && (byte === COMMA || byte === CLOSE_BRACKET)) {
           take(bytes, start, i);

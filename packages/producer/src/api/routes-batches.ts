@@ -56,7 +56,7 @@ export function batchRoutes(app: FastifyInstance, producer: Producer, idempotenc
     const dir = await mkdtemp(join(tmpdir(), 'zimage-api-batch-'));
     try {
       const path = join(dir, format === 'csv' ? 'batch.csv' : 'batch.jsonl');
-      const bodyHash = await spool(request, format, path, maxBodyBytes);
+      const bodyHash = await spool(request, format, path, maxBodyBytes).catch(uploadBroken);
       const fingerprint = fingerprintOf(format, JSON.stringify(query), bodyHash);
       const outcome = await idempotency.run(request.headers['idempotency-key'], BATCHES_SCOPE, fingerprint, async ({ key }) => {
         // The idempotency record alone cannot stop a second batch: it can be lost (Redis restarted,
@@ -212,6 +212,16 @@ function formatOf(request: FastifyRequest): Format {
  * at most MAX_BATCH_ITEMS items of at most JOB_BODY_LIMIT bytes each, refused the moment either
  * is passed.
  */
+/** A client that hangs up mid-upload is a client error (no answer reaches it), not a bug of ours. */
+function uploadBroken(error: unknown): never {
+  if (isAppError(error)) throw error;
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || (error as Error).message === 'aborted') {
+    throw new AppError('REQUEST_INVALID', 'body: the connection closed before the body ended');
+  }
+  throw error;
+}
+
 async function spool(request: FastifyRequest, format: Format, path: string, maxBytes: number): Promise<string> {
   const hash = createHash('sha256');
   let bytes = 0;

@@ -68,8 +68,13 @@ export function startScheduleRunner(options: ScheduleRunnerOptions): ScheduleRun
         const final = (isAppError(error) && error.retry === 'never') || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
         const code = isAppError(error) ? error.code : 'INTERNAL';
         const message = (error as Error).message;
-        await recordTick(connection, options.prefix, schedule.id, { ok: false, code, message }, new Date());
-        if (final) await publishTickFailed(schedule, tickAt, { code, message }, job.attemptsMade + 1);
+        // Bookkeeping must not replace the tick's own error (a retry:'never' failure would retry).
+        try {
+          await recordTick(connection, options.prefix, schedule.id, { ok: false, code, message }, new Date());
+          if (final) await publishTickFailed(schedule, tickAt, { code, message }, job.attemptsMade + 1);
+        } catch (bookkeeping) {
+          logger.error({ scheduleId: schedule.id, err: bookkeeping }, `Schedule ${schedule.id}: could not record the failed tick`);
+        }
         if (isAppError(error) && error.retry === 'never') throw new UnrecoverableError(`${error.code}: ${error.message}`);
         throw error;
       }
