@@ -132,6 +132,7 @@ export { MAX_RETRY_AFTER_MS, parseRetryAfter } from './http/retry-after.js';
 export { classifyNetworkError } from './http/network-error.js';
 export { declaredLength, discardBody, glimpseBody, readCappedBody, type CappedBody, type ResponseBody } from './http/read-body.js';
 export { createOutboundAgent, type OutboundAgentOptions } from './http/outbound-agent.js';
+export { urlHost } from './http/url-host.js';
 export { parseWebhookEndpoints, type WebhookEndpoint } from './webhooks/webhook-endpoints.js';
 export { WebhookUrlChecker } from './webhooks/webhook-url-checker.js';
 export { deliveryJobId, perJobEndpointId, type DeliveryJobData } from './webhooks/delivery-job.js';

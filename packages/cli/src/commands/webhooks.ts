@@ -13,6 +13,7 @@ import {
   waitForRedis,
   WEBHOOK_QUEUE,
   type DeliveryJobData,
+  urlHost,
 } from '@zimage/shared';
 import { deliveryLog, replayEndpoint, replayEvent, type ReplayOutcome } from '@zimage/worker';
 import { Queue } from 'bullmq';
@@ -102,7 +103,7 @@ export async function webhooksListCommand(flags: { json?: boolean }): Promise<nu
       const state = await endpointState(redis, prefix, id);
       rows.push({
         id,
-        host: safeHost(String(entry.url)),
+        host: urlHost(String(entry.url)) ?? '(invalid url)',
         events: Array.isArray(entry.events) ? entry.events : 'all',
         disabled: state ?? null,
         deadLettered: failed.filter((job) => job?.data.endpointId === id).length,
@@ -127,10 +128,3 @@ export async function webhooksSecretCommand(): Promise<number> {
   return 0;
 }
 
-function safeHost(url: string): string {
-  try {
-    return new URL(url).host;
-  } catch {
-    return '(invalid url)';
-  }
-}

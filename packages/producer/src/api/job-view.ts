@@ -1,4 +1,5 @@
 /** What `GET /v1/jobs/:id` answers: the job as a client sees it (no internals, no checkpoint). */
+import { urlHost } from '@zimage/shared';
 import type { JobView } from '../producer.js';
 
 export function jobResponse(view: JobView) {
@@ -17,7 +18,7 @@ export function jobResponse(view: JobView) {
       metadata: p.metadata,
       deadline: p.deadline === undefined ? undefined : new Date(p.deadline).toISOString(),
       batchId: p.batchId,
-      webhook: p.webhook ? { host: 'url' in p.webhook ? safeHost(p.webhook.url) : p.webhook.host, events: p.webhook.events } : undefined,
+      webhook: p.webhook ? { host: 'url' in p.webhook ? urlHost(p.webhook.url) : p.webhook.host, events: p.webhook.events } : undefined,
     },
     result: view.result,
     error: view.failedReason ? { code: /^[A-Z][A-Z0-9_]+$/.test(code ?? '') ? code : 'INTERNAL', message: rest.join(': ') || view.failedReason } : undefined,
@@ -25,10 +26,3 @@ export function jobResponse(view: JobView) {
   };
 }
 
-function safeHost(url: string): string | undefined {
-  try {
-    return new URL(url).host;
-  } catch {
-    return undefined;
-  }
-}

@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { AppError, toFieldIssues, webhookRefOf, type FieldIssue, type WebhookSpec } from '@zimage/shared';
+import { AppError, toFieldIssues, urlHost, type FieldIssue, type WebhookSpec } from '@zimage/shared';
 import { CronExpressionParser } from 'cron-parser';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -159,7 +159,7 @@ export function createSchedules(redis: Redis, prefix: string, options: Schedules
     const scheduler = await queue.getJobScheduler(schedule.id);
     const next = scheduler?.next ?? (schedule.spec.cron && schedule.spec.enabled !== false ? nextCron(schedule.spec) : undefined);
     const { webhook, ...rest } = schedule.spec;
-    const spec = webhook ? { ...rest, webhook: { host: webhookRefOf(webhook).host, ...(webhook.events ? { events: webhook.events } : {}) } } : rest;
+    const spec = webhook ? { ...rest, webhook: { host: urlHost(webhook.url) ?? '?', ...(webhook.events ? { events: webhook.events } : {}) } } : rest;
     return { ...schedule, spec, nextRunAt: next ? new Date(next).toISOString() : undefined, ...run };
   }
 

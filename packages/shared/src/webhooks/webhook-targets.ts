@@ -10,6 +10,7 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { EVENT_TYPES, type WebhookSpec } from '../job-request.js';
+import { urlHost } from '../http/url-host.js';
 import { perJobEndpointId } from './delivery-job.js';
 
 /**
@@ -34,7 +35,7 @@ export function webhookTargetKey(prefix: string, endpointId: string): string {
 
 /** The reference for a webhook. Pure: the URL itself is stored by `storeWebhookTargets`. */
 export function webhookRefOf(spec: WebhookSpec): WebhookRef {
-  return { endpointId: perJobEndpointId(spec.url), host: hostOf(spec.url), ...(spec.events ? { events: spec.events } : {}) };
+  return { endpointId: perJobEndpointId(spec.url), host: urlHost(spec.url) ?? '?', ...(spec.events ? { events: spec.events } : {}) };
 }
 
 /**
@@ -62,10 +63,3 @@ export async function loadWebhookTarget(redis: Redis, prefix: string, endpointId
   return typeof url === 'string' ? url : undefined;
 }
 
-function hostOf(url: string): string {
-  try {
-    return new URL(url).host;
-  } catch {
-    return '?';
-  }
-}

@@ -25,6 +25,7 @@ import {
   type Storage,
   type WebhookEndpoint,
   type WebhookUrlPolicy,
+  urlHost,
 } from '@zimage/shared';
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -66,7 +67,7 @@ export async function deliverWebhook(job: Job<DeliveryJobData>, ctx: DeliveryCon
   const perJob = data.url !== undefined || data.endpointId.startsWith('job-');
   const registered = perJob ? undefined : ctx.endpoints.get(data.endpointId);
   const url = data.url ?? (perJob ? await loadWebhookTarget(ctx.redis, ctx.prefix, data.endpointId) : registered?.url);
-  const host = url ? safeHost(url) : '?';
+  const host = (url ? urlHost(url) : undefined) ?? '?';
   const log = (entry: Omit<DeliveryAttempt, 'endpointId' | 'host' | 'attempt' | 'at'>) =>
     recordAttempt(ctx.redis, ctx.prefix, data.eventId, { endpointId: data.endpointId, host, attempt, at: new Date().toISOString(), ...entry });
 
@@ -167,13 +168,6 @@ export async function deliverWebhook(job: Job<DeliveryJobData>, ctx: DeliveryCon
   }
 }
 
-function safeHost(url: string): string {
-  try {
-    return new URL(url).host;
-  } catch {
-    return '?';
-  }
-}
 
 /** Control characters would garble a terminal listing; the text is informative only. */
 function printable(bytes: Buffer): string {
