@@ -3,7 +3,7 @@
  * event-loop delay, percentiles.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { builtinModules, createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -144,7 +144,10 @@ export function bundledCli(): Promise<string> {
     const esbuild = require('esbuild') as Esbuild;
     const dir = mkdtempSync(join(tmpdir(), 'zimage-bench-cli-'));
     process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-    const outfile = join(dir, 'cli.mjs');
+    // The CLI reads its version from `../package.json` beside its entry point, as in the package.
+    mkdirSync(join(dir, 'bin'));
+    copyFileSync(`${ROOT}packages/cli/package.json`, join(dir, 'package.json'));
+    const outfile = join(dir, 'bin', 'cli.mjs');
     const builtins = new Set(builtinModules);
     await esbuild.build({
       entryPoints: [`${ROOT}packages/cli/src/main.ts`],

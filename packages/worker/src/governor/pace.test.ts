@@ -532,6 +532,29 @@ describe('pace: per-second throttles', () => {
     expect(fresh.ceilingRpm).toBeCloseTo(Math.min(calm.rpm, calm.ceilingRpm as number), 9);
   });
 
+  it('when throttles persist, takes what got through in the last measureSeconds as the ceiling: a quota cut by 40 % is followed in one step, not one `decrease` every cool-down', () => {
+    const config = defaultPaceConfig(600);
+    let state = drive(settled(config, 600), config, T0, 5).state;
+    // From T0 + 5 s the account takes 6 calls a second (360/min): the rest are throttled.
+    const perSecond = new Map<number, number>();
+    const quota360 = (lease: LeaseInfo, at: number): Feedback => {
+      const second = Math.floor(at / 1000);
+      const used = perSecond.get(second) ?? 0;
+      if (used >= 6) return { kind: 'throttled', lease };
+      perSecond.set(second, used + 1);
+      return { kind: 'ok', lease };
+    };
+    const ceilingAt: number[] = [];
+    for (let s = 5; s < 11; s++) {
+      state = drive(state, config, T0 + s * 1000, 1, { answer: quota360 }).state;
+      ceilingAt.push(state.ceilingRpm as number);
+    }
+    // First throttle: the ceiling is the pace (≈ 588); 2 s later they persist: what got through.
+    expect(ceilingAt[0]).toBeGreaterThan(500);
+    expect(Math.min(...ceilingAt.slice(0, 5))).toBeLessThanOrEqual(400);
+    expect(ceilingAt[5]).toBeGreaterThanOrEqual(300);
+  });
+
   it('when almost nothing got through in the last measureSeconds, blocks the account for blockMs, doubling, and keeps ceiling and pace', () => {
     const config = defaultPaceConfig(600);
     const silent = { answer: () => undefined }; // sent, never accepted

@@ -496,7 +496,9 @@ function onPerSecondThrottle(state: PaceState, now: number, config: PaceConfig):
         state.nextPaceProbeAt = now + config.paceUndoMs * state.paceBackoff;
       }
       state.paceRaises = [];
-      state.ceilingRpm = Math.max(config.minRpm, Math.min(state.ceilingRpm ?? config.maxRpm, state.rpm) * config.decrease);
+      // What got through is the capacity: after a quota drop the pace goes there at once
+      // instead of stepping down a share every cool-down.
+      state.ceilingRpm = Math.max(config.minRpm, Math.min((state.ceilingRpm ?? config.maxRpm) * config.decrease, state.rpm * config.decrease, accepted / config.headroom));
       state.rpm = Math.max(config.minRpm, Math.min(state.rpm, targetRpm(state, config)));
     }
   }
