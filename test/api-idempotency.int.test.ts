@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { apiIdempotencyKey } from '@zimage/shared';
-import { createIdempotency, fingerprintOf, type StoredResponse } from '../packages/producer/src/api/idempotency.js';
+import { createIdempotency, fingerprintOf, type StoredResponse } from '../packages/api/src/idempotency.js';
 import { startApi } from './support/api-harness.js';
 import { until } from './support/until.js';
 

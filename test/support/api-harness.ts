@@ -1,6 +1,6 @@
 /** The HTTP API on a real listening server over a test stack, and a small client for it. */
 import type { AddressInfo } from 'node:net';
-import { createApi } from '@zimage/producer/api';
+import { createApi } from '@zimage/api';
 import { createLogger } from '@zimage/shared';
 import { startStack, type Stack, type StackOptions } from './stack.js';
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 import { freePort } from '../../packages/shared/src/redis-server.js';
-import { createS3Client } from '../../packages/shared/src/storage/s3-client.js';
+import { createS3Client } from '@zimage/shared/s3';
 
 export interface S3rverHandle {
   endpoint: string;

@@ -5,3 +5,4 @@ export { ingestBatchFile, type IngestOptions, type IngestReport, type RejectedRo
 export { createSchedules, SCHEDULES_QUEUE, schedulesKey, type ApplyOutcome, type Schedules, type ScheduleView, type StoredSchedule } from './schedules/schedules.js';
 export { startScheduleRunner, type ScheduleRunner, type ScheduleRunnerOptions } from './schedules/schedule-runner.js';
 export { parseDuration, renderTickTime, scheduleSpecSchema, type ScheduleSpec } from './schedules/schedule-spec.js';
+export { MAX_BATCH_ITEMS } from './batch-limits.js';

@@ -1,5 +1,5 @@
 /** `zimage api`: the HTTP API, until SIGINT/SIGTERM. */
-import { createApi } from '@zimage/producer/api';
+import { createApi } from '@zimage/api';
 import { apiEnvSchema, createLogger, createRedisConnection, loadConfig, waitForRedis } from '@zimage/shared';
 import { parseInteger } from '../parse-options.js';
 import { producerFromEnv } from '../producer-from-env.js';

@@ -1,9 +1,7 @@
 export { assertSafeObjectKey, MAX_OBJECT_KEY_BYTES, type ObjectKeyRule } from './object-key.js';
 export { parseStorageUrl, type ParsedStorageUrl } from './storage-url.js';
-export { createStorage, type CreateStorageOptions } from './create-storage.js';
+export { createStorage, S3_DRIVER_PACKAGES, type CreateStorageOptions, type S3ClientLike } from './create-storage.js';
 export { createFileStorage, type FileStorageOptions } from './file-storage.js';
-export { createS3Storage, type S3StorageOptions } from './s3-storage.js';
-export { createS3Client, DEFAULT_S3_REGION } from './s3-client.js';
 export {
   decodeS3Metadata,
   encodeS3Metadata,

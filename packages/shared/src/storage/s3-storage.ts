@@ -4,8 +4,8 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { AppError, coerceError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
-import { assertSafeObjectKey, MAX_OBJECT_KEY_BYTES } from './object-key.js';
 import { createS3Client } from './s3-client.js';
+import { s3KeyScheme, trimS3Prefix } from './s3-key-scheme.js';
 import { decodeS3Metadata, encodeS3Metadata } from './s3-metadata.js';
 import { STORAGE_PROBE_KEY, type ObjectInfo, type PutObjectInput, type Storage, type StorageConfig, type StoredObject } from './storage.js';
 
@@ -29,28 +29,16 @@ interface SdkErrorShape {
 
 export function createS3Storage(options: S3StorageOptions): Storage {
   const { bucket } = options;
-  const prefix = options.prefix.replace(/^\/+|\/+$/g, '');
+  const prefix = trimS3Prefix(options.prefix);
   const owned = options.client === undefined;
   const client = options.client ?? createS3Client(options.s3);
-  const description = prefix === '' ? `s3://${bucket}` : `s3://${bucket}/${prefix}`;
+  const { description, objectKey, urlOf } = s3KeyScheme(bucket, prefix);
   // Anything the SDK might echo back that we would not want in a log line.
   const secrets = [options.s3?.secretAccessKey, options.s3?.accessKeyId].filter(
     (value): value is string => typeof value === 'string' && value.length >= 4,
   );
   let closed: Promise<void> | undefined;
 
-  const objectKey = (key: string): string => {
-    assertSafeObjectKey(key);
-    const full = prefix === '' ? key : `${prefix}/${key}`;
-    const bytes = Buffer.byteLength(full, 'utf8');
-    if (bytes > MAX_OBJECT_KEY_BYTES) {
-      throw new AppError('STORAGE_KEY_INVALID', `Object key with its prefix is ${bytes} UTF-8 bytes; S3 allows ${MAX_OBJECT_KEY_BYTES}`, {
-        details: { key, rule: 'too-long' },
-      });
-    }
-    return full;
-  };
-  const urlOf = (fullKey: string): string => `s3://${bucket}/${fullKey}`;
 
   return {
     kind: 's3',

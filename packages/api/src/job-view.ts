@@ -1,6 +1,6 @@
 /** What `GET /v1/jobs/:id` answers: the job as a client sees it (no internals, no checkpoint). */
 import { urlHost } from '@zimage/shared';
-import type { JobView } from '../producer.js';
+import type { JobView } from '@zimage/producer';
 
 export function jobResponse(view: JobView) {
   const p = view.payload;

@@ -7,7 +7,7 @@
 import { AppError, batchJobsKey, type Storage } from '@zimage/shared';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
-import type { JobView, Producer } from '../producer.js';
+import type { JobView, Producer } from '@zimage/producer';
 import { batchResponse } from './routes-batches.js';
 
 const PAGE_SIZE = 200;

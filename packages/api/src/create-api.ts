@@ -9,14 +9,14 @@ import { AppError, WEBHOOK_QUEUE, type Logger, type Storage } from '@zimage/shar
 import { Queue } from 'bullmq';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
-import type { Producer } from '../producer.js';
+import type { Producer } from '@zimage/producer';
 import { errorHandler, sendError } from './api-error.js';
 import { createTokenCheck } from './bearer-auth.js';
 import { createIdempotency, type IdempotencyOptions } from './idempotency.js';
 import { batchRoutes } from './routes-batches.js';
 import { createMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
-import { createSchedules } from '../schedules/schedules.js';
+import { createSchedules } from '@zimage/producer';
 import { galleryRoutes } from './routes-gallery.js';
 import { scheduleRoutes } from './routes-schedules.js';
 import { jobRoutes } from './routes-jobs.js';

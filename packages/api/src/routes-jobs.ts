@@ -1,7 +1,7 @@
 /** `POST /v1/jobs`, `GET /v1/jobs/:id`, `DELETE /v1/jobs/:id`. */
 import { AppError } from '@zimage/shared';
 import type { FastifyInstance } from 'fastify';
-import type { Producer } from '../producer.js';
+import type { Producer } from '@zimage/producer';
 import { fingerprintOf, type Idempotency } from './idempotency.js';
 import { jobResponse } from './job-view.js';
 

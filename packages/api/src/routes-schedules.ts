@@ -1,7 +1,7 @@
 /** `PUT /v1/schedules/:id`, `GET /v1/schedules`, `GET /v1/schedules/:id`, `DELETE /v1/schedules/:id`. */
 import { AppError } from '@zimage/shared';
 import type { FastifyInstance } from 'fastify';
-import type { Schedules } from '../schedules/schedules.js';
+import type { Schedules } from '@zimage/producer';
 
 export function scheduleRoutes(app: FastifyInstance, schedules: Schedules): void {
   app.put<{ Params: { id: string } }>('/v1/schedules/:id', async (request, reply) => {
