@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { createEmulator, type Emulator, type EmulatorOptionsInput } from '@zimage/emulator';
 import { createProducer, type Producer } from '@zimage/producer';
-import { freePort, generateWebhookSecret } from '@zimage/shared';
+import { freePort, generateWebhookSecret, type JobRequestInput } from '@zimage/shared';
 import { Redis } from 'ioredis';
 import { spawnNode, waitFor, type WorkerProcess } from '../bench/support.js';
 import { startS3FaultProxy, type S3FaultProxy } from '../test/support/s3-fault-proxy.js';
@@ -183,7 +183,7 @@ export function startFleet(env: ChaosEnv, prefix: string, count: number): Fleet 
 }
 
 /** Builds `jobs` requests (each with a webhook to the receiver); `idempotent` gives each an idempotency key. */
-export function chaosRequests(env: ChaosEnv, jobs: number, idempotent = false): Record<string, unknown>[] {
+export function chaosRequests(env: ChaosEnv, jobs: number, idempotent = false): JobRequestInput[] {
   const run = randomUUID().slice(0, 8);
   return Array.from({ length: jobs }, (_, i) => ({
     prompt: `Chaos item ${i} ${randomUUID().slice(0, 6)}`,
@@ -195,7 +195,7 @@ export function chaosRequests(env: ChaosEnv, jobs: number, idempotent = false): 
 }
 
 /** Enqueues the requests as one batch, with a batch.completed webhook. */
-export async function enqueueBatch(env: ChaosEnv, producer: Producer, requests: Record<string, unknown>[]): Promise<BatchRun & { created: number }> {
+export async function enqueueBatch(env: ChaosEnv, producer: Producer, requests: JobRequestInput[]): Promise<BatchRun & { created: number }> {
   const { batchId, jobs: created } = await producer.enqueueMany(requests, { webhook: { url: `${env.receiver.url}/hook`, events: ['batch.completed'] } });
   return { batchId, jobIds: created.map((j) => j.jobId), requests, created: created.filter((j) => j.created).length };
 }

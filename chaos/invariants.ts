@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { JobView, Producer } from '@zimage/producer';
-import { eventIdFor, eventsStreamKey, GENERATE_QUEUE } from '@zimage/shared';
+import { eventIdFor, eventsStreamKey, GENERATE_QUEUE, type JobRequestInput } from '@zimage/shared';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { waitFor } from '../bench/support.js';
@@ -20,7 +20,7 @@ export interface BatchRun {
   batchId: string;
   jobIds: string[];
   /** The requests as enqueued (to re-submit them unchanged). */
-  requests: Record<string, unknown>[];
+  requests: JobRequestInput[];
   /** Its jobs' views when the batch ended, when they may have run again since. */
   outcomes?: ReadonlyMap<string, JobView | null>;
 }

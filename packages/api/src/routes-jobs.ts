@@ -1,5 +1,5 @@
 /** `POST /v1/jobs`, `GET /v1/jobs/:id`, `DELETE /v1/jobs/:id`. */
-import { AppError } from '@zimage/shared';
+import { AppError, type JobRequestInput } from '@zimage/shared';
 import type { FastifyInstance } from 'fastify';
 import type { Producer } from '@zimage/producer';
 import { fingerprintOf, type Idempotency } from './idempotency.js';
@@ -18,7 +18,8 @@ export function jobRoutes(app: FastifyInstance, producer: Producer, idempotency:
       throw new AppError('REQUEST_INVALID', 'body: must be a JSON object (a job request)');
     }
     const outcome = await idempotency.run(request.headers['idempotency-key'], 'POST /v1/jobs', fingerprintOf(JSON.stringify(body)), async () => {
-      const job = await producer.enqueue(body);
+      // Not checked here: enqueue validates at run time and answers REQUEST_INVALID field by field.
+      const job = await producer.enqueue(body as JobRequestInput);
       return {
         status: 202,
         body: { id: job.jobId, status: 'queued', created: job.created, key: job.key, statusUrl: `/v1/jobs/${encodeURIComponent(job.jobId)}` },

@@ -1,4 +1,13 @@
-export { createProducer, type BatchStatus, type EnqueuedJob, type ItemIssues, type JobState, type JobView, type PauseState, type Producer, type ProducerOptions } from './producer.js';
+export { createProducer, type Producer } from './producer.js';
+export type { ProducerOptions } from './producer-context.js';
+export type { EnqueuedJob } from './enqueue-job.js';
+export type { ItemIssues } from './enqueue-batch.js';
+export type { AddOutcome } from './add-jobs.js';
+export type { BatchOptions } from './batch-record.js';
+export type { BatchCancelOutcome, CancelOutcome } from './cancel-job.js';
+export { TERMINAL_JOB_STATES, type BatchStatus, type JobState, type JobView, type PauseState } from './read-models.js';
+export { DEFAULT_WAIT_TIMEOUT_MS, type WaitOptions } from './wait-for.js';
+export type { EventFeedOptions, FeedEvent } from './event-feed.js';
 export { DEFAULT_BATCH_KEY_TEMPLATE, DEFAULT_KEY_TEMPLATE, DuplicateFinder, idempotentJobId, newBatchId, prepareJob, stableStringify, type PrepareContext, type PrepareOutcome, type PreparedJob } from './prepare-job.js';
 export { detectFormat, locateRecord, readBatchRows, rowToRequest, type BatchFormat, type BatchRow, type RowMapping, type RowOutcome, type UnreadableRow } from './batch-file.js';
 export { ingestBatchFile, type IngestOptions, type IngestReport, type RejectedRow } from './ingest-batch-file.js';

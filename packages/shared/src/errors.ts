@@ -93,6 +93,12 @@ export const ERROR_CATALOGUE = {
     summary: 'The job has already finished (succeeded, failed, expired or cancelled).',
     action: 'None.',
   },
+  WAIT_TIMEOUT: {
+    retry: 'never',
+    httpStatus: 504,
+    summary: 'A wait for a job or batch (waitForJob, waitForBatch, --watch) ran out of time before it finished.',
+    action: 'The work is still queued or running: wait again, or check that a worker is connected (zimage status).',
+  },
   SCHEDULE_INVALID: {
     retry: 'never',
     httpStatus: 400,

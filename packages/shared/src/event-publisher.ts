@@ -15,7 +15,7 @@
  *      the last job becomes terminal `batch.completed` is appended, once (guarded by HSETNX).
  */
 import type { Redis } from 'ioredis';
-import { eventIdFor, type JobEvent } from './events.js';
+import { eventIdFor, EVENT_SCHEMA_VERSION, type JobEvent } from './events.js';
 import type { WebhookSpec } from './job-request.js';
 import { storeWebhookTargets, WEBHOOK_TARGET_TTL_SECONDS, webhookRefOf, webhookTargetKey, type WebhookRef } from './webhooks/webhook-targets.js';
 import { batchKey, batchResultsKey, emittedMarkerKey, eventsStreamKey, metricsTotalsKey } from './queue-names.js';
@@ -76,7 +76,7 @@ local function complete_batch(batch, stream, maxlen, event_id, timestamp, batch_
   if total == nil or s + f + e + c < total then return false end
   if redis.call('HSETNX', batch, 'completedAt', timestamp) == 0 then return false end
   local event = cjson.encode({
-    id = event_id, version = 1, type = 'batch.completed', timestamp = timestamp,
+    id = event_id, version = ${EVENT_SCHEMA_VERSION}, type = 'batch.completed', timestamp = timestamp,
     data = { batchId = batch_id, total = total, succeeded = s, failed = f, expired = e, cancelled = c }
   })
   local fields = { 'type', 'batch.completed', 'id', event_id, 'event', event }

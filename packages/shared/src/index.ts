@@ -161,7 +161,9 @@ export {
 export {
   consumeEvents,
   ensureConsumerGroup,
+  lastEventId,
   readEvents,
+  readEventsAfter,
   replayGroupFrom,
   streamIdAt,
   type DeadLetter,
@@ -184,3 +186,5 @@ export {
   type EventStreamTrimmerOptions,
 } from './event-stream-trimmer.js';
 export { LATENCY_BUCKETS_SECONDS, readUpstreamMetrics, recordUpstreamCall, type UpstreamMetrics } from './upstream-metrics.js';
+export { makeEvent, type EventOfType } from './make-event.js';
+export { BACKOFF_TYPE, GENERATE_JOB_NAME, generateJobOptions, type GenerateJobPolicy } from './generate-job-options.js';

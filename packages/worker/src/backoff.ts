@@ -17,8 +17,8 @@ export interface BackoffPolicy {
 /** Transient errors: 1 s, 2 s, 4 s ... up to a minute. */
 export const RETRY_BACKOFF: BackoffPolicy = { baseMs: 1_000, maxMs: 60_000, jitter: 0.5 };
 
-/** Backoff type name jobs are enqueued with; the worker registers the strategy under it. */
-export const BACKOFF_TYPE = 'zimage';
+/** Jobs are enqueued with this backoff type (@zimage/shared's generateJobOptions). */
+export { BACKOFF_TYPE } from '@zimage/shared';
 
 /**
  * Delay before the next try after `failures` consecutive failures (1 = first failure).

@@ -3,10 +3,9 @@
  * see shared/src/event-publisher.ts).
  */
 import {
-  eventIdFor,
+  makeEvent,
   publishJobEvent,
   type AppError,
-  type JobEvent,
   type JobPayload,
   type JobResult,
   type PublishOptions,
@@ -20,25 +19,13 @@ export interface EventSink {
 }
 
 export async function publishSucceeded(sink: EventSink, job: GenerationJob, payload: JobPayload, result: JobResult): Promise<void> {
-  const event: JobEvent = {
-    id: eventIdFor('job.succeeded', String(job.id)),
-    version: 1,
-    type: 'job.succeeded',
-    timestamp: result.completedAt,
-    data: { jobId: String(job.id), batchId: payload.batchId, metadata: payload.metadata, result },
-  };
+  const event = makeEvent('job.succeeded', String(job.id), { jobId: String(job.id), batchId: payload.batchId, metadata: payload.metadata, result }, result.completedAt);
   const manifest = { jobId: String(job.id), line: payload.line, rowKey: payload.rowKey, status: 'succeeded' as const, key: result.key, sha256: result.sha256 };
   await publishJobEvent(sink.redis, { event, outcome: 'succeeded', manifest, webhook: payload.webhook, incarnation: job.timestamp }, sink.publish);
 }
 
 export async function publishExpired(sink: EventSink, job: GenerationJob, payload: JobPayload, deadline: string): Promise<void> {
-  const event: JobEvent = {
-    id: eventIdFor('job.expired', String(job.id)),
-    version: 1,
-    type: 'job.expired',
-    timestamp: new Date().toISOString(),
-    data: { jobId: String(job.id), batchId: payload.batchId, metadata: payload.metadata, deadline },
-  };
+  const event = makeEvent('job.expired', String(job.id), { jobId: String(job.id), batchId: payload.batchId, metadata: payload.metadata, deadline });
   const manifest = { jobId: String(job.id), line: payload.line, rowKey: payload.rowKey, status: 'expired' as const, errorCode: 'JOB_EXPIRED' };
   await publishJobEvent(sink.redis, { event, outcome: 'expired', manifest, webhook: payload.webhook, incarnation: job.timestamp }, sink.publish);
 }
@@ -50,24 +37,18 @@ export async function publishExpired(sink: EventSink, job: GenerationJob, payloa
 export async function publishFailed(sink: EventSink, job: GenerationJob, payload: JobPayload | undefined, error: AppError, outcome: 'failed' | 'cancelled' = 'failed'): Promise<void> {
   const data = job.data as Partial<JobPayload> | undefined;
   const batchId = payload?.batchId ?? (typeof data?.batchId === 'string' ? data.batchId : undefined);
-  const event: JobEvent = {
-    id: eventIdFor('job.failed', String(job.id)),
-    version: 1,
-    type: 'job.failed',
-    timestamp: new Date().toISOString(),
-    data: {
-      jobId: String(job.id),
-      batchId,
-      metadata: payload?.metadata ?? {},
-      error: {
-        code: error.code,
-        message: error.message,
-        upstreamCode: typeof error.details['upstreamCode'] === 'string' ? error.details['upstreamCode'] : undefined,
-        requestId: typeof error.details['requestId'] === 'string' ? error.details['requestId'] : undefined,
-      },
-      attempts: job.attemptsMade + 1,
+  const event = makeEvent('job.failed', String(job.id), {
+    jobId: String(job.id),
+    batchId,
+    metadata: payload?.metadata ?? {},
+    error: {
+      code: error.code,
+      message: error.message,
+      upstreamCode: typeof error.details['upstreamCode'] === 'string' ? error.details['upstreamCode'] : undefined,
+      requestId: typeof error.details['requestId'] === 'string' ? error.details['requestId'] : undefined,
     },
-  };
+    attempts: job.attemptsMade + 1,
+  });
   const manifest = { jobId: String(job.id), line: payload?.line, rowKey: payload?.rowKey, status: outcome, errorCode: error.code };
   await publishJobEvent(sink.redis, { event, outcome, manifest, webhook: payload?.webhook, incarnation: job.timestamp }, sink.publish);
 }

@@ -25,11 +25,12 @@ import {
 import { formatSummary, watchBatch, writeManifest } from '../watch-batch.js';
 import { workerFromEnv } from '../worker-from-env.js';
 
-const CATALOGUE = resolve(dirname(fileURLToPath(import.meta.url)), '../../../../examples/catalogue.csv');
+/** The built CLI ships the demo file in dist/demo; from the sources it is the checkout's examples/. */
+const CATALOGUE_CANDIDATES = ['../demo/catalogue.csv', '../../../../examples/catalogue.csv'].map((path) => resolve(dirname(fileURLToPath(import.meta.url)), path));
 
 export async function demoCommand(flags: { file?: string }): Promise<number> {
   const env = loadConfig(workerEnvSchema, process.env);
-  const file = flags.file ?? CATALOGUE;
+  const file = flags.file ?? CATALOGUE_CANDIDATES.find((path) => existsSync(path)) ?? CATALOGUE_CANDIDATES[0]!;
   if (!existsSync(file)) throw new AppError('REQUEST_INVALID', `demo file not found: ${file}`);
   const logger = createLogger({ level: env.LOG_LEVEL === 'info' ? 'warn' : env.LOG_LEVEL, secrets: [env.DASHSCOPE_API_KEY, env.AWS_SECRET_ACCESS_KEY] });
   const say = (line: string) => process.stderr.write(`${line}\n`);

@@ -13,13 +13,12 @@ import { join } from 'node:path';
 import {
   createRedisConnection,
   DEFAULT_PUBLISH_OPTIONS,
-  eventIdFor,
+  makeEvent,
   isAppError,
   publishEvent,
   storeWebhookTargets,
   webhookRefOf,
   type Logger,
-  type ScheduleFailedEvent,
   type WebhookUrlPolicy,
 } from '@zimage/shared';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
@@ -85,13 +84,7 @@ export function startScheduleRunner(options: ScheduleRunnerOptions): ScheduleRun
 
   /** One `schedule.failed` per tick that made no batch, to the pipeline's own webhook too. */
   async function publishTickFailed(schedule: StoredSchedule, tickAt: Date, error: { code: string; message: string }, attempts: number): Promise<void> {
-    const event: ScheduleFailedEvent = {
-      id: eventIdFor('schedule.failed', `${schedule.id}@${tickAt.getTime()}`),
-      version: 1,
-      type: 'schedule.failed',
-      timestamp: new Date().toISOString(),
-      data: { scheduleId: schedule.id, tickAt: tickAt.toISOString(), error, attempts },
-    };
+    const event = makeEvent('schedule.failed', `${schedule.id}@${tickAt.getTime()}`, { scheduleId: schedule.id, tickAt: tickAt.toISOString(), error, attempts });
     const webhook = schedule.spec.webhook;
     if (webhook) await storeWebhookTargets(connection, options.prefix, [webhook]);
     await publishEvent(connection, event, { webhook: webhook ? webhookRefOf(webhook) : undefined }, {

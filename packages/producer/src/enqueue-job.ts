@@ -1,0 +1,62 @@
+/**
+ * Enqueues one job: validated whole (key template and webhook URL included) before anything
+ * touches Redis; an idempotency key returns the earlier job, or refuses a different request.
+ */
+import { AppError, storeWebhookTargets, type FieldIssue, type JobPayload, type JobRequestInput, type JobResult, type WebhookSpec } from '@zimage/shared';
+import { Job } from 'bullmq';
+import { addPreparedJobs, releaseCancelled, toBulkJob } from './add-jobs.js';
+import { adjustTotal, joinBatch } from './batch-record.js';
+import { prepareJob } from './prepare-job.js';
+import type { ProducerContext } from './producer-context.js';
+
+export interface EnqueuedJob {
+  jobId: string;
+  key: string;
+  /** False when an earlier job with the same idempotency key was returned instead. */
+  created: boolean;
+}
+
+/** `request` is validated at run time too: callers without types (HTTP bodies, JavaScript) get REQUEST_INVALID. */
+export async function enqueueJob(context: ProducerContext, request: JobRequestInput): Promise<EnqueuedJob> {
+  const prepared = prepareJob(request, { now: Date.now(), keyLimits: context.keyLimits });
+  if (!prepared.ok) throw requestInvalid(prepared.issues);
+  const { job } = prepared;
+  await refuseWebhook(context, job.webhook);
+  await storeWebhookTargets(context.connection, context.prefix, job.webhook ? [job.webhook] : []);
+  if (job.payload.batchId) {
+    // Joining an existing batch: count the job in before it can finish.
+    await joinBatch(context, job.payload.batchId);
+    try {
+      const { existing } = await addPreparedJobs(context, [job]);
+      if (existing.length > 0) await adjustTotal(context, job.payload.batchId, -1);
+    } catch (error) {
+      await adjustTotal(context, job.payload.batchId, -1).catch(() => {});
+      throw error;
+    }
+  } else {
+    if (job.idempotent) await releaseCancelled(context, [job.jobId]);
+    const bulk = toBulkJob(context, job);
+    await context.queue.add(bulk.name, bulk.data, bulk.opts);
+  }
+  if (!job.idempotent) return { jobId: job.jobId, key: job.payload.key, created: true };
+  // BullMQ ignores an add whose id exists; tell a repeat from a conflicting reuse of the key.
+  const stored = await Job.fromId<JobPayload, JobResult>(context.queue, job.jobId);
+  if (stored && stored.data.requestHash !== job.payload.requestHash) {
+    throw new AppError('IDEMPOTENCY_CONFLICT', `Idempotency key already used for a different request (job ${job.jobId})`, {
+      details: { jobId: job.jobId },
+    });
+  }
+  const created = !stored || stored.data.createdAt === job.payload.createdAt;
+  return { jobId: job.jobId, key: stored?.data.key ?? job.payload.key, created };
+}
+
+function requestInvalid(issues: readonly FieldIssue[]): AppError {
+  return new AppError('REQUEST_INVALID', `Invalid job request: ${issues.map((i) => `${i.field || '(request)'}: ${i.message}`).join('; ')}`, {
+    details: { issues },
+  });
+}
+
+async function refuseWebhook(context: ProducerContext, webhook: WebhookSpec | undefined): Promise<void> {
+  const problem = webhook ? await context.webhooks.problem(webhook.url) : undefined;
+  if (problem) throw new AppError('WEBHOOK_URL_REFUSED', `Invalid job request: webhook.url: ${problem}`, { details: { issues: [{ field: 'webhook.url', message: problem }] } });
+}

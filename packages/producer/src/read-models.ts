@@ -1,0 +1,119 @@
+/** What callers read back: one job, one batch, a batch's results manifest, the queue's pause state. */
+import { batchKey, batchResultsKey, cancelledJobKey, parkedJobsKey, pauseReasonKey, type JobPayload, type JobResult, type ManifestEntry } from '@zimage/shared';
+import { Job } from 'bullmq';
+import type { CancelledRecord } from './cancel-job.js';
+import type { ProducerContext } from './producer-context.js';
+
+export type JobState = 'waiting' | 'active' | 'delayed' | 'prioritized' | 'paused' | 'completed' | 'failed' | 'cancelled' | 'waiting-children' | 'unknown';
+
+/** States a job does not leave (until retention removes it). */
+export const TERMINAL_JOB_STATES: ReadonlySet<JobState> = new Set(['completed', 'failed', 'cancelled']);
+
+export interface JobView {
+  jobId: string;
+  state: JobState;
+  attempts: number;
+  payload: JobPayload;
+  result: JobResult | undefined;
+  failedReason: string | undefined;
+  createdAt: string;
+  finishedAt: string | undefined;
+}
+
+export interface BatchStatus {
+  batchId: string;
+  total: number;
+  succeeded: number;
+  failed: number;
+  expired: number;
+  cancelled: number;
+  pending: number;
+  createdAt: string | undefined;
+  completedAt: string | undefined;
+  source: string | undefined;
+  /** Estimated spend of the batch's succeeded jobs so far (list prices), US$. */
+  costUsd: number;
+  cancelRequestedAt: string | undefined;
+}
+
+export interface PauseState {
+  paused: boolean;
+  /** Set when a worker paused the queue for a fleet-wide fault (account, storage, upstream outage). */
+  reason: { code: string; message: string; action: string; at: string } | undefined;
+  /** Paid images held for an operator (`zimage jobs parked`). */
+  parkedJobs: number;
+}
+
+export async function readJob(context: ProducerContext, jobId: string): Promise<JobView | null> {
+  // State first: the job's hash is written in the same step as its state changes, so reading it
+  // second can only be newer (never "failed" without a failedReason).
+  let state = (await context.queue.getJobState(jobId)) as JobState;
+  const job = await Job.fromId<JobPayload, JobResult>(context.queue, jobId);
+  if (!job) {
+    const record = await context.connection.get(cancelledJobKey(context.prefix, jobId));
+    if (!record) return null;
+    const cancelled = JSON.parse(record) as CancelledRecord;
+    return {
+      jobId,
+      state: 'cancelled',
+      attempts: 0,
+      payload: cancelled.payload,
+      result: undefined,
+      failedReason: 'JOB_CANCELLED: cancelled before it started; never sent upstream',
+      createdAt: cancelled.createdAt,
+      finishedAt: cancelled.cancelledAt,
+    };
+  }
+  if (state === 'failed' && job.failedReason?.startsWith('JOB_CANCELLED')) state = 'cancelled';
+  return {
+    jobId,
+    state,
+    attempts: job.attemptsStarted ?? job.attemptsMade,
+    payload: job.data,
+    result: job.returnvalue ?? undefined,
+    failedReason: job.failedReason || undefined,
+    createdAt: new Date(job.timestamp).toISOString(),
+    finishedAt: job.finishedOn ? new Date(job.finishedOn).toISOString() : undefined,
+  };
+}
+
+export async function readBatch(context: ProducerContext, batchId: string): Promise<BatchStatus | null> {
+  const hash = await context.connection.hgetall(batchKey(context.prefix, batchId));
+  if (!hash['total']) return null;
+  const n = (field: string) => Number(hash[field] ?? 0);
+  const total = n('total');
+  const done = n('succeeded') + n('failed') + n('expired') + n('cancelled');
+  return {
+    batchId,
+    total,
+    succeeded: n('succeeded'),
+    failed: n('failed'),
+    expired: n('expired'),
+    cancelled: n('cancelled'),
+    pending: Math.max(0, total - done),
+    createdAt: hash['createdAt'] || undefined,
+    completedAt: hash['completedAt'] || undefined,
+    source: hash['source'] || undefined,
+    costUsd: n('costMicroUsd') / 1e6,
+    cancelRequestedAt: hash['cancelRequestedAt'] || undefined,
+  };
+}
+
+/** The batch's results manifest, one entry per terminal job, in file-line order. */
+export async function readBatchResults(context: ProducerContext, batchId: string): Promise<ManifestEntry[]> {
+  const entries: ManifestEntry[] = [];
+  let cursor = '0';
+  do {
+    const [next, flat] = await context.connection.hscan(batchResultsKey(context.prefix, batchId), cursor, 'COUNT', 1000);
+    cursor = next;
+    for (let i = 1; i < flat.length; i += 2) entries.push(JSON.parse(flat[i] as string) as ManifestEntry);
+  } while (cursor !== '0');
+  return entries.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
+}
+
+export async function readPauseState(context: ProducerContext): Promise<PauseState> {
+  const paused = await context.queue.isPaused();
+  const reason = paused ? await context.connection.get(pauseReasonKey(context.prefix)) : null;
+  const parkedJobs = await context.connection.hlen(parkedJobsKey(context.prefix));
+  return { paused, reason: reason ? (JSON.parse(reason) as PauseState['reason']) : undefined, parkedJobs };
+}
