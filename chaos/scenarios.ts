@@ -41,6 +41,7 @@ export interface Scenario {
   /** Enqueue the batch with idempotency keys (to re-submit its jobs as the same jobs). */
   idempotent?: boolean;
   /** Runs while the batch is in progress; resolves when the fault is over. */
+  // biome-ignore lint/suspicious/noConfusingVoidType: a scenario may return nothing
   inject(ctx: ScenarioContext): Promise<ScenarioOutcome | void>;
 }
 

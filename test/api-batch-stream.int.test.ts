@@ -30,7 +30,9 @@ function connect(url: string) {
   let inbox = Buffer.alloc(0);
   let closed = false;
   const waiting: Array<() => void> = [];
-  const wake = () => waiting.splice(0).forEach((resolve) => resolve());
+  const wake = () => {
+    for (const resolve of waiting.splice(0)) resolve();
+  };
   socket.on('data', (chunk: Buffer) => {
     inbox = Buffer.concat([inbox, chunk]);
     wake();

@@ -114,12 +114,12 @@ describe('zimage command line', () => {
   it('ends every failure in the catalogue shape: code, message, what to do — usage mistakes, bad input, missing files and ids — without a stack trace', async () => {
     const prefix = `c${randomUUID().slice(0, 8)}`;
     const cases: [string[], number, RegExp][] = [
-      [['batch'], 2, /^error USAGE_INVALID: missing required argument 'file'\n  → Run `zimage --help` \(or `zimage COMMAND --help`\)/],
-      [['enqueue', '--prompt', 'x', '--bogus'], 2, /^error USAGE_INVALID: unknown option '--bogus'\n  → /],
-      [['nosuch'], 2, /^error USAGE_INVALID: unknown command 'nosuch'\n  → /],
-      [['enqueue', '--prompt', 'x', '--size', '1*1'], 2, /^error REQUEST_INVALID: .*size.*\n(  - .*\n)*  → Fix the field named in the error; nothing was enqueued\./],
-      [['batch', join(dir, 'no-such-file.csv')], 2, /^error BATCH_INVALID: Cannot read .*no-such-file\.csv: no such file\n  → Check the path/],
-      [['status', 'b_nosuch'], 2, /^error JOB_NOT_FOUND: no batch or job with id b_nosuch\n  → Check the id/],
+      [['batch'], 2, /^error USAGE_INVALID: missing required argument 'file'\n {2}→ Run `zimage --help` \(or `zimage COMMAND --help`\)/],
+      [['enqueue', '--prompt', 'x', '--bogus'], 2, /^error USAGE_INVALID: unknown option '--bogus'\n {2}→ /],
+      [['nosuch'], 2, /^error USAGE_INVALID: unknown command 'nosuch'\n {2}→ /],
+      [['enqueue', '--prompt', 'x', '--size', '1*1'], 2, /^error REQUEST_INVALID: .*size.*\n( {2}- .*\n)* {2}→ Fix the field named in the error; nothing was enqueued\./],
+      [['batch', join(dir, 'no-such-file.csv')], 2, /^error BATCH_INVALID: Cannot read .*no-such-file\.csv: no such file\n {2}→ Check the path/],
+      [['status', 'b_nosuch'], 2, /^error JOB_NOT_FOUND: no batch or job with id b_nosuch\n {2}→ Check the id/],
     ];
     for (const [args, code, shape] of cases) {
       const result = await runCli(args, env(prefix));

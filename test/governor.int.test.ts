@@ -95,7 +95,12 @@ describe('quota governor', () => {
     // Counts the store's compare-and-set scripts; every call still goes to the real Redis.
     const counted = new Proxy(redis, {
       get(target, property, receiver) {
-        if (property === 'eval') return (...args: Parameters<Redis['eval']>) => ((compareAndSets += 1), target.eval(...args));
+        if (property === 'eval') {
+          return (...args: Parameters<Redis['eval']>) => {
+            compareAndSets += 1;
+            return target.eval(...args);
+          };
+        }
         const value: unknown = Reflect.get(target, property, receiver);
         return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
       },
@@ -110,7 +115,7 @@ describe('quota governor', () => {
       // 40 slots 20 ms apart, none shared: a timer never fires before its slot, so the k-th lease
       // to arrive cannot come before k × 20 ms (1 ms for clock rounding).
       const granted = leases.map((l) => l.grantedAt - started).sort((a, b) => a - b);
-      granted.forEach((at, k) => expect(at).toBeGreaterThanOrEqual(k * 20 - 1));
+      for (const [k, at] of granted.entries()) expect(at).toBeGreaterThanOrEqual(k * 20 - 1);
       expect(elapsed).toBeGreaterThanOrEqual(780 - 1);
       // One compare-and-set per round of waiting callers, not one (or more, losing races) per caller.
       expect(compareAndSets).toBeLessThanOrEqual(6);

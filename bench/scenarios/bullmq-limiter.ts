@@ -18,7 +18,10 @@ export async function runBullmqLimiter(options: QuotaOptions, workerCount = 4): 
   const connection = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
   const queue = new Queue(name, { connection });
   const connections: Redis[] = [];
-  const track = (c: Redis) => (connections.push(c), c);
+  const track = (c: Redis) => {
+    connections.push(c);
+    return c;
+  };
   const workers = Array.from(
     { length: workerCount },
     () =>

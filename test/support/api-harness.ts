@@ -10,6 +10,7 @@ const logger = createLogger({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent', 
 export interface ApiHarness extends AsyncDisposable {
   stack: Stack;
   url: string;
+  // biome-ignore lint/suspicious/noExplicitAny: tests read whatever JSON the API answered
   call(method: string, path: string, options?: { body?: unknown; raw?: string; type?: string; headers?: Record<string, string>; token?: string | null }): Promise<{ status: number; body: any; text: string; headers: Headers }>;
 }
 

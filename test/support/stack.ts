@@ -136,7 +136,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     waitForBatch: (batchId, timeoutMs = 30_000) =>
       waitFor(`batch ${batchId}`, async () => {
         const status = await producer.getBatch(batchId);
-        return status && status.completedAt ? status : undefined;
+        return status?.completedAt ? status : undefined;
       }, timeoutMs),
     waitForJob: (jobId, until, timeoutMs = 30_000) =>
       waitFor(`job ${jobId}`, async () => {

@@ -11,6 +11,7 @@ export const EXIT = { ok: 0, failed: 1, badInput: 2, unavailable: 3 } as const;
 
 const BUG_ACTION = 'This is a bug in zimage: report it with this output (LOG_LEVEL=debug adds the stack trace).';
 
+// biome-ignore lint/suspicious/noConfusingVoidType: an action may return nothing (exit code 0)
 export function runCommand<A extends unknown[]>(action: (...args: A) => Promise<number | void>) {
   return async (...args: A): Promise<void> => {
     try {

@@ -104,11 +104,11 @@ describe('successful generation', () => {
   it('silently truncates a prompt to 800 code points and echoes the truncated text', async () => {
     const emulator = await startEmulator();
     // 900 CJK characters plus astral emoji around the cut: code points, not UTF-16 units, count.
-    const prompt = '猫'.repeat(799) + '😺' + '狗'.repeat(100);
+    const prompt = `${'猫'.repeat(799)}😺${'狗'.repeat(100)}`;
     const body = await generateOk(emulator, requestBody(prompt));
     const text = body.output.choices[0]?.message.content[1]?.text ?? '';
     expect(Array.from(text)).toHaveLength(800);
-    expect(text).toBe('猫'.repeat(799) + '😺');
+    expect(text).toBe(`${'猫'.repeat(799)}😺`);
 
     const exact = '猫'.repeat(800);
     const same = await generateOk(emulator, requestBody(exact));

@@ -108,7 +108,7 @@ export async function handleGeneration(
     return fail(invalidParameter('The input parameter requires json format: Content-Type must be application/json.'));
   }
 
-  let read;
+  let read: Awaited<ReturnType<typeof readBody>>;
   try {
     read = await readBody(req, options.maxBodyBytes);
   } catch {

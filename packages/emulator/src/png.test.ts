@@ -1,4 +1,4 @@
-import { crc32 } from 'node:zlib';
+
 import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
 import { renderPng, stampPng } from './png.js';

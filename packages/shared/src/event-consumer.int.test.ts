@@ -309,7 +309,7 @@ describe('consumeEvents', () => {
     expect(attempts.get('job-4')).toBe(2);
     expect(dead).toHaveLength(1);
     expect(dead[0]).toMatchObject({ streamId: ids[1], deliveries: 3 });
-    expect((dead[0]?.error as Error).message).toBe('webhook endpoint returned 500');
+    expect((dead[0]?.error as Error | undefined)?.message).toBe('webhook endpoint returned 500');
     expect(await pendingCount(prefix, 'g')).toBe(0);
   });
 

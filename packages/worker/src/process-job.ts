@@ -141,7 +141,7 @@ export function createProcessor(deps: ProcessorDeps) {
       throw new AppError('INTERNAL', `no client for account ${account.id}`);
     }
     const started = Date.now();
-    let output;
+    let output: Awaited<ReturnType<typeof client.generate>>;
     try {
       output = await client.generate({ prompt: payload.prompt, width: payload.width, height: payload.height, seed: payload.seed, promptExtend: payload.promptExtend, signal });
     } catch (error) {

@@ -1,5 +1,5 @@
 import { ingestBatchFile, type IngestReport } from '@zimage/producer';
-import { AppError, isAppError, loadConfig, producerEnvSchema } from '@zimage/shared';
+import { type AppError, isAppError, loadConfig, producerEnvSchema } from '@zimage/shared';
 import { parseEventTypes, parseInteger } from '../parse-options.js';
 import { producerFromEnv } from '../producer-from-env.js';
 import { formatSummary, watchBatch, writeManifest } from '../watch-batch.js';

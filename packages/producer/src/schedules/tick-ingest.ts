@@ -63,7 +63,7 @@ export async function prepareTickIngest(schedule: { id: string; spec: ScheduleSp
         ? { ...(item as Record<string, unknown>), metadata: { ...spec.metadata, ...((item as { metadata?: Record<string, string> }).metadata ?? {}) } }
         : item,
     );
-    await writeFile(path, withMetadata.map((item) => JSON.stringify(item)).join('\n') + '\n');
+    await writeFile(path, `${withMetadata.map((item) => JSON.stringify(item)).join('\n')}\n`);
   }
   const deadlineMs = spec.deadlineAfter ? parseDuration(spec.deadlineAfter) : undefined;
   return {

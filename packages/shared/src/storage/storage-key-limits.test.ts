@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { AppError, isAppError } from '../errors.js';
+import { type AppError, isAppError } from '../errors.js';
 import { createFileStorage } from './file-storage.js';
 import { MAX_OBJECT_KEY_BYTES } from './object-key.js';
 import { assertKeyFitsStorage, MAX_FILE_PATH_BYTES, storageKeyLimits } from './storage-key-limits.js';
