@@ -47,4 +47,21 @@ describe('docker-compose.yml and the Dockerfile', () => {
     expect(from.length).toBeGreaterThan(0);
     for (const line of from) expect(line.slice(5).trim().split(' ')[0]).toMatch(/^node:\d+\.\d+\.\d+-/);
   });
+
+  it('build a multi-stage image that runs built JavaScript without tsx, as a non-root user, with a data volume and a HEALTHCHECK', () => {
+    const dockerfile = read('Dockerfile');
+    const stages = dockerfile.split('\n').filter((line) => line.startsWith('FROM '));
+    expect(stages.length).toBeGreaterThanOrEqual(2);
+    for (const line of stages) expect(line).toMatch(/^FROM node:22\.\d+\.\d+-/);
+    const runtime = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+    expect(runtime).toMatch(/^COPY --from=build /m);
+    expect(runtime).toMatch(/^USER node$/m);
+    expect(runtime).toMatch(/^VOLUME /m);
+    expect(runtime).toMatch(/^HEALTHCHECK .*zimage\.js", "health"\]$/m);
+    expect(runtime).toMatch(/^ENTRYPOINT \["node", "\/app\/bin\/zimage\.js"\]$/m);
+    expect(runtime).not.toMatch(/tsx|zimage-source|pnpm install/);
+    expect(dockerfile).toMatch(/deploy --prod/);
+    // The emulator writes no health file: its service must not inherit a check it always fails.
+    expect((compose.services['emulator'] as { healthcheck?: { disable?: boolean } }).healthcheck?.disable).toBe(true);
+  });
 });

@@ -10,6 +10,7 @@ import { batchCommand } from './commands/batch.js';
 import { demoCommand } from './commands/demo.js';
 import { emulatorCommand } from './commands/emulator.js';
 import { enqueueCommand } from './commands/enqueue.js';
+import { healthCommand } from './commands/health.js';
 import { jobsParkedCommand, jobsRetryCommand } from './commands/jobs.js';
 import { resumeCommand } from './commands/resume.js';
 import { scheduleApplyCommand, scheduleListCommand, scheduleRemoveCommand } from './commands/schedule.js';
@@ -94,6 +95,12 @@ program
   .argument('<id>', 'batch id or job id')
   .option('--json', 'print JSON')
   .action(runCommand(statusCommand));
+
+program
+  .command('health')
+  .description('exit 0 when the worker or API writing ZIMAGE_HEALTH_FILE reaches Redis and storage (container HEALTHCHECK)')
+  .option('--max-age <seconds>', 'oldest report that counts (default 30)')
+  .action(runCommand(healthCommand));
 
 program.command('resume').description('resume a paused queue (an account-wide error, storage, an outage) once it is fixed').action(runCommand(resumeCommand));
 

@@ -73,6 +73,11 @@ export const baseEnvSchema = z.object({
       .regex(/^[A-Za-z0-9_{}-]{1,32}$/, { error: 'must match [A-Za-z0-9_{}-]{1,32}' })
       .default(DEFAULT_PREFIX),
   ),
+  /**
+   * Where a long-running `zimage worker` or `zimage api` writes its health (Redis, storage) every
+   * 10 s, for `zimage health` (the image's HEALTHCHECK). Unset: no file.
+   */
+  ZIMAGE_HEALTH_FILE: z.preprocess(emptyAsUndefined, z.string().startsWith('/', { error: 'must be an absolute path' }).optional()),
   /** Approximate bound of the event stream (XADD MAXLEN ~). */
   ZIMAGE_EVENTS_MAXLEN: intVar(1000, 100_000_000, 100_000),
   /** Hosts webhooks may call although they resolve to internal addresses (development only). */

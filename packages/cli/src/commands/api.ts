@@ -1,6 +1,7 @@
 /** `zimage api`: the HTTP API, until SIGINT/SIGTERM. */
 import { createApi } from '@zimage/api';
 import { apiEnvSchema, createLogger, createRedisConnection, loadConfig, waitForRedis } from '@zimage/shared';
+import { checkWithin, startHealthFile } from '../health-file.js';
 import { parseInteger } from '../parse-options.js';
 import { producerFromEnv } from '../producer-from-env.js';
 import { storageFromEnv } from '../storage-from-env.js';
@@ -18,6 +19,9 @@ export async function apiCommand(flags: { port?: string; host?: string }): Promi
   const address = await app.listen({ port, host: flags.host ?? env.ZIMAGE_API_HOST });
   logger.info({ address }, `API listening on ${address}`);
   process.stderr.write(`zimage api listening on ${address}\n`);
+  const health = env.ZIMAGE_HEALTH_FILE
+    ? startHealthFile(env.ZIMAGE_HEALTH_FILE, 'api', async () => ({ redis: await checkWithin(() => redis.ping()), storage: await checkWithin(() => storage.check()) }))
+    : undefined;
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
       logger.info({ signal }, `Received ${signal}; closing the API`);
@@ -27,6 +31,7 @@ export async function apiCommand(flags: { port?: string; host?: string }): Promi
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+  health?.stop();
   await app.close();
   await producer.close();
   await storage.close();

@@ -1,4 +1,6 @@
-import { createLogger, loadConfig, parseWebhookEndpoints, requireAccount, resolveAccounts, workerEnvSchema } from '@zimage/shared';
+import { createLogger, createRedisConnection, loadConfig, parseWebhookEndpoints, requireAccount, resolveAccounts, workerEnvSchema } from '@zimage/shared';
+import { checkWithin, startHealthFile } from '../health-file.js';
+import { storageFromEnv } from '../storage-from-env.js';
 import { shutdownTimeoutMs, workerFromEnv } from '../worker-from-env.js';
 
 /**
@@ -50,6 +52,7 @@ export async function workerCommand(): Promise<number> {
     backstop?.unref();
     throw error;
   }
+  const health = env.ZIMAGE_HEALTH_FILE ? workerHealth(env.ZIMAGE_HEALTH_FILE, env) : undefined;
   const { timedOut } = await new Promise<{ timedOut: boolean }>((resolve) => {
     onStop = (signal, deadline) => {
       logger.info({ signal, timeoutMs: Math.max(0, deadline - Date.now()) }, `Received ${signal}`);
@@ -60,9 +63,24 @@ export async function workerCommand(): Promise<number> {
     };
     if (stopRequested) onStop(stopRequested.signal, stopRequested.deadline);
   });
+  health?.stop();
   logger.flush();
   // Exit explicitly: after a timed-out shutdown BullMQ still holds its connections open.
   process.exit(timedOut ? 1 : 0);
+}
+
+/** Its own connection and store client: the probe must not queue behind the worker's jobs. */
+function workerHealth(path: string, env: Parameters<typeof storageFromEnv>[0] & { REDIS_URL: string }): { stop(): void } {
+  const redis = createRedisConnection(env.REDIS_URL, 'producer', { lazyConnect: false, enableOfflineQueue: true });
+  const storage = storageFromEnv(env);
+  const file = startHealthFile(path, 'worker', async () => ({ redis: await checkWithin(() => redis.ping()), storage: await checkWithin(() => storage.check()) }));
+  return {
+    stop() {
+      file.stop();
+      redis.disconnect();
+      void storage.close().catch(() => {});
+    },
+  };
 }
 
 /** Literal secret values the logger scrubs: ZIMAGE_WEBHOOK_SECRET and every endpoint's secretEnv. */
