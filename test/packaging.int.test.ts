@@ -188,6 +188,8 @@ describe('packages, packed and installed with npm', () => {
     expect(result.stderr).not.toMatch(/tsx|ERR_|Error:/);
     expect(result.code).toBe(0);
     expect(result.stderr).toMatch(/24 succeeded, 0 failed/);
+    // The emulator's images are labelled for what they are.
+    expect(result.stderr).toMatch(/Images \(emulator stand-ins\): /);
     const images = readdirSync(join(cli, 'output/catalogue'), { recursive: true }).filter((f) => String(f).endsWith('.png'));
     expect(images).toHaveLength(24);
     const manifest = readdirSync(join(cli, 'output')).find((f) => f.endsWith('.results.jsonl'));

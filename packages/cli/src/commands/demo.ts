@@ -73,7 +73,7 @@ export async function demoCommand(flags: { file?: string }): Promise<number> {
       emulator = await createEmulator({ region: env.DASHSCOPE_REGION });
       cleanups.unshift(() => emulator?.close() ?? Promise.resolve());
       accounts = [{ id: 'emulator', region: env.DASHSCOPE_REGION, apiKey: 'sk-zimage-demo-emulator', baseUrl: emulator.url, rpm: env.ZIMAGE_RPM }];
-      say(`Upstream: the local emulator at ${emulator.url} (set DASHSCOPE_API_KEY to use the real API)`);
+      say(`Upstream: the local emulator at ${emulator.url} (set DASHSCOPE_API_KEY to use the real API); its images are stand-ins of the requested size, not renders of the prompts`);
     }
 
     // Worker and producer
@@ -102,9 +102,9 @@ export async function demoCommand(flags: { file?: string }): Promise<number> {
     const outputDir = env.STORAGE_URL.startsWith('file:') ? env.STORAGE_URL.slice('file:'.length).replace(/^\/\/(?=\/)/, '') : '.';
     const manifest = join(outputDir, `${report.batchId}.results.jsonl`);
     await writeManifest(producer, report.batchId, manifest);
-    say(`Images: ${env.STORAGE_URL.startsWith('file:') ? resolve(outputDir, 'catalogue') : `${env.STORAGE_URL}/catalogue/`}`);
+    say(`Images${emulator ? ' (emulator stand-ins)' : ''}: ${env.STORAGE_URL.startsWith('file:') ? resolve(outputDir, 'catalogue') : `${env.STORAGE_URL}/catalogue/`}`);
     say(`Results manifest: ${resolve(manifest)}`);
-    if (!privateRedis) say(`Status: ZIMAGE_PREFIX=${prefix} pnpm zimage status ${report.batchId}`);
+    if (!privateRedis) say(`Status: ZIMAGE_PREFIX=${prefix} zimage status ${report.batchId}`);
     if (emulator) {
       const stats = emulator.stats();
       say(`Emulator: ${stats.requests} requests, ${stats.throttled} throttled, ${stats.imagesGenerated} images billed ($${stats.billedUsd.toFixed(3)} at list price)`);
