@@ -138,7 +138,7 @@ describe('POST /v1/batches streams a JSON array', () => {
     expect(answer.sent).toBeLessThan(64 * MiB);
   }, 120_000);
 
-  it('holds far less than the body in memory: a 60 MiB array costs the API process under 100 MiB of peak RSS', async () => {
+  it('holds far less than the body in memory: a 60 MiB array costs the API process under 200 MiB of peak RSS (parsed whole: ~370)', async () => {
     // Parsed whole, an array this size costs about six times its text (the issue measured ~370
     // MiB of heap for 61 MiB). Read as a stream, the API holds one item and one chunk at a time.
     // Measured on a real `zimage api` process: its peak resident size (VmHWM), reset just before.
@@ -168,7 +168,9 @@ describe('POST /v1/batches streams a JSON array', () => {
       } finally {
         connection.close();
       }
-      expect((status('VmHWM') - before) / MiB).toBeLessThan(100);
+      // 200, not tighter: Node 24's collector lets a loaded machine's heap grow further between
+      // collections (140 MiB seen once in CI); a body held whole still costs about twice that.
+      expect((status('VmHWM') - before) / MiB).toBeLessThan(200);
     } finally {
       child.kill('SIGTERM');
       await exited;
