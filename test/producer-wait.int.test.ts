@@ -51,6 +51,9 @@ describe('producer waits and event feed', () => {
     const timeout = await rejection(stack.producer.waitForJob(jobId, { timeoutMs: 200 }));
     expect(isAppError(timeout) && timeout.code).toBe('WAIT_TIMEOUT');
     expect(String((timeout as Error).message)).toContain(jobId);
+    const negative = await rejection(stack.producer.waitForJob(jobId, { timeoutMs: -1 }));
+    expect(isAppError(negative) && negative.code).toBe('REQUEST_INVALID');
+    expect(String((negative as Error).message)).toMatch(/^timeoutMs: /);
     const missing = await rejection(stack.producer.waitForJob('no-such-job', { timeoutMs: BUDGET_MS }));
     expect(isAppError(missing) && missing.code).toBe('JOB_NOT_FOUND');
     const controller = new AbortController();

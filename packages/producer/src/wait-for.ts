@@ -65,7 +65,7 @@ interface Awaited<T> {
 async function waitUntil<T>(tail: EventTail, options: WaitOptions, awaited: Awaited<T>): Promise<T> {
   const { signal } = options;
   const timeoutMs = options.timeoutMs ?? DEFAULT_WAIT_TIMEOUT_MS;
-  if (!(timeoutMs >= 0)) throw new RangeError(`timeoutMs must be a number of milliseconds ≥ 0, got ${String(options.timeoutMs)}`);
+  if (!(timeoutMs >= 0)) throw new AppError('REQUEST_INVALID', `timeoutMs: must be a number of milliseconds ≥ 0 (Infinity to wait without limit), got ${String(options.timeoutMs)}`);
   signal?.throwIfAborted();
   const deadline = Date.now() + timeoutMs;
   const alarm = new Alarm();
