@@ -9,6 +9,7 @@ const logger = createLogger({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent', 
 
 export interface ApiHarness extends AsyncDisposable {
   stack: Stack;
+  app: Awaited<ReturnType<typeof createApi>>;
   url: string;
   // biome-ignore lint/suspicious/noExplicitAny: tests read whatever JSON the API answered
   call(method: string, path: string, options?: { body?: unknown; raw?: string; type?: string; headers?: Record<string, string>; token?: string | null }): Promise<{ status: number; body: any; text: string; headers: Headers }>;
@@ -34,6 +35,7 @@ export async function startApi(options: StackOptions = {}, api: ApiHarnessOption
   };
   return {
     stack,
+    app,
     url,
     async call(method, path, o = {}) {
       const headers: Record<string, string> = { ...(o.headers ?? {}) };

@@ -7,6 +7,8 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import { AppError, WEBHOOK_QUEUE, type Logger, type Storage } from '@zimage/shared';
 import { Queue } from 'bullmq';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Producer } from '@zimage/producer';
@@ -18,9 +20,11 @@ import { createMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
 import { createSchedules } from '@zimage/producer';
 import { galleryRoutes } from './routes-gallery.js';
+import { batchIndexRoutes } from './routes-batch-index.js';
 import { scheduleRoutes } from './routes-schedules.js';
 import { jobRoutes } from './routes-jobs.js';
 import { answerClientError } from './client-error.js';
+import { recordRoutes } from './route-registry.js';
 
 export interface ApiOptions {
   producer: Producer;
@@ -43,8 +47,9 @@ export interface ApiOptions {
   scheduleFilesDir?: string | undefined;
 }
 
-/** Paths anyone may call: probes and the API description. */
-const PUBLIC = new Set(['/healthz', '/readyz', '/openapi.json']);
+/** Paths anyone may call: probes and the API description (its page and the page's assets). */
+const PUBLIC = new Set(['/healthz', '/readyz', '/openapi.json', '/docs']);
+const isPublic = (path: string) => PUBLIC.has(path) || path.startsWith('/docs/');
 
 export async function createApi(options: ApiOptions): Promise<FastifyInstance> {
   const app = Fastify({
@@ -57,6 +62,7 @@ export async function createApi(options: ApiOptions): Promise<FastifyInstance> {
     // ... and those node's HTTP parser meets before fastify (headers over 16 KiB).
     clientErrorHandler: answerClientError,
   });
+  recordRoutes(app);
   const isAuthorised = createTokenCheck(options.tokens);
   const isScraper = createTokenCheck(options.metrics?.token ? [options.metrics.token] : []);
   const idempotency = createIdempotency(options.redis, options.prefix, options.idempotency);
@@ -65,11 +71,11 @@ export async function createApi(options: ApiOptions): Promise<FastifyInstance> {
   app.setNotFoundHandler((request, reply) => sendError(reply, new AppError('ROUTE_NOT_FOUND', `no endpoint ${request.method} ${request.url.split('?')[0]}`)));
   app.addHook('onRequest', async (request, reply) => {
     const path = request.url.split('?')[0] ?? '';
-    if (PUBLIC.has(path)) return;
+    if (isPublic(path)) return;
     if (path === '/metrics' && (options.metrics?.public === true || isScraper(request.headers.authorization))) return;
     if (!isAuthorised(request.headers.authorization)) {
       // Browsers (gallery, Bull Board) get a Basic challenge: the token is the password.
-      const html = path.startsWith('/batches/') || path.startsWith('/admin/');
+      const html = path === '/batches' || path.startsWith('/batches/') || path.startsWith('/admin/');
       reply.header('www-authenticate', html ? 'Basic realm="zimage", charset="UTF-8"' : 'Bearer realm="zimage"');
       return sendError(reply, new AppError('UNAUTHORIZED', 'a valid bearer token is required (Authorization: Bearer <token>)'));
     }
@@ -91,6 +97,9 @@ export async function createApi(options: ApiOptions): Promise<FastifyInstance> {
   app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
   const document = openApiDocument();
   app.get('/openapi.json', async () => document);
+  // The reference page: Swagger UI with its assets served from the package (nothing from a CDN).
+  await app.register(swagger, { mode: 'static', specification: { document: document as never } });
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true, uiConfig: { url: '/openapi.json', persistAuthorization: false } });
 
   // Bull Board: the operator's view of both queues (retry, inspect, clean).
   const webhookQueue = new Queue(WEBHOOK_QUEUE, { connection: options.redis, prefix: options.prefix });
@@ -107,6 +116,7 @@ export async function createApi(options: ApiOptions): Promise<FastifyInstance> {
   jobRoutes(app, options.producer, idempotency);
   batchRoutes(app, options.producer, idempotency, options.maxBodyBytes ?? 64 * 1024 * 1024);
   galleryRoutes(app, options.producer, options.redis, options.storage, options.prefix);
+  batchIndexRoutes(app, options.producer);
   const schedules = createSchedules(options.redis, options.prefix, { filesDir: options.scheduleFilesDir, producer: options.producer });
   scheduleRoutes(app, schedules);
   app.addHook('onClose', () => schedules.close());

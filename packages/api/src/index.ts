@@ -4,3 +4,6 @@
  * load fastify, Bull Board, prom-client or the AWS SDK.
  */
 export { createApi, type ApiOptions } from './create-api.js';
+export { openApiDocument } from './openapi.js';
+export { registeredRoutes, type RegisteredRoute } from './route-registry.js';
+export * as apiSchemas from './api-schemas.js';

@@ -1,82 +1,220 @@
 /**
- * `GET /openapi.json`: the API described from the same zod schemas that validate requests
- * (`z.toJSONSchema`), so the document cannot drift from what the server accepts.
+ * `GET /openapi.json`: the API described from the zod schemas that validate its requests and type
+ * its answers (`api-schemas.ts`), so the document cannot drift from what the server accepts and
+ * sends. `@zimage/client` is generated from this document; a test checks that every route the
+ * server registers is described here and nothing else is.
  */
-import { jobRequestSchema, jobResultSchema, zimageEventSchema } from '@zimage/shared';
+import { ERROR_CATALOGUE, jobRequestSchema, zimageEventSchema } from '@zimage/shared';
+import { scheduleSpecSchema } from '@zimage/producer';
 import { z } from 'zod';
+import {
+  batchAcceptedSchema,
+  batchCancelSchema,
+  batchListQuerySchema,
+  batchPageSchema,
+  batchSchema,
+  jobAcceptedSchema,
+  jobCancelSchema,
+  jobListQuerySchema,
+  jobPageSchema,
+  jobSchema,
+  manifestEntrySchema,
+  readySchema,
+  scheduleListSchema,
+  schedulePutSchema,
+  scheduleRemovedSchema,
+  scheduleSchema,
+} from './api-schemas.js';
+import { batchQuerySchema } from './batch-query.js';
 
-const errorSchema = {
-  type: 'object',
-  required: ['error'],
-  properties: {
-    error: {
-      type: 'object',
-      required: ['code', 'message'],
-      properties: {
-        code: { type: 'string', description: 'Stable error code (docs/errors.md)' },
-        message: { type: 'string' },
-        issues: { type: 'array', items: { type: 'object', properties: { field: { type: 'string' }, message: { type: 'string' } } } },
-        items: { type: 'array', description: 'Batch: every invalid item, by index (JSON) or line (CSV)' },
-      },
-    },
-  },
-};
+/** The document's version: the package's, so a client can tell which server it was generated from. */
+export const API_VERSION = '1';
 
+const errorSchema = z.object({
+  error: z.object({
+    code: z.enum(Object.keys(ERROR_CATALOGUE) as [string, ...string[]]).describe('Stable error code (docs/errors.md)'),
+    message: z.string(),
+    issues: z.array(z.object({ field: z.string(), message: z.string() })).optional().describe('Each invalid field and its rule'),
+    items: z.array(z.unknown()).optional().describe('Batch: every invalid item, by index (JSON) or line (CSV)'),
+    rejectedCount: z.number().int().optional(),
+  }),
+});
+
+function jsonSchema(schema: z.ZodType, io: 'input' | 'output' = 'output'): Record<string, unknown> {
+  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Record<string, unknown>;
+  return rest;
+}
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: unknown) => ({ content: { 'application/json': { schema } } });
-const errors = { '400': { description: 'Invalid input', ...json({ $ref: '#/components/schemas/Error' }) }, '401': { description: 'No valid bearer token', ...json({ $ref: '#/components/schemas/Error' }) } };
-const idempotencyKey = { name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', maxLength: 255 }, description: 'A repeat returns the original response (24 h)' };
-const idParam = (name: string) => ({ name, in: 'path', required: true, schema: { type: 'string' } });
-const batchQuery = ['promptTemplate', 'key', 'size', 'promptExtend', 'priority', 'deadline', 'rowKey', 'metadataColumns', 'webhook', 'webhookEvents', 'batchId'].map((name) => ({ name, in: 'query', required: false, schema: { type: 'string' } }));
+const ok = (description: string, name: string) => ({ description, ...json(ref(name)) });
+const failure = (description: string) => ({ description, ...json(ref('Error')) });
+/** Every authenticated route can answer these. */
+const common = { '401': failure('No valid bearer token'), '503': failure('Redis unavailable'), default: failure('Any other error, in the same shape') };
+const idempotencyKey = { name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', maxLength: 255 }, description: 'A repeat within 24 h returns the original response' };
+const pathId = (name: string, description: string) => ({ name, in: 'path', required: true, schema: { type: 'string' }, description });
+
+/** A zod object of query fields as OpenAPI query parameters. */
+function queryParameters(schema: z.ZodObject): object[] {
+  return Object.entries(schema.shape).map(([name, field]) => {
+    const described = jsonSchema(field as z.ZodType, 'input');
+    const { description, ...fieldSchema } = described;
+    return { name, in: 'query', required: !(field as z.ZodType).safeParse(undefined).success, schema: fieldSchema, ...(description ? { description } : {}) };
+  });
+}
 
 export function openApiDocument() {
   return {
     openapi: '3.1.0',
-    info: { title: 'zimage', version: '1', description: 'Bulk and scheduled image generation with DashScope z-image-turbo.' },
+    info: { title: 'zimage', version: API_VERSION, description: 'Bulk and scheduled image generation with DashScope z-image-turbo. Errors: docs/errors.md.' },
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
       schemas: {
-        JobRequest: z.toJSONSchema(jobRequestSchema, { io: 'input', unrepresentable: 'any' }),
-        JobResult: z.toJSONSchema(jobResultSchema, { unrepresentable: 'any' }),
-        Event: z.toJSONSchema(zimageEventSchema, { unrepresentable: 'any' }),
-        Error: errorSchema,
+        JobRequest: jsonSchema(jobRequestSchema, 'input'),
+        JobAccepted: jsonSchema(jobAcceptedSchema),
+        Job: jsonSchema(jobSchema),
+        JobPage: jsonSchema(jobPageSchema),
+        JobCancel: jsonSchema(jobCancelSchema),
+        Batch: jsonSchema(batchSchema),
+        BatchPage: jsonSchema(batchPageSchema),
+        BatchAccepted: jsonSchema(batchAcceptedSchema),
+        BatchCancel: jsonSchema(batchCancelSchema),
+        ManifestEntry: jsonSchema(manifestEntrySchema),
+        ScheduleSpec: jsonSchema(scheduleSpecSchema, 'input'),
+        Schedule: jsonSchema(scheduleSchema),
+        SchedulePut: jsonSchema(schedulePutSchema),
+        ScheduleList: jsonSchema(scheduleListSchema),
+        ScheduleRemoved: jsonSchema(scheduleRemovedSchema),
+        Ready: jsonSchema(readySchema),
+        Event: jsonSchema(zimageEventSchema),
+        Error: jsonSchema(errorSchema),
       },
     },
     security: [{ bearer: [] }],
     paths: {
       '/v1/jobs': {
         post: {
+          operationId: 'enqueueJob',
           summary: 'Enqueue one image job',
           parameters: [idempotencyKey],
-          requestBody: { required: true, ...json({ $ref: '#/components/schemas/JobRequest' }) },
-          responses: { '202': { description: 'Queued: id and status URL' }, ...errors },
+          requestBody: { required: true, ...json(ref('JobRequest')) },
+          responses: { '202': ok('Queued', 'JobAccepted'), '400': failure('Invalid request: each field and its rule'), '413': failure('Body over 64 KiB'), '415': failure('Not application/json'), ...common },
+        },
+        get: {
+          operationId: 'listJobs',
+          summary: "A batch's jobs (optionally in one state), or the queue's jobs in one state, a page at a time",
+          parameters: queryParameters(jobListQuerySchema),
+          responses: { '200': ok('A page of jobs', 'JobPage'), '400': failure('Invalid query'), ...common },
         },
       },
       '/v1/jobs/{id}': {
-        get: { summary: 'A job: state, attempts, result or error, timings', parameters: [idParam('id')], responses: { '200': { description: 'The job' }, '404': { description: 'No such job' } } },
-        delete: { summary: 'Cancel a job (a waiting one never runs; an active one is aborted)', parameters: [idParam('id')], responses: { '200': { description: 'Cancelled' }, '202': { description: 'Cancelling (it was running)' }, '409': { description: 'Already finished' } } },
+        get: {
+          operationId: 'getJob',
+          summary: 'A job: state, attempts, result or error, timings',
+          parameters: [pathId('id', 'Job id')],
+          responses: { '200': ok('The job', 'Job'), '404': failure('No such job'), ...common },
+        },
+        delete: {
+          operationId: 'cancelJob',
+          summary: 'Cancel a job (a waiting one never runs; an active one is aborted; a paid image is still stored)',
+          parameters: [pathId('id', 'Job id')],
+          responses: { '200': ok('Cancelled', 'JobCancel'), '202': ok('Cancelling (it was running) or storing (paid for)', 'JobCancel'), '404': failure('No such job'), '409': failure('Already finished'), ...common },
+        },
       },
       '/v1/batches': {
         post: {
+          operationId: 'enqueueBatch',
           summary: 'Enqueue a batch: JSON array, NDJSON or CSV; every item validated first (all or nothing); up to 100,000 items',
-          parameters: [idempotencyKey, ...batchQuery],
+          parameters: [idempotencyKey, ...queryParameters(batchQuerySchema)],
           requestBody: {
             required: true,
             content: {
-              'application/json': { schema: { type: 'array', items: { $ref: '#/components/schemas/JobRequest' } } },
+              'application/json': { schema: { type: 'array', items: ref('JobRequest') } },
               'application/x-ndjson': { schema: { type: 'string' } },
               'text/csv': { schema: { type: 'string' } },
             },
           },
-          responses: { '202': { description: 'Queued: batch id, status, results and gallery URLs' }, ...errors, '413': { description: 'Too large' } },
+          responses: { '202': ok('Queued', 'BatchAccepted'), '400': failure('Invalid items (all listed) or query'), '413': failure('Too large'), '415': failure('Unsupported content type'), ...common },
+        },
+        get: {
+          operationId: 'listBatches',
+          summary: 'Batches newest first, by state and creation time, a page at a time',
+          parameters: queryParameters(batchListQuerySchema),
+          responses: { '200': ok('A page of batches', 'BatchPage'), '400': failure('Invalid query'), ...common },
         },
       },
-      '/v1/batches/{id}': { get: { summary: 'Counts by state, progress, images a minute, ETA, estimated cost', parameters: [idParam('id')], responses: { '200': { description: 'The batch' } } } },
-      '/v1/batches/{id}/results': { get: { summary: 'The results manifest, NDJSON', parameters: [idParam('id')], responses: { '200': { description: 'NDJSON', content: { 'application/x-ndjson': {} } } } } },
-      '/v1/batches/{id}/cancel': { post: { summary: "Cancel every job of the batch that has not finished", parameters: [idParam('id'), idempotencyKey], responses: { '200': { description: 'Counts' } } } },
-      '/batches/{id}/gallery': { get: { summary: 'HTML review page of the batch', parameters: [idParam('id')], responses: { '200': { description: 'HTML', content: { 'text/html': {} } } } } },
-      '/healthz': { get: { security: [], summary: 'Process up', responses: { '200': { description: 'ok' } } } },
-      '/readyz': { get: { security: [], summary: 'Redis and storage reachable', responses: { '200': { description: 'ready' }, '503': { description: 'not ready' } } } },
-      '/metrics': { get: { security: [], summary: 'Prometheus metrics', responses: { '200': { description: 'text/plain' } } } },
+      '/v1/batches/{id}': {
+        get: {
+          operationId: 'getBatch',
+          summary: 'Counts by state, progress, images a minute, ETA, estimated cost',
+          parameters: [pathId('id', 'Batch id')],
+          responses: { '200': ok('The batch', 'Batch'), '404': failure('No such batch'), ...common },
+        },
+      },
+      '/v1/batches/{id}/results': {
+        get: {
+          operationId: 'getBatchResults',
+          summary: 'The results manifest: one ManifestEntry per finished job, NDJSON, in file-line order',
+          parameters: [pathId('id', 'Batch id')],
+          responses: { '200': { description: 'NDJSON of ManifestEntry', content: { 'application/x-ndjson': { schema: { type: 'string' } } } }, '404': failure('No such batch'), ...common },
+        },
+      },
+      '/v1/batches/{id}/cancel': {
+        post: {
+          operationId: 'cancelBatch',
+          summary: 'Cancel every job of the batch that has not finished',
+          parameters: [pathId('id', 'Batch id'), idempotencyKey],
+          responses: { '200': ok('What happened to its jobs', 'BatchCancel'), '404': failure('No such batch'), ...common },
+        },
+      },
+      '/v1/schedules': {
+        get: { operationId: 'listSchedules', summary: 'Every pipeline with its next and last run', responses: { '200': ok('The pipelines', 'ScheduleList'), ...common } },
+      },
+      '/v1/schedules/{id}': {
+        put: {
+          operationId: 'putSchedule',
+          summary: 'Create or replace a pipeline (cron or every; prompts, csv or feed)',
+          parameters: [pathId('id', 'Pipeline id: [a-z0-9][a-z0-9_-]{0,31}')],
+          requestBody: { required: true, ...json(ref('ScheduleSpec')) },
+          responses: { '200': ok('Updated or unchanged', 'SchedulePut'), '201': ok('Created', 'SchedulePut'), '400': failure('Invalid pipeline'), '415': failure('Not application/json'), ...common },
+        },
+        get: {
+          operationId: 'getSchedule',
+          summary: 'One pipeline with its next and last run',
+          parameters: [pathId('id', 'Pipeline id')],
+          responses: { '200': ok('The pipeline', 'Schedule'), '404': failure('No such pipeline'), ...common },
+        },
+        delete: {
+          operationId: 'removeSchedule',
+          summary: 'Remove a pipeline (batches it made are not touched)',
+          parameters: [pathId('id', 'Pipeline id')],
+          responses: { '200': ok('Removed', 'ScheduleRemoved'), '404': failure('No such pipeline'), ...common },
+        },
+      },
+      '/batches': {
+        get: { operationId: 'batchIndexPage', summary: 'HTML index of batches, newest first (HTTP Basic: the token as password)', parameters: queryParameters(batchListQuerySchema), responses: { '200': { description: 'HTML', content: { 'text/html': { schema: { type: 'string' } } } }, ...common } },
+      },
+      '/batches/{id}/gallery': {
+        get: {
+          operationId: 'galleryPage',
+          summary: 'HTML review page of the batch (HTTP Basic: the token as password)',
+          parameters: [pathId('id', 'Batch id'), { name: 'page', in: 'query', required: false, schema: { type: 'string' } }],
+          responses: { '200': { description: 'HTML', content: { 'text/html': { schema: { type: 'string' } } } }, '404': failure('No such batch'), ...common },
+        },
+      },
+      '/batches/{id}/images/{jobId}': {
+        get: {
+          operationId: 'galleryImage',
+          summary: "One image of the batch, read from storage",
+          parameters: [pathId('id', 'Batch id'), pathId('jobId', 'Job id')],
+          responses: { '200': { description: 'PNG', content: { 'image/png': { schema: { type: 'string', format: 'binary' } } } }, '404': failure('No such image'), ...common },
+        },
+      },
+      '/healthz': { get: { operationId: 'health', security: [], summary: 'Process up', responses: { '200': { description: 'ok', ...json({ type: 'object', properties: { ok: { type: 'boolean' } }, required: ['ok'] }) } } } },
+      '/readyz': { get: { operationId: 'ready', security: [], summary: 'Redis and storage reachable; whether the fleet is paused and why', responses: { '200': ok('Ready', 'Ready'), '503': ok('Not ready', 'Ready') } } },
+      '/metrics': { get: { operationId: 'metrics', summary: 'Prometheus metrics (any token, ZIMAGE_METRICS_TOKEN, or public with ZIMAGE_METRICS_PUBLIC)', responses: { '200': { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } }, '401': failure('No valid token') } } },
+      '/openapi.json': { get: { operationId: 'openApi', security: [], summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1', ...json({ type: 'object' }) } } } },
+      '/docs': { get: { operationId: 'docs', security: [], summary: 'The API reference, rendered from this document (Swagger UI)', responses: { '200': { description: 'HTML', content: { 'text/html': { schema: { type: 'string' } } } } } } },
     },
   };
 }

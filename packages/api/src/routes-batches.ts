@@ -1,7 +1,8 @@
 /**
  * `POST /v1/batches` (JSON array, NDJSON or CSV, streamed to a temporary file and ingested exactly
  * like `zimage batch`: every item validated first, all or nothing), `GET /v1/batches/:id`,
- * `GET /v1/batches/:id/results` (the NDJSON manifest, streamed), `POST /v1/batches/:id/cancel`.
+ * `GET /v1/batches` (newest first, by state and time, cursor pages), `GET /v1/batches/:id/results`
+ * (the NDJSON manifest, streamed), `POST /v1/batches/:id/cancel`.
  */
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
@@ -10,33 +11,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { AppError, EVENT_TYPES, isAppError, toFieldIssues, type FieldIssue } from '@zimage/shared';
+import { AppError, EVENT_TYPES, isAppError, type FieldIssue } from '@zimage/shared';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { z } from 'zod';
-import { ingestBatchFile, MAX_BATCH_ITEMS, readBatchRows, type BatchStatus, type Producer, type RejectedRow } from '@zimage/producer';
+import type { z } from 'zod';
+import { ingestBatchFile, MAX_BATCH_ITEMS, readBatchRows, type BatchState, type BatchStatus, type ListBatchesOptions, type Producer, type RejectedRow } from '@zimage/producer';
 import { fingerprintOf, type Idempotency } from './idempotency.js';
 import { drainRefusedBody } from './drain-refused-body.js';
 import { jsonArrayItems } from './json-array-items.js';
+import { parseQuery } from './parse-query.js';
+import { BATCH_ID, batchQuerySchema, type BatchQuery } from './batch-query.js';
+import { type batchAcceptedSchema, type batchCancelSchema, batchListQuerySchema, type batchPageSchema, type ApiBatch } from './api-schemas.js';
 import { JOB_BODY_LIMIT } from './routes-jobs.js';
 
-const BATCH_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const BATCHES_SCOPE = 'POST /v1/batches';
 
-/** The same template and key options as `zimage batch`, as query parameters. */
-const batchQuerySchema = z.strictObject({
-  promptTemplate: z.string().min(1).max(2000).optional(),
-  key: z.string().min(1).max(1024).optional(),
-  size: z.string().max(32).optional(),
-  promptExtend: z.enum(['true', 'false']).optional(),
-  priority: z.string().regex(/^\d{1,3}$/, { error: 'must be a whole number 0–100' }).optional(),
-  deadline: z.string().max(64).optional(),
-  rowKey: z.string().min(1).max(200).optional(),
-  metadataColumns: z.string().max(4000).optional(),
-  webhook: z.string().max(2048).optional(),
-  webhookEvents: z.string().max(200).optional(),
-  batchId: z.string().regex(BATCH_ID, { error: 'must match [A-Za-z0-9_-]{1,64}' }).optional(),
-});
-type BatchQuery = z.output<typeof batchQuerySchema>;
 
 export function batchRoutes(app: FastifyInstance, producer: Producer, idempotency: Idempotency, maxBodyBytes: number): void {
   // Every batch body stays a stream: copied to disk, never held in memory whole. In its own scope,
@@ -48,7 +36,7 @@ export function batchRoutes(app: FastifyInstance, producer: Producer, idempotenc
   });
 
   async function postBatch(request: FastifyRequest, reply: FastifyReply) {
-    const query = parseQuery(request.query);
+    const query = parseQuery(batchQuerySchema, request.query);
     const format = formatOf(request);
     const dir = await mkdtemp(join(tmpdir(), 'zimage-api-batch-'));
     try {
@@ -90,6 +78,12 @@ export function batchRoutes(app: FastifyInstance, producer: Producer, idempotenc
     }
   }
 
+  app.get('/v1/batches', async (request) => {
+    const page = await producer.listBatches(listBatchesQuery(request.query));
+    const now = Date.now();
+    return { batches: page.batches.map((status) => batchResponse(status, now)), nextCursor: page.nextCursor } satisfies z.input<typeof batchPageSchema>;
+  });
+
   app.get<{ Params: { id: string } }>('/v1/batches/:id', async (request) => {
     const status = await producer.getBatch(checkBatchId(request.params.id));
     if (!status) throw new AppError('JOB_NOT_FOUND', `no batch ${request.params.id}`);
@@ -110,10 +104,22 @@ export function batchRoutes(app: FastifyInstance, producer: Producer, idempotenc
     const id = checkBatchId(request.params.id);
     const outcome = await idempotency.run(request.headers['idempotency-key'], `POST /v1/batches/${id}/cancel`, fingerprintOf(id), async () => ({
       status: 200,
-      body: { batchId: id, ...(await producer.cancelBatch(id)) },
+      body: { batchId: id, ...(await producer.cancelBatch(id)) } satisfies z.input<typeof batchCancelSchema>,
     }));
     return outcome.body;
   });
+}
+
+/** `GET /v1/batches` and `/batches` take the same query. */
+export function listBatchesQuery(raw: unknown): ListBatchesOptions {
+  const query = parseQuery(batchListQuerySchema, raw);
+  return {
+    state: query.state as BatchState | undefined,
+    createdAfter: query.createdAfter === undefined ? undefined : new Date(query.createdAfter),
+    createdBefore: query.createdBefore === undefined ? undefined : new Date(query.createdBefore),
+    limit: query.limit,
+    cursor: query.cursor,
+  };
 }
 
 /**
@@ -136,7 +142,7 @@ function accepted(batchId: string, items: number, enqueued: number, alreadyQueue
       statusUrl: `/v1/batches/${batchId}`,
       resultsUrl: `/v1/batches/${batchId}/results`,
       galleryUrl: `/batches/${batchId}/gallery`,
-    },
+    } satisfies z.input<typeof batchAcceptedSchema>,
   };
 }
 
@@ -153,7 +159,7 @@ async function recount(path: string, format: Format, total: number): Promise<[it
 }
 
 /** Counts by state, progress, rate, ETA and spend, as `GET /v1/batches/:id` answers. */
-export function batchResponse(status: BatchStatus, now: number) {
+export function batchResponse(status: BatchStatus, now: number): ApiBatch {
   const done = status.succeeded + status.failed + status.expired + status.cancelled;
   const started = status.createdAt ? Date.parse(status.createdAt) : now;
   const end = status.completedAt ? Date.parse(status.completedAt) : now;
@@ -162,7 +168,7 @@ export function batchResponse(status: BatchStatus, now: number) {
   const etaSeconds = status.completedAt ? 0 : perMinute > 0 ? Math.round((status.pending / perMinute) * 60) : null;
   return {
     batchId: status.batchId,
-    state: status.completedAt ? 'completed' : status.cancelRequestedAt ? 'cancelling' : 'running',
+    state: status.state,
     total: status.total,
     counts: { succeeded: status.succeeded, failed: status.failed, expired: status.expired, cancelled: status.cancelled, pending: status.pending },
     progress: status.total === 0 ? 1 : Math.round((done / status.total) * 1000) / 1000,
@@ -180,15 +186,6 @@ export function batchResponse(status: BatchStatus, now: number) {
 function checkBatchId(id: string): string {
   if (!BATCH_ID.test(id)) throw new AppError('JOB_NOT_FOUND', 'no such batch (batch ids match [A-Za-z0-9_-]{1,64})');
   return id;
-}
-
-function parseQuery(raw: unknown): BatchQuery {
-  const parsed = batchQuerySchema.safeParse(raw ?? {});
-  if (!parsed.success) {
-    const issues = toFieldIssues(parsed.error, raw).map((i) => ({ ...i, field: `query.${i.field}` }));
-    throw new AppError('REQUEST_INVALID', `Invalid query: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`, { details: { issues } });
-  }
-  return parsed.data;
 }
 
 type Format = 'json' | 'jsonl' | 'csv';

@@ -59,7 +59,7 @@ ${running ? `<meta http-equiv="refresh" content="${REFRESH_SECONDS}">` : ''}
   .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(220px, 1fr)); gap: 14px; }
   .card { background: #fff; border: 1px solid #ddd; border-radius: 8px; overflow: hidden; }
   .card.failed, .card.cancelled, .card.expired { border-color: #e0a0a0; }
-  .thumb { width: 100%; aspect-ratio: 1; object-fit: cover; display: block; background: #eee; }
+  .thumb { width: 100%; height: auto; max-height: 320px; object-fit: contain; display: block; background: #eee; }
   .placeholder { width: 100%; aspect-ratio: 1; display: flex; align-items: center; justify-content: center; background: #f0f0f0; color: #777; }
   .body { padding: 8px 10px; }
   .state { font-weight: 600; text-transform: uppercase; font-size: 11px; letter-spacing: .04em; }
@@ -71,6 +71,7 @@ ${running ? `<meta http-equiv="refresh" content="${REFRESH_SECONDS}">` : ''}
 </head>
 <body>
 <header>
+  <nav><a href="/batches">All batches</a></nav>
   <h1>Batch ${esc(batch.batchId)}</h1>
   <div class="stats" data-state="${esc(batch.state)}">
     <span>${esc(batch.state)}</span>
@@ -95,8 +96,11 @@ ${cards}
 
 function card(batchId: string, job: JobView): string {
   const state = job.state === 'completed' ? 'succeeded' : job.state;
+  const src = `/batches/${encodeURIComponent(batchId)}/images/${encodeURIComponent(job.jobId)}`;
+  // At the image's own aspect ratio (width and height reserve its box before it loads); a click
+  // opens the full image.
   const image = job.result
-    ? `<img class="thumb" loading="lazy" alt="${esc(job.payload.prompt.slice(0, 120))}" src="/batches/${encodeURIComponent(batchId)}/images/${encodeURIComponent(job.jobId)}">`
+    ? `<a class="full" href="${src}" target="_blank" rel="noopener"><img class="thumb" loading="lazy" width="${job.result.width}" height="${job.result.height}" style="aspect-ratio: ${job.result.width} / ${job.result.height}" alt="${esc(job.payload.prompt.slice(0, 120))}" src="${src}"></a>`
     : `<div class="placeholder">${esc(state)}</div>`;
   const metadata = Object.entries(job.payload.metadata)
     .map(([k, v]) => `${esc(k)}: ${esc(v)}`)

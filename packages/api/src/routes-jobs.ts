@@ -1,7 +1,10 @@
-/** `POST /v1/jobs`, `GET /v1/jobs/:id`, `DELETE /v1/jobs/:id`. */
+/** `POST /v1/jobs`, `GET /v1/jobs` (a batch's or a state's jobs, cursor pages), `GET /v1/jobs/:id`, `DELETE /v1/jobs/:id`. */
 import { AppError, type JobRequestInput } from '@zimage/shared';
 import type { FastifyInstance } from 'fastify';
-import type { Producer } from '@zimage/producer';
+import type { JobState, Producer } from '@zimage/producer';
+import { type jobAcceptedSchema, type jobCancelSchema, jobListQuerySchema, type jobPageSchema } from './api-schemas.js';
+import type { z } from 'zod';
+import { parseQuery } from './parse-query.js';
 import { fingerprintOf, type Idempotency } from './idempotency.js';
 import { jobResponse } from './job-view.js';
 
@@ -22,11 +25,22 @@ export function jobRoutes(app: FastifyInstance, producer: Producer, idempotency:
       const job = await producer.enqueue(body as JobRequestInput);
       return {
         status: 202,
-        body: { id: job.jobId, status: 'queued', created: job.created, key: job.key, statusUrl: `/v1/jobs/${encodeURIComponent(job.jobId)}` },
+        body: { id: job.jobId, status: 'queued', created: job.created, key: job.key, statusUrl: `/v1/jobs/${encodeURIComponent(job.jobId)}` } satisfies z.input<typeof jobAcceptedSchema>,
       };
     });
     if (outcome.replayed) reply.header('idempotent-replayed', 'true');
     return reply.code(outcome.status).send(outcome.body);
+  });
+
+  app.get('/v1/jobs', async (request) => {
+    const query = parseQuery(jobListQuerySchema, request.query);
+    const page = await producer.listJobs({
+      batchId: query.batchId,
+      state: query.state as JobState | undefined,
+      limit: query.limit,
+      cursor: query.cursor,
+    });
+    return { jobs: page.jobs.map(jobResponse), nextCursor: page.nextCursor } satisfies z.input<typeof jobPageSchema>;
   });
 
   app.get<{ Params: { id: string } }>('/v1/jobs/:id', async (request) => {
@@ -39,7 +53,7 @@ export function jobRoutes(app: FastifyInstance, producer: Producer, idempotency:
   app.delete<{ Params: { id: string } }>('/v1/jobs/:id', async (request, reply) => {
     const id = checkId(request.params.id);
     const outcome = await producer.cancelJob(id);
-    return reply.code(outcome.state === 'cancelled' ? 200 : 202).send({ id, state: outcome.state, statusUrl: `/v1/jobs/${encodeURIComponent(id)}` });
+    return reply.code(outcome.state === 'cancelled' ? 200 : 202).send({ id, state: outcome.state, statusUrl: `/v1/jobs/${encodeURIComponent(id)}` } satisfies z.input<typeof jobCancelSchema>);
   });
 }
 

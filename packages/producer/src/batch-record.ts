@@ -2,7 +2,7 @@
  * The batch record (`{prefix}:batch:{id}`): created with its expected total, joined by later jobs,
  * corrected, aborted. Its counters are advanced by the event script as jobs end.
  */
-import { AppError, adjustBatchTotal, batchKey, lastEventId, storeWebhookTargets, webhookRefOf, type JobPayload, type JobResult, type WebhookSpec } from '@zimage/shared';
+import { AppError, adjustBatchTotal, batchIndexKey, batchKey, lastEventId, storeWebhookTargets, webhookRefOf, type JobPayload, type JobResult, type WebhookSpec } from '@zimage/shared';
 import { Job } from 'bullmq';
 import { newBatchId } from './prepare-job.js';
 import { batchRetentionSeconds, type ProducerContext } from './producer-context.js';
@@ -24,10 +24,12 @@ export async function beginBatch(context: ProducerContext, batch: BatchOptions &
   // Where the batch's events start, in the stream's own clock: `events({ batchId })` reads from
   // here, whatever the producer's clock says.
   const streamFrom = await lastEventId(context.connection, context.prefix);
+  const now = Date.now();
+  const retention = batchRetentionSeconds(context);
   await context.connection
     .multi()
     .hset(key, {
-      createdAt: new Date().toISOString(),
+      createdAt: new Date(now).toISOString(),
       source: batch.source ?? '',
       streamFrom,
       succeeded: 0,
@@ -37,7 +39,10 @@ export async function beginBatch(context: ProducerContext, batch: BatchOptions &
       // Read by the event script, which copies it onto the batch.completed stream entry.
       ...(batch.webhook ? { webhook: JSON.stringify(webhookRefOf(batch.webhook)) } : {}),
     })
-    .expire(key, batchRetentionSeconds(context))
+    .expire(key, retention)
+    // The index outlives nothing: entries older than a batch's retention go as new ones arrive.
+    .zadd(batchIndexKey(context.prefix), now, batchId)
+    .zremrangebyscore(batchIndexKey(context.prefix), '-inf', `(${now - retention * 1000}`)
     .exec();
   return batchId;
 }

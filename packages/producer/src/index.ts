@@ -5,7 +5,7 @@ export type { ItemIssues } from './enqueue-batch.js';
 export type { AddOutcome } from './add-jobs.js';
 export type { BatchOptions } from './batch-record.js';
 export type { BatchCancelOutcome, CancelOutcome } from './cancel-job.js';
-export { TERMINAL_JOB_STATES, type BatchStatus, type JobState, type JobView, type PauseState } from './read-models.js';
+export { TERMINAL_JOB_STATES, type BatchState, type BatchStatus, type JobState, type JobView, type PauseState } from './read-models.js';
 export { DEFAULT_WAIT_TIMEOUT_MS, type WaitOptions } from './wait-for.js';
 export type { EventFeedOptions, FeedEvent } from './event-feed.js';
 export { DEFAULT_BATCH_KEY_TEMPLATE, DEFAULT_KEY_TEMPLATE, DuplicateFinder, idempotentJobId, newBatchId, prepareJob, stableStringify, type PrepareContext, type PrepareOutcome, type PreparedJob } from './prepare-job.js';
@@ -13,5 +13,7 @@ export { detectFormat, locateRecord, readBatchRows, rowToRequest, type BatchForm
 export { ingestBatchFile, type IngestOptions, type IngestReport, type RejectedRow } from './ingest-batch-file.js';
 export { createSchedules, SCHEDULES_QUEUE, schedulesKey, type ApplyOutcome, type Schedules, type ScheduleView, type StoredSchedule } from './schedules/schedules.js';
 export { startScheduleRunner, type ScheduleRunner, type ScheduleRunnerOptions } from './schedules/schedule-runner.js';
-export { parseDuration, renderTickTime, scheduleSpecSchema, type ScheduleSpec } from './schedules/schedule-spec.js';
+export { parseDuration, renderTickTime, scheduleSpecFields, scheduleSpecSchema, type ScheduleSpec } from './schedules/schedule-spec.js';
 export { MAX_BATCH_ITEMS } from './batch-limits.js';
+export { BATCH_STATES, MAX_PAGE_LIMIT, type BatchPage, type ListBatchesOptions } from './list-batches.js';
+export { LISTED_JOB_STATES, type JobPage, type ListJobsOptions } from './list-jobs.js';

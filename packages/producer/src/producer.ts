@@ -15,6 +15,8 @@ import { enqueueBatch } from './enqueue-batch.js';
 import { enqueueJob, type EnqueuedJob } from './enqueue-job.js';
 import { eventFeed, type EventFeedOptions, type FeedEvent } from './event-feed.js';
 import { EventTail } from './event-tail.js';
+import { listBatches, type BatchPage, type ListBatchesOptions } from './list-batches.js';
+import { listJobs, type JobPage, type ListJobsOptions } from './list-jobs.js';
 import type { PreparedJob } from './prepare-job.js';
 import { openProducerContext, type ProducerOptions } from './producer-context.js';
 import { readBatch, readBatchResults, readJob, readPauseState, type BatchStatus, type JobView, type PauseState } from './read-models.js';
@@ -74,6 +76,10 @@ export interface Producer {
   /** Cancels every job of the batch that has not finished. */
   cancelBatch(batchId: string): Promise<BatchCancelOutcome>;
   getBatch(batchId: string): Promise<BatchStatus | null>;
+  /** Batches newest first, by state and creation time, a page at a time (`nextCursor`). */
+  listBatches(options?: ListBatchesOptions): Promise<BatchPage>;
+  /** A batch's jobs (optionally in one state), or the queue's jobs in one state, a page at a time. */
+  listJobs(options: ListJobsOptions): Promise<JobPage>;
   /** Whether the queue is paused and, when a worker paused it for an account-wide error, why. */
   pauseState(): Promise<PauseState>;
   /** The batch's results manifest, one entry per terminal job, in file-line order. */
@@ -104,6 +110,8 @@ export async function createProducer(options: ProducerOptions): Promise<Producer
     cancelJob: (jobId) => cancelJob(context, jobId),
     cancelBatch: (batchId) => cancelBatch(context, batchId),
     getBatch: (batchId) => readBatch(context, batchId),
+    listBatches: (listOptions) => listBatches(context, listOptions),
+    listJobs: (listOptions) => listJobs(context, listOptions),
     pauseState: () => readPauseState(context),
     batchResults: (batchId) => readBatchResults(context, batchId),
     close() {

@@ -20,8 +20,12 @@ export interface JobView {
   finishedAt: string | undefined;
 }
 
+/** A batch is running until every job has finished; `cancelling` once a cancel was asked for. */
+export type BatchState = 'running' | 'cancelling' | 'completed';
+
 export interface BatchStatus {
   batchId: string;
+  state: BatchState;
   total: number;
   succeeded: number;
   failed: number;
@@ -78,13 +82,20 @@ export async function readJob(context: ProducerContext, jobId: string): Promise<
 }
 
 export async function readBatch(context: ProducerContext, batchId: string): Promise<BatchStatus | null> {
-  const hash = await context.connection.hgetall(batchKey(context.prefix, batchId));
+  return batchStatusOf(batchId, await context.connection.hgetall(batchKey(context.prefix, batchId)));
+}
+
+/** A batch record's hash as callers see it; null when there is none (never made, or expired). */
+export function batchStatusOf(batchId: string, hash: Record<string, string>): BatchStatus | null {
   if (!hash['total']) return null;
   const n = (field: string) => Number(hash[field] ?? 0);
   const total = n('total');
   const done = n('succeeded') + n('failed') + n('expired') + n('cancelled');
+  const completedAt = hash['completedAt'] || undefined;
+  const cancelRequestedAt = hash['cancelRequestedAt'] || undefined;
   return {
     batchId,
+    state: completedAt ? 'completed' : cancelRequestedAt ? 'cancelling' : 'running',
     total,
     succeeded: n('succeeded'),
     failed: n('failed'),
@@ -92,10 +103,10 @@ export async function readBatch(context: ProducerContext, batchId: string): Prom
     cancelled: n('cancelled'),
     pending: Math.max(0, total - done),
     createdAt: hash['createdAt'] || undefined,
-    completedAt: hash['completedAt'] || undefined,
+    completedAt,
     source: hash['source'] || undefined,
     costUsd: n('costMicroUsd') / 1e6,
-    cancelRequestedAt: hash['cancelRequestedAt'] || undefined,
+    cancelRequestedAt,
   };
 }
 

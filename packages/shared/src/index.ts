@@ -34,6 +34,7 @@ export {
   cancelledJobKey,
   cancelRequestKey,
   batchKey,
+  batchIndexKey,
   batchResultsKey,
   DEFAULT_PREFIX,
   emittedMarkerKey,

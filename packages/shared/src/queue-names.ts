@@ -14,6 +14,11 @@ export function batchKey(prefix: string, batchId: string): string {
   return `${prefix}:batch:${batchId}`;
 }
 
+/** Every batch by creation time (a sorted set, scored in ms): `GET /v1/batches`, `zimage batches`. */
+export function batchIndexKey(prefix: string): string {
+  return `${prefix}:batches`;
+}
+
 export function batchResultsKey(prefix: string, batchId: string): string {
   return `${prefix}:batch:${batchId}:results`;
 }

@@ -20,8 +20,8 @@ export const SCHEDULE_ID = /^[a-z0-9][a-z0-9_-]{0,31}$/;
 /** Shortest interval: ticks faster than this are a mistake (tests use 1 s). */
 const MIN_EVERY_MS = 1_000;
 
-export const scheduleSpecSchema = z
-  .strictObject({
+/** The fields of a pipeline, without the rules between them (for documents that describe it). */
+export const scheduleSpecFields = z.strictObject({
     cron: z.string().min(1).max(120).optional(),
     tz: z.string().min(1).max(64).optional(),
     every: z.string().max(16).optional(),
@@ -38,8 +38,9 @@ export const scheduleSpecSchema = z
     /** Work not started this long after the tick ends as expired (never billed), e.g. "2h". */
     deadlineAfter: z.string().max(16).optional(),
     enabled: z.boolean().optional(),
-  })
-  .superRefine((spec, ctx) => {
+});
+
+export const scheduleSpecSchema = scheduleSpecFields.superRefine((spec, ctx) => {
     if ((spec.cron === undefined) === (spec.every === undefined)) ctx.addIssue({ code: 'custom', path: ['cron'], message: 'give exactly one of cron and every' });
     const sources = [spec.prompts, spec.csv, spec.feed].filter((s) => s !== undefined).length;
     if (sources !== 1) ctx.addIssue({ code: 'custom', path: ['prompts'], message: 'give exactly one of prompts, csv and feed' });

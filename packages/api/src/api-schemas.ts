@@ -1,0 +1,151 @@
+/**
+ * What the API answers, as zod schemas: the route handlers are typed by them (a field a handler
+ * drops or renames fails to compile) and `openapi.ts` describes them (so the document, the typed
+ * client generated from it and the server cannot disagree). Requests are described by the
+ * schemas that validate them, in `@zimage/shared` and `@zimage/producer`.
+ */
+import { EVENT_TYPES, jobResultSchema } from '@zimage/shared';
+import { BATCH_STATES, LISTED_JOB_STATES, MAX_PAGE_LIMIT, scheduleSpecFields } from '@zimage/producer';
+import { z } from 'zod';
+
+const isoTime = z.string().describe('ISO 8601 time (UTC)');
+const nextCursor = z.string().nullable().describe('Pass as `cursor` for the next page; null on the last page');
+const webhookView = z.object({ host: z.string(), events: z.array(z.enum(EVENT_TYPES)).optional() }).describe('A webhook by host only: its URL may hold a token');
+
+export const jobStateSchema = z.enum(['waiting', 'active', 'delayed', 'prioritized', 'paused', 'completed', 'failed', 'cancelled', 'waiting-children', 'unknown']);
+
+export const jobSchema = z.object({
+  id: z.string(),
+  state: jobStateSchema,
+  attempts: z.number().int(),
+  request: z.object({
+    prompt: z.string(),
+    size: z.string().describe('width*height'),
+    seed: z.number().int().optional(),
+    promptExtend: z.boolean(),
+    key: z.string().describe('Storage key of the image'),
+    metadata: z.record(z.string(), z.string()),
+    deadline: isoTime.optional(),
+    batchId: z.string().optional(),
+    webhook: webhookView.optional(),
+  }),
+  result: jobResultSchema.optional().describe('Set once the job succeeded'),
+  error: z.object({ code: z.string().describe('Stable error code (docs/errors.md)'), message: z.string() }).optional(),
+  timings: z.object({ createdAt: isoTime, finishedAt: isoTime.optional() }),
+});
+
+export const jobAcceptedSchema = z.object({
+  id: z.string(),
+  status: z.literal('queued'),
+  created: z.boolean().describe('false when a job with the same idempotency key was already queued'),
+  key: z.string(),
+  statusUrl: z.string(),
+});
+
+export const jobCancelSchema = z.object({ id: z.string(), state: z.enum(['cancelled', 'cancelling', 'storing']), statusUrl: z.string() });
+
+export const jobPageSchema = z.object({ jobs: z.array(jobSchema), nextCursor });
+
+export const batchSchema = z.object({
+  batchId: z.string(),
+  state: z.enum(BATCH_STATES as [string, ...string[]]),
+  total: z.number().int(),
+  counts: z.object({ succeeded: z.number().int(), failed: z.number().int(), expired: z.number().int(), cancelled: z.number().int(), pending: z.number().int() }),
+  progress: z.number().describe('Finished jobs over total, 0–1'),
+  imagesPerMinute: z.number(),
+  etaSeconds: z.number().nullable().describe('null until an image has succeeded'),
+  estimatedCostUsd: z.number().describe('Spend of the succeeded jobs at list prices'),
+  createdAt: isoTime.optional(),
+  completedAt: isoTime.optional(),
+  source: z.string().optional(),
+  resultsUrl: z.string(),
+  galleryUrl: z.string(),
+});
+
+export const batchPageSchema = z.object({ batches: z.array(batchSchema), nextCursor });
+
+export const batchAcceptedSchema = z.object({
+  batchId: z.string(),
+  items: z.number().int(),
+  enqueued: z.number().int(),
+  alreadyQueued: z.number().int().describe('Items whose idempotency key was already in the queue'),
+  statusUrl: z.string(),
+  resultsUrl: z.string(),
+  galleryUrl: z.string(),
+});
+
+export const batchCancelSchema = z.object({
+  batchId: z.string(),
+  cancelled: z.number().int().describe('Removed before they started'),
+  cancelling: z.number().int().describe('Running: their upstream call is being aborted'),
+  storing: z.number().int().describe('Already paid for: the image is stored, not given up'),
+  finished: z.number().int().describe('Already finished'),
+});
+
+export const manifestEntrySchema = z.object({
+  jobId: z.string(),
+  line: z.number().int().optional(),
+  rowKey: z.string().optional(),
+  status: z.enum(['succeeded', 'failed', 'expired', 'cancelled']),
+  key: z.string().optional(),
+  sha256: z.string().optional(),
+  errorCode: z.string().optional(),
+});
+
+export const scheduleSchema = z.object({
+  id: z.string(),
+  source: z.enum(['file', 'api']),
+  hash: z.string(),
+  updatedAt: isoTime,
+  spec: scheduleSpecFields.omit({ webhook: true }).extend({ webhook: webhookView.optional() }),
+  nextRunAt: isoTime.optional(),
+  lastRunAt: isoTime.optional(),
+  lastBatchId: z.string().optional(),
+  lastError: z.object({ code: z.string(), message: z.string(), at: isoTime }).optional(),
+});
+
+export const schedulePutSchema = scheduleSchema.extend({ change: z.enum(['created', 'updated', 'unchanged']) });
+export const scheduleListSchema = z.object({ schedules: z.array(scheduleSchema) });
+export const scheduleRemovedSchema = z.object({ id: z.string(), removed: z.literal(true) });
+
+export const readySchema = z.object({
+  ready: z.boolean(),
+  redis: z.enum(['ok', 'unavailable']),
+  storage: z.enum(['ok', 'unavailable']),
+  fleet: z
+    .object({
+      paused: z.boolean(),
+      reason: z.object({ code: z.string(), message: z.string(), action: z.string(), at: isoTime }).optional(),
+      parkedJobs: z.number().int(),
+    })
+    .optional(),
+});
+
+const limit = z.coerce
+  .number({ error: `must be a whole number from 1 to ${MAX_PAGE_LIMIT}` })
+  .int({ error: `must be a whole number from 1 to ${MAX_PAGE_LIMIT}` })
+  .min(1, { error: `must be a whole number from 1 to ${MAX_PAGE_LIMIT}` })
+  .max(MAX_PAGE_LIMIT, { error: `must be a whole number from 1 to ${MAX_PAGE_LIMIT}` })
+  .optional()
+  .describe(`Page size, 1–${MAX_PAGE_LIMIT} (default 50)`);
+const cursor = z.string().max(512).optional().describe('The previous page’s nextCursor');
+
+/** `GET /v1/batches` query. */
+export const batchListQuerySchema = z.strictObject({
+  state: z.enum(BATCH_STATES as [string, ...string[]]).optional(),
+  createdAfter: z.iso.datetime({ offset: true }).optional().describe('Only batches created at or after this time'),
+  createdBefore: z.iso.datetime({ offset: true }).optional().describe('Only batches created before this time'),
+  limit,
+  cursor,
+});
+
+/** `GET /v1/jobs` query. */
+export const jobListQuerySchema = z.strictObject({
+  batchId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { error: 'must match [A-Za-z0-9_-]{1,64}' }).optional(),
+  state: z.enum(LISTED_JOB_STATES as [string, ...string[]]).optional().describe('Required without batchId (and then not cancelled)'),
+  limit,
+  cursor,
+});
+
+export type ApiJob = z.input<typeof jobSchema>;
+export type ApiBatch = z.input<typeof batchSchema>;
