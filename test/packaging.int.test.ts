@@ -10,13 +10,14 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
+import { startApi, TOKEN } from './support/api-harness.js';
 import { startStack } from './support/stack.js';
 import { collect, REPO_ROOT } from './support/run-cli.js';
 
 const run = promisify(execFile);
-const PACKAGES = ['shared', 'producer', 'worker', 'emulator', 'api', 'cli'] as const;
+const PACKAGES = ['shared', 'producer', 'worker', 'emulator', 'api', 'cli', 'client'] as const;
 const TSC = join(REPO_ROOT, 'node_modules/typescript/bin/tsc');
-/** Packing builds six packages and npm installs from the registry: generous for a slow machine. */
+/** Packing builds seven packages and npm installs from the registry: generous for a slow machine. */
 const SETUP_MS = 600_000;
 const STEP_MS = 180_000;
 
@@ -99,6 +100,35 @@ try {
   console.log(isAppError(error) ? error.code + ': ' + error.message : String(error));
 }
 `;
+
+/** What a service that only speaks HTTP writes: the API's URL and token are all it knows. */
+const CLIENT_SERVICE = `import { createZimageClient, waitForJob, ZimageApiError, type JobRequest } from '@zimage/client';
+
+const client = createZimageClient({ baseUrl: process.env['ZIMAGE_URL'] ?? '', token: process.env['ZIMAGE_TOKEN'] ?? '' });
+try {
+  const request: JobRequest = { prompt: 'A red bicycle', size: '512*512', metadata: { sku: 'B-1' }, key: 'bikes/{sku}.png' };
+  const queued = await client.POST('/v1/jobs', { body: request });
+  if (queued.error) throw new ZimageApiError(queued.response.status, queued.error);
+  const done = await waitForJob(client, queued.data.id, { timeoutMs: 120_000, intervalMs: 100 });
+  const read = await client.GET('/v1/jobs/{id}', { params: { path: { id: queued.data.id } } });
+  if (read.error) throw new ZimageApiError(read.response.status, read.error);
+  console.log(JSON.stringify({ jobId: queued.data.id, state: done.state, key: done.result?.key, read: read.data.state, readKey: read.data.result?.key }));
+} catch (error) {
+  console.error(error instanceof ZimageApiError ? error.code + ': ' + error.message : error);
+  process.exitCode = 1;
+}
+`;
+
+const CLIENT_MISSPELT = `import { createZimageClient } from '@zimage/client';
+const client = createZimageClient({ baseUrl: 'http://127.0.0.1:8080', token: 'a-token' });
+await client.POST('/v1/jobs', { body: { promt: 'A red bicycle', size: '512*512' } });
+`;
+
+/** Package names npm installed below `dir`/node_modules, nested ones included (from npm's hidden lockfile). */
+function installedPackages(dir: string): string[] {
+  const lock = JSON.parse(readFileSync(join(dir, 'node_modules/.package-lock.json'), 'utf8')) as { packages: Record<string, unknown> };
+  return Object.keys(lock.packages).map((path) => path.replace(/^.*node_modules\//, ''));
+}
 
 function tsconfig(options: Record<string, unknown>, file: string): string {
   return JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', types: ['node'], skipLibCheck: false, ...options }, files: [file] });
@@ -195,4 +225,58 @@ describe('packages, packed and installed with npm', () => {
     const manifest = readdirSync(join(cli, 'output')).find((f) => f.endsWith('.results.jsonl'));
     expect(manifest && readFileSync(join(cli, 'output', manifest), 'utf8').trim().split('\n')).toHaveLength(24);
   }, SETUP_MS);
+
+  describe('the typed HTTP client, installed on its own', () => {
+    let project: string;
+
+    beforeAll(async () => {
+      project = await scratchProject('client-service', ['client'], { '@types/node': '22.19.1' });
+      mkdirSync(join(project, 'src'));
+      writeFileSync(join(project, 'src/service.ts'), CLIENT_SERVICE);
+      writeFileSync(join(project, 'src/misspelt.ts'), CLIENT_MISSPELT);
+      writeFileSync(join(project, 'tsconfig.loose.json'), tsconfig({ strict: false, rootDir: 'src', outDir: 'dist' }, 'src/service.ts'));
+      writeFileSync(join(project, 'tsconfig.strict.json'), tsconfig({ strict: true, exactOptionalPropertyTypes: true, noUncheckedIndexedAccess: true, noEmit: true }, 'src/service.ts'));
+      writeFileSync(join(project, 'tsconfig.misspelt.json'), tsconfig({ strict: true, noEmit: true }, 'src/misspelt.ts'));
+    }, SETUP_MS);
+
+    it('installs openapi-fetch and no other zimage package, nor fastify, BullMQ or ioredis (size reported)', () => {
+      const installed = installedPackages(project);
+      expect(installed).toContain('openapi-fetch');
+      expect(installed.filter((name) => name.startsWith('@zimage/'))).toEqual(['@zimage/client']);
+      for (const heavy of ['fastify', 'bullmq', 'ioredis']) expect(installed, heavy).not.toContain(heavy);
+      const modules = join(project, 'node_modules');
+      const total = treeBytes(modules);
+      const types = treeBytes(join(modules, '@types'));
+      console.info(`HTTP client installs ${((total - types) / 1e6).toFixed(2)} MB (+ ${(types / 1e6).toFixed(1)} MB of the service's own @types)`);
+    });
+
+    it('a service compiles against its declarations under strict: false and under strict + exactOptionalPropertyTypes', async () => {
+      const loose = await tsc(project, 'tsconfig.loose.json');
+      expect(loose.output).toBe('');
+      expect(loose.code).toBe(0);
+      const strict = await tsc(project, 'tsconfig.strict.json');
+      expect(strict.output).toBe('');
+      expect(strict.code).toBe(0);
+    }, STEP_MS);
+
+    it('a misspelt request body field does not compile', async () => {
+      const misspelt = await tsc(project, 'tsconfig.misspelt.json');
+      expect(misspelt.code).not.toBe(0);
+      expect(misspelt.output).toMatch(/misspelt\.ts\(3,\d+\): error TS\d+: .*'promt'/);
+    }, STEP_MS);
+
+    it('the compiled service enqueues, waits for and reads a job over HTTP from a real API (Redis, worker, emulator)', async () => {
+      if (!existsSync(join(project, 'dist/service.js'))) await tsc(project, 'tsconfig.loose.json');
+      await using api = await startApi();
+      const child = spawn(process.execPath, ['dist/service.js'], { cwd: project, env: { ...env, ZIMAGE_URL: api.url, ZIMAGE_TOKEN: TOKEN }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const result = await collect(child, STEP_MS);
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      const answer = JSON.parse(result.stdout) as { jobId: string; state: string; key: string; read: string; readKey: string };
+      expect(answer).toMatchObject({ state: 'completed', key: 'bikes/B-1.png', read: 'completed', readKey: 'bikes/B-1.png' });
+      // The job went through this API's queue, and its image is in this stack's storage.
+      expect((await api.stack.producer.getJob(answer.jobId))?.state).toBe('completed');
+      expect(existsSync(join(api.stack.outputDir, answer.key))).toBe(true);
+    }, STEP_MS);
+  });
 });

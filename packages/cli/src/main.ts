@@ -7,11 +7,14 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { apiCommand } from './commands/api.js';
 import { batchCommand } from './commands/batch.js';
+import { batchesCommand } from './commands/batches.js';
+import { cancelCommand } from './commands/cancel.js';
 import { demoCommand } from './commands/demo.js';
 import { emulatorCommand } from './commands/emulator.js';
 import { enqueueCommand } from './commands/enqueue.js';
 import { healthCommand } from './commands/health.js';
 import { jobsParkedCommand, jobsRetryCommand } from './commands/jobs.js';
+import { resultsCommand } from './commands/results.js';
 import { resumeCommand } from './commands/resume.js';
 import { scheduleApplyCommand, scheduleListCommand, scheduleRemoveCommand } from './commands/schedule.js';
 import { statusCommand } from './commands/status.js';
@@ -24,7 +27,8 @@ import {
 } from './commands/webhooks.js';
 import { workerCommand } from './commands/worker.js';
 import { collect } from './parse-options.js';
-import { EXIT, runCommand, usageError } from './run-command.js';
+import { loadEnvFile } from './env-file.js';
+import { EXIT, reportError, runCommand, usageError } from './run-command.js';
 
 const CLI_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -33,6 +37,7 @@ const CLI_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.m
 const program = new Command('zimage')
   .description('Bulk and scheduled image generation with DashScope z-image-turbo, on BullMQ')
   .version(CLI_VERSION)
+  .option('--env-file <path>', 'read variables from a .env file first (variables already set win)')
   .exitOverride()
   .configureOutput({ outputError: (text, write) => write(usageError(text)) });
 
@@ -40,6 +45,7 @@ program
   .command('demo')
   .description('run the whole pipeline on examples/catalogue.csv, with nothing configured')
   .option('--file <path>', 'another CSV or JSONL file')
+  .option('--json', 'print a JSON summary at the end')
   .action(runCommand(demoCommand));
 
 program
@@ -47,9 +53,10 @@ program
   .description('serve the HTTP API (needs ZIMAGE_API_TOKENS) until SIGINT/SIGTERM')
   .option('--port <n>', 'port (default PORT or 8080)')
   .option('--host <host>', 'interface (default ZIMAGE_API_HOST or 0.0.0.0)')
+  .option('--json', 'log JSON lines, also on a terminal')
   .action(runCommand(apiCommand));
 
-program.command('worker').description('process generation jobs until SIGINT/SIGTERM').action(runCommand(workerCommand));
+program.command('worker').description('process generation jobs until SIGINT/SIGTERM').option('--json', 'log JSON lines, also on a terminal').action(runCommand(workerCommand));
 
 program
   .command('enqueue')
@@ -87,22 +94,49 @@ program
   .option('--manifest <path>', 'results manifest path for --watch')
   .option('--webhook <url>', "URL called back with every job's event and batch.completed")
   .option('--webhook-events <list>', 'comma-separated event types for --webhook (default: all)')
+  .option('--json', 'print the batch (and with --watch its outcome) as JSON')
   .action(runCommand(batchCommand));
 
 program
   .command('status')
   .description("print a batch's counts (or a job's state)")
   .argument('<id>', 'batch id or job id')
+  .option('--watch', 'follow it until it ends (warns while no worker is connected)')
   .option('--json', 'print JSON')
   .action(runCommand(statusCommand));
+
+program
+  .command('batches')
+  .description('batches newest first, with state, counts and spend')
+  .option('--state <state>', 'running, cancelling or completed')
+  .option('--limit <n>', 'how many (1–500, default 50)')
+  .option('--cursor <cursor>', 'the next page, as printed after the previous one')
+  .option('--json', 'print JSON')
+  .action(runCommand(batchesCommand));
+
+program
+  .command('cancel')
+  .description('cancel a batch (every job not finished) or one job; a paid image is still stored')
+  .argument('<id>', 'batch id or job id')
+  .option('--json', 'print JSON')
+  .action(runCommand(cancelCommand));
+
+program
+  .command('results')
+  .description("print a batch's results manifest (NDJSON), or download its images and manifest into a folder (resumable)")
+  .argument('<batchId>')
+  .option('--download <dir>', 'write the images under their keys, and the manifest, into this folder; images already there are kept')
+  .option('--json', 'with --download: print the report as JSON')
+  .action(runCommand(resultsCommand));
 
 program
   .command('health')
   .description('exit 0 when the worker or API writing ZIMAGE_HEALTH_FILE reaches Redis and storage (container HEALTHCHECK)')
   .option('--max-age <seconds>', 'oldest report that counts (default 30)')
+  .option('--json', 'print JSON')
   .action(runCommand(healthCommand));
 
-program.command('resume').description('resume a paused queue (an account-wide error, storage, an outage) once it is fixed').action(runCommand(resumeCommand));
+program.command('resume').description('resume a paused queue (an account-wide error, storage, an outage) once it is fixed').option('--json', 'print JSON').action(runCommand(resumeCommand));
 
 const jobs = program.command('jobs').description('single jobs: paid images parked for an operator');
 jobs.command('parked').description('paid images held because storage can never accept their key, with what to do').option('--json', 'print JSON').action(runCommand(jobsParkedCommand));
@@ -124,7 +158,7 @@ schedule
   .option('--json', 'print JSON')
   .action(runCommand(scheduleApplyCommand));
 schedule.command('list').description('every schedule with its next run').option('--json', 'print JSON').action(runCommand(scheduleListCommand));
-schedule.command('remove').description('remove a schedule').argument('<id>').action(runCommand(scheduleRemoveCommand));
+schedule.command('remove').description('remove a schedule').argument('<id>').option('--json', 'print JSON').action(runCommand(scheduleRemoveCommand));
 
 const webhooks = program.command('webhooks').description('webhook deliveries: log, replay, endpoints');
 webhooks
@@ -140,10 +174,11 @@ webhooks
   .option('--endpoint <id>', 'only this endpoint (with --since: every dead letter of this endpoint)')
   .option('--since <iso>', 'with --endpoint: events at or after this time')
   .option('--force', 'also send deliveries that succeeded')
+  .option('--json', 'print JSON')
   .action(runCommand(webhooksReplayCommand));
 webhooks.command('list').description('registered endpoints, their state and dead letters').option('--json', 'print JSON').action(runCommand(webhooksListCommand));
-webhooks.command('enable').description('re-enable an endpoint disabled by a 410').argument('<endpointId>').action(runCommand(webhooksEnableCommand));
-webhooks.command('secret').description('print a new whsec_ signing secret').action(runCommand(webhooksSecretCommand));
+webhooks.command('enable').description('re-enable an endpoint disabled by a 410').argument('<endpointId>').option('--json', 'print JSON').action(runCommand(webhooksEnableCommand));
+webhooks.command('secret').description('print a new whsec_ signing secret').option('--json', 'print JSON').action(runCommand(webhooksSecretCommand));
 
 program
   .command('emulator')
@@ -161,12 +196,25 @@ program
   .option('--bucket-size <n>', 'token-bucket capacity (default 10)')
   .option('--max-in-flight <n>', 'concurrency: most requests accepted and not yet answered (default 4)')
   .option('--drift <schedule>', 'drift: atMs:rpm steps from the first request, e.g. "0:600,60000:360,120000:600"')
+  .option('--json', 'print where it listens as JSON')
   .action(runCommand(emulatorCommand));
+
+// --env-file is read before any command parses its environment.
+program.hook('preAction', () => {
+  const file = program.opts<{ envFile?: string }>().envFile;
+  if (file === undefined) return;
+  try {
+    loadEnvFile(file);
+  } catch (error) {
+    // Printed here in the catalogue's shape; the CommanderError only stops the command.
+    throw new CommanderError(reportError(error), 'zimage.envFile', '');
+  }
+});
 
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
   // exitOverride: --help and --version end here with exit code 0; usage errors were printed.
   if (!(error instanceof CommanderError)) throw error;
-  process.exitCode = error.exitCode === 0 ? EXIT.ok : EXIT.badInput;
+  process.exitCode = error.code === 'zimage.envFile' ? error.exitCode : error.exitCode === 0 ? EXIT.ok : EXIT.badInput;
 }

@@ -2,6 +2,7 @@
  * `--watch`: a progress bar (done, failed, total, images a minute, ETA) until the batch ends, then
  * a summary and the JSONL results manifest. Stops early, loudly, if the queue gets paused for an
  * account-wide error (bad key, arrears), because then nothing will move until an operator acts.
+ * Warns, instead of waiting silently, while no worker is connected to the queue.
  */
 import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -16,8 +17,12 @@ export interface WatchOutcome {
   pausedReason: string | undefined;
 }
 
+/** How often the watch asks BullMQ whether any worker is connected. */
+const WORKER_CHECK_MS = 5_000;
+
 export async function watchBatch(producer: Producer, batchId: string, options: { pollMs?: number } = {}): Promise<WatchOutcome> {
   const started = Date.now();
+  const workers = new WorkerPresence(producer);
   const bar = new SingleBar(
     {
       format: '{bar} {value}/{total} done | {failed} failed | {rate} img/min | ETA {etaText}',
@@ -41,6 +46,7 @@ export async function watchBatch(producer: Producer, batchId: string, options: {
       const eta = rate > 0 ? (status.pending / rate) * 60 : undefined;
       bar.update(done, { failed: status.failed + status.expired, rate: rate.toFixed(1), etaText: eta === undefined ? '…' : formatSeconds(eta) });
       if (status.pending === 0) break;
+      await workers.check();
       const pause = await producer.pauseState();
       if (pause.paused) {
         pausedReason = pause.reason ? `${pause.reason.code}: ${pause.reason.message} → ${pause.reason.action}` : 'paused by an operator';
@@ -81,4 +87,28 @@ function formatSeconds(seconds: number): string {
   const m = Math.floor(seconds / 60);
   if (m < 60) return `${m} min ${Math.round(seconds % 60)} s`;
   return `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
+/**
+ * Says once when no worker is connected to the queue (BullMQ's worker list, CLIENT LIST), and once
+ * when one is again. A Redis that refuses CLIENT LIST (some managed ones) gets no warning.
+ */
+export class WorkerPresence {
+  private lastCheck = 0;
+  private warned = false;
+
+  constructor(private readonly producer: Producer) {}
+
+  async check(now = Date.now()): Promise<void> {
+    if (now - this.lastCheck < WORKER_CHECK_MS && this.lastCheck !== 0) return;
+    this.lastCheck = now;
+    const count = await this.producer.queue.getWorkersCount().catch(() => undefined);
+    if (count === 0 && !this.warned) {
+      this.warned = true;
+      process.stderr.write(`\nWarning: no worker is connected to queue "${this.producer.queue.name}" (prefix ${this.producer.queue.opts.prefix}); nothing will run until one starts (\`zimage worker\` with the same REDIS_URL and ZIMAGE_PREFIX). Still watching.\n`);
+    } else if (count !== undefined && count > 0 && this.warned) {
+      this.warned = false;
+      process.stderr.write(`\n${count} worker(s) connected.\n`);
+    }
+  }
 }

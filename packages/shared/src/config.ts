@@ -184,16 +184,22 @@ export const workerEnvSchema = baseEnvSchema.extend({
   ),
 });
 
+/** The variables that open the object store: STORAGE_URL and the AWS_* ones. */
+const storageVars = workerEnvSchema.pick({
+  STORAGE_URL: true,
+  AWS_REGION: true,
+  AWS_ACCESS_KEY_ID: true,
+  AWS_SECRET_ACCESS_KEY: true,
+  AWS_ENDPOINT_URL_S3: true,
+  ZIMAGE_S3_FORCE_PATH_STYLE: true,
+}).shape;
+
+/** Commands that read images back from storage (`zimage results --download`): the producer's and the storage variables. */
+export const storageReaderEnvSchema = producerEnvSchema.extend(storageVars);
+
 /** `zimage api`: the producer's variables, storage (readiness, gallery images) and the API's own. */
 export const apiEnvSchema = producerEnvSchema.extend({
-  ...workerEnvSchema.pick({
-    STORAGE_URL: true,
-    AWS_REGION: true,
-    AWS_ACCESS_KEY_ID: true,
-    AWS_SECRET_ACCESS_KEY: true,
-    AWS_ENDPOINT_URL_S3: true,
-    ZIMAGE_S3_FORCE_PATH_STYLE: true,
-  }).shape,
+  ...storageVars,
   PORT: intVar(0, 65535, 8080),
   /** Interface to listen on. */
   ZIMAGE_API_HOST: z.preprocess(emptyAsUndefined, z.string().default('0.0.0.0')),

@@ -11,6 +11,7 @@ export {
 } from './errors.js';
 export {
   apiEnvSchema,
+  storageReaderEnvSchema,
   baseEnvSchema,
   dashscopeBaseUrl,
   insecureBaseUrlProblem,

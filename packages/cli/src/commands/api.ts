@@ -6,10 +6,10 @@ import { parseInteger } from '../parse-options.js';
 import { producerFromEnv } from '../producer-from-env.js';
 import { storageFromEnv } from '../storage-from-env.js';
 
-export async function apiCommand(flags: { port?: string; host?: string }): Promise<number> {
+export async function apiCommand(flags: { port?: string; host?: string; json?: boolean }): Promise<number> {
   const env = loadConfig(apiEnvSchema, process.env);
   const port = parseInteger('--port', flags.port) ?? env.PORT;
-  const logger = createLogger({ level: env.LOG_LEVEL, secrets: [...env.ZIMAGE_API_TOKENS, env.AWS_SECRET_ACCESS_KEY] });
+  const logger = createLogger({ level: env.LOG_LEVEL, secrets: [...env.ZIMAGE_API_TOKENS, env.AWS_SECRET_ACCESS_KEY], ...(flags.json ? { pretty: false } : {}) });
   const storage = storageFromEnv(env);
   const producer = await producerFromEnv(env);
   // The API's own connection waits out Redis restarts instead of failing requests at once.

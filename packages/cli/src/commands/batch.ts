@@ -2,6 +2,7 @@ import { ingestBatchFile, type IngestReport } from '@zimage/producer';
 import { type AppError, isAppError, loadConfig, producerEnvSchema } from '@zimage/shared';
 import { parseEventTypes, parseInteger } from '../parse-options.js';
 import { producerFromEnv } from '../producer-from-env.js';
+import { defaultManifestPath } from '../manifest-path.js';
 import { formatSummary, watchBatch, writeManifest } from '../watch-batch.js';
 
 export interface BatchFlags {
@@ -18,6 +19,7 @@ export interface BatchFlags {
   manifest?: string;
   webhook?: string;
   webhookEvents?: string;
+  json?: boolean;
 }
 
 /** `zimage batch FILE`: validate every row, enqueue, optionally watch to the end. */
@@ -52,8 +54,12 @@ export async function batchCommand(file: string, flags: BatchFlags): Promise<num
     process.stderr.write(`Enqueued ${report.enqueued} of ${report.rows} rows as batch ${report.batchId}\n`);
     if (report.alreadyQueued > 0) process.stderr.write(`${report.alreadyQueued} rows matched jobs already in the queue (same idempotency key); not added again\n`);
     if (report.rejectedCount > 0) process.stderr.write(`Skipped ${report.rejectedCount} invalid rows → ${report.rejectedPath}\n`);
-    process.stdout.write(`${report.batchId}\n`);
-    if (!flags.watch) return 0;
+    const summary = { batchId: report.batchId, rows: report.rows, enqueued: report.enqueued, alreadyQueued: report.alreadyQueued, rejectedCount: report.rejectedCount, rejectedPath: report.rejectedPath };
+    if (!flags.watch) {
+      process.stdout.write(flags.json ? `${JSON.stringify(summary)}\n` : `${report.batchId}\n`);
+      return 0;
+    }
+    if (!flags.json) process.stdout.write(`${report.batchId}\n`);
 
     const outcome = await watchBatch(producer, report.batchId);
     process.stderr.write(`${formatSummary(outcome)}\n`);
@@ -61,9 +67,10 @@ export async function batchCommand(file: string, flags: BatchFlags): Promise<num
       process.stderr.write(`Queue paused: ${outcome.pausedReason}\n`);
       return 1;
     }
-    const manifest = flags.manifest ?? `zimage-${report.batchId}.results.jsonl`;
+    const manifest = flags.manifest ?? defaultManifestPath(env.STORAGE_URL, report.batchId);
     const lines = await writeManifest(producer, report.batchId, manifest);
     process.stderr.write(`Results manifest (${lines} lines): ${manifest}\n`);
+    if (flags.json) process.stdout.write(`${JSON.stringify({ ...summary, status: outcome.status, seconds: outcome.seconds, manifest })}\n`);
     return outcome.status.failed + outcome.status.expired > 0 ? 1 : 0;
   } finally {
     await producer.close();

@@ -6,7 +6,7 @@
  * Storage: STORAGE_URL, default ./output. Prints progress, a summary and the results manifest.
  */
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createEmulator, type Emulator } from '@zimage/emulator';
 import { createProducer, ingestBatchFile } from '@zimage/producer';
@@ -22,13 +22,14 @@ import {
   workerEnvSchema,
   type RedisServerHandle,
 } from '@zimage/shared';
+import { defaultManifestPath } from '../manifest-path.js';
 import { formatSummary, watchBatch, writeManifest } from '../watch-batch.js';
 import { workerFromEnv } from '../worker-from-env.js';
 
 /** The built CLI ships the demo file in dist/demo; from the sources it is the checkout's examples/. */
 const CATALOGUE_CANDIDATES = ['../demo/catalogue.csv', '../../../../examples/catalogue.csv'].map((path) => resolve(dirname(fileURLToPath(import.meta.url)), path));
 
-export async function demoCommand(flags: { file?: string }): Promise<number> {
+export async function demoCommand(flags: { file?: string; json?: boolean }): Promise<number> {
   const env = loadConfig(workerEnvSchema, process.env);
   const file = flags.file ?? CATALOGUE_CANDIDATES.find((path) => existsSync(path)) ?? CATALOGUE_CANDIDATES[0]!;
   if (!existsSync(file)) throw new AppError('REQUEST_INVALID', `demo file not found: ${file}`);
@@ -100,7 +101,7 @@ export async function demoCommand(flags: { file?: string }): Promise<number> {
       return 1;
     }
     const outputDir = env.STORAGE_URL.startsWith('file:') ? env.STORAGE_URL.slice('file:'.length).replace(/^\/\/(?=\/)/, '') : '.';
-    const manifest = join(outputDir, `${report.batchId}.results.jsonl`);
+    const manifest = defaultManifestPath(env.STORAGE_URL, report.batchId);
     await writeManifest(producer, report.batchId, manifest);
     say(`Images${emulator ? ' (emulator stand-ins)' : ''}: ${env.STORAGE_URL.startsWith('file:') ? resolve(outputDir, 'catalogue') : `${env.STORAGE_URL}/catalogue/`}`);
     say(`Results manifest: ${resolve(manifest)}`);
@@ -108,6 +109,10 @@ export async function demoCommand(flags: { file?: string }): Promise<number> {
     if (emulator) {
       const stats = emulator.stats();
       say(`Emulator: ${stats.requests} requests, ${stats.throttled} throttled, ${stats.imagesGenerated} images billed ($${stats.billedUsd.toFixed(3)} at list price)`);
+    }
+    if (flags.json) {
+      const emulatorStats = emulator ? emulator.stats() : undefined;
+      process.stdout.write(`${JSON.stringify({ batchId: report.batchId, status: outcome.status, seconds: outcome.seconds, imagesPerMinute: outcome.imagesPerMinute, manifest: resolve(manifest), emulator: emulatorStats ? { requests: emulatorStats.requests, throttled: emulatorStats.throttled, imagesBilled: emulatorStats.imagesGenerated } : undefined })}\n`);
     }
     return outcome.status.failed + outcome.status.expired > 0 ? 1 : 0;
   } finally {

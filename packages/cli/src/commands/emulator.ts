@@ -6,6 +6,7 @@ import { parseInteger } from '../parse-options.js';
 const OPTION_ACTION = 'Fix the option named in the error (zimage emulator --help lists them).';
 
 export interface EmulatorFlags {
+  json?: boolean;
   port: string;
   host: string;
   rpm?: string;
@@ -50,8 +51,11 @@ export async function emulatorCommand(flags: EmulatorFlags): Promise<number> {
     },
     ...(latency ? { latency: { minMs: Number(latency[1]), maxMs: Number(latency[2]) } } : {}),
   }, flags.host, port);
-  process.stdout.write(`DashScope emulator listening at ${emulator.url}\n  DASHSCOPE_BASE_URL=${emulator.url}\n  stats: ${emulator.url}/__emulator/stats\n`);
-  if (flags.limiter) process.stdout.write(`  limiter: ${emulator.limiter.model}\n`);
+  if (flags.json) process.stdout.write(`${JSON.stringify({ url: emulator.url, stats: `${emulator.url}/__emulator/stats`, limiter: emulator.limiter.model })}\n`);
+  else {
+    process.stdout.write(`DashScope emulator listening at ${emulator.url}\n  DASHSCOPE_BASE_URL=${emulator.url}\n  stats: ${emulator.url}/__emulator/stats\n`);
+    if (flags.limiter) process.stdout.write(`  limiter: ${emulator.limiter.model}\n`);
+  }
   await new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());
     process.once('SIGTERM', () => resolve());

@@ -6,7 +6,7 @@ import { Queue } from 'bullmq';
  * `zimage resume`: resumes a paused queue once its cause is fixed: re-enables the accounts, closes
  * the upstream circuit breakers and forgets the storage failures counted so far.
  */
-export async function resumeCommand(): Promise<number> {
+export async function resumeCommand(flags: { json?: boolean } = {}): Promise<number> {
   const env = loadConfig(baseEnvSchema, process.env);
   const connection = createRedisConnection(env.REDIS_URL, 'producer');
   try {
@@ -22,7 +22,8 @@ export async function resumeCommand(): Promise<number> {
     const breakers = await connection.keys(`${circuitBreakerKey(env.ZIMAGE_PREFIX, '')}*`);
     if (breakers.length > 0) await connection.del(...breakers);
     await queue.resume();
-    process.stderr.write(`Queue resumed${accounts.length > 0 ? `; accounts enabled: ${accounts.join(', ')}` : ''}\n`);
+    if (flags.json) process.stdout.write(`${JSON.stringify({ resumed: true, accountsEnabled: accounts })}\n`);
+    else process.stderr.write(`Queue resumed${accounts.length > 0 ? `; accounts enabled: ${accounts.join(', ')}` : ''}\n`);
     return 0;
   } finally {
     await queue.close();

@@ -57,10 +57,11 @@ export async function scheduleListCommand(flags: { json?: boolean }): Promise<nu
   });
 }
 
-export async function scheduleRemoveCommand(id: string): Promise<number> {
+export async function scheduleRemoveCommand(id: string, flags: { json?: boolean } = {}): Promise<number> {
   return withSchedules(async (schedules) => {
     const removed = await schedules.remove(id);
-    process.stdout.write(removed ? `removed ${id}\n` : `no schedule ${id}\n`);
+    if (flags.json) process.stdout.write(`${JSON.stringify({ id, removed })}\n`);
+    else process.stdout.write(removed ? `removed ${id}\n` : `no schedule ${id}\n`);
     return removed ? 0 : 1;
   });
 }

@@ -53,7 +53,7 @@ export async function webhooksLogCommand(eventId: string, flags: { json?: boolea
   });
 }
 
-export async function webhooksReplayCommand(eventId: string | undefined, flags: { endpoint?: string; since?: string; force?: boolean }): Promise<number> {
+export async function webhooksReplayCommand(eventId: string | undefined, flags: { endpoint?: string; since?: string; force?: boolean; json?: boolean }): Promise<number> {
   if (!eventId && !(flags.endpoint && flags.since)) {
     throw new AppError('REQUEST_INVALID', 'give an EVENT_ID, or --endpoint ID with --since TIME to replay an endpoint');
   }
@@ -66,6 +66,10 @@ export async function webhooksReplayCommand(eventId: string | undefined, flags: 
     const outcome: ReplayOutcome = eventId
       ? await replayEvent(redis, queue, prefix, eventId, { ...(flags.endpoint ? { endpointId: flags.endpoint } : {}), force: flags.force ?? false })
       : await replayEndpoint(queue, flags.endpoint as string, since as Date);
+    if (flags.json) {
+      process.stdout.write(`${JSON.stringify(outcome)}\n`);
+      return 0;
+    }
     process.stdout.write(`Replayed ${outcome.replayed.length} deliver${outcome.replayed.length === 1 ? 'y' : 'ies'}\n`);
     for (const id of outcome.replayed) process.stdout.write(`  ${id}\n`);
     for (const s of outcome.skipped) process.stdout.write(`  skipped ${s.jobId} (${s.state}${s.state === 'completed' ? '; --force sends it again' : ''})\n`);
@@ -78,10 +82,11 @@ export async function webhooksReplayCommand(eventId: string | undefined, flags: 
   });
 }
 
-export async function webhooksEnableCommand(endpointId: string): Promise<number> {
+export async function webhooksEnableCommand(endpointId: string, flags: { json?: boolean } = {}): Promise<number> {
   return withRedis(async (redis, _queue, prefix) => {
     const was = await enableEndpoint(redis, prefix, endpointId);
-    process.stdout.write(was ? `Endpoint ${endpointId} enabled\n` : `Endpoint ${endpointId} was not disabled\n`);
+    if (flags.json) process.stdout.write(`${JSON.stringify({ endpointId, enabled: was })}\n`);
+    else process.stdout.write(was ? `Endpoint ${endpointId} enabled\n` : `Endpoint ${endpointId} was not disabled\n`);
     return 0;
   });
 }
@@ -123,8 +128,9 @@ export async function webhooksListCommand(flags: { json?: boolean }): Promise<nu
   });
 }
 
-export async function webhooksSecretCommand(): Promise<number> {
-  process.stdout.write(`${generateWebhookSecret()}\n`);
+export async function webhooksSecretCommand(flags: { json?: boolean } = {}): Promise<number> {
+  const secret = generateWebhookSecret();
+  process.stdout.write(flags.json ? `${JSON.stringify({ secret })}\n` : `${secret}\n`);
   return 0;
 }
 

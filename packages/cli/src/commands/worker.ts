@@ -14,11 +14,11 @@ const BACKSTOP_MARGIN_MS = 3_000;
  * the drain or a close step did not finish within ZIMAGE_SHUTDOWN_TIMEOUT_MS of the signal (Redis,
  * storage or the upstream unreachable), which is a hard bound.
  */
-export async function workerCommand(): Promise<number> {
+export async function workerCommand(flags: { json?: boolean } = {}): Promise<number> {
   const env = loadConfig(workerEnvSchema, process.env, requireAccount);
   const accounts = resolveAccounts(env, process.env);
   const endpoints = parseWebhookEndpoints(env.ZIMAGE_WEBHOOK_ENDPOINTS, process.env);
-  const logger = createLogger({ level: env.LOG_LEVEL, secrets: [...accounts.map((a) => a.apiKey), env.AWS_SECRET_ACCESS_KEY, ...webhookSecretValues(process.env)] });
+  const logger = createLogger({ level: env.LOG_LEVEL, secrets: [...accounts.map((a) => a.apiKey), env.AWS_SECRET_ACCESS_KEY, ...webhookSecretValues(process.env)], ...(flags.json ? { pretty: false } : {}) });
   // Signals are caught from the start: one that arrives while the worker is still starting is
   // acted on as soon as it is up, instead of killing the process mid-start.
   const timeoutMs = shutdownTimeoutMs(env);

@@ -11,3 +11,4 @@ export {
 } from './s3-metadata.js';
 export { STORAGE_PROBE_KEY } from './storage.js';
 export type { ObjectInfo, PutObjectInput, Storage, StorageConfig, StoredObject } from './storage.js';
+export { resolveContainedPath } from './contained-path.js';
