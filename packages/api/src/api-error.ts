@@ -3,7 +3,7 @@
  * the status from the error catalogue. Bad input is always a 4xx: fastify's own parsing errors
  * (malformed JSON, wrong content type, body too large) are mapped here too; only a bug is a 5xx.
  */
-import { AppError, ERROR_CATALOGUE, isAppError, type ErrorCode, type Logger } from '@zimage/shared';
+import { AppError, asRedisUnavailable, ERROR_CATALOGUE, isAppError, isRedisConnectionError, type ErrorCode, type Logger } from '@zimage/shared';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 
 export interface ErrorBody {
@@ -30,6 +30,8 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
 /** Our error for whatever a handler or fastify threw. */
 export function toApiError(error: unknown): AppError {
   if (isAppError(error)) return error;
+  // Redis lost mid-request: a 503 the client may retry, not a 500 "bug".
+  if (isRedisConnectionError(error)) return asRedisUnavailable(error, 'answering the request') as AppError;
   const fastifyError = error as Partial<FastifyError> | undefined;
   const mapped = fastifyError?.code ? FASTIFY_CODES[fastifyError.code] : undefined;
   if (mapped && fastifyError) return new AppError(mapped, describeParseError(fastifyError));

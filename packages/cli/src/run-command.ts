@@ -5,7 +5,7 @@
  * LOG_LEVEL=debug (a stack trace is for the person fixing it, not the person running it).
  *   0 ok · 1 failed · 2 bad input or configuration · 3 Redis unavailable
  */
-import { ERROR_CATALOGUE, isAppError } from '@zimage/shared';
+import { asRedisUnavailable, ERROR_CATALOGUE, isAppError } from '@zimage/shared';
 
 export const EXIT = { ok: 0, failed: 1, badInput: 2, unavailable: 3 } as const;
 
@@ -29,7 +29,9 @@ export function usageError(text: string): string {
   return `error USAGE_INVALID: ${message}\n  → ${ERROR_CATALOGUE.USAGE_INVALID.action}\n`;
 }
 
-export function reportError(error: unknown): number {
+export function reportError(thrown: unknown): number {
+  // Redis lost mid-command is exit 3 in our words, not an INTERNAL bug.
+  const error = asRedisUnavailable(thrown, 'running the command');
   if (isAppError(error)) {
     process.stderr.write(`error ${error.code}: ${error.message}\n`);
     const issues = error.details['issues'] as { field: string; message: string }[] | undefined;

@@ -17,9 +17,11 @@
  */
 import { hostname } from 'node:os';
 import {
+  asRedisUnavailable,
   AppError,
   batchKey,
   consumeEvents,
+  isRedisConnectionError,
   createRedisConnection,
   lastEventId,
   readEventsAfter,
@@ -31,6 +33,7 @@ import {
 import type { Redis } from 'ioredis';
 import type { ProducerContext } from './producer-context.js';
 import { readBatch, readJob, TERMINAL_JOB_STATES } from './read-models.js';
+import { RedisOutage } from './redis-outage.js';
 
 export interface EventFeedOptions {
   /** Only events of this batch (its jobs' events and its `batch.completed`); ends after `batch.completed`. */
@@ -82,7 +85,7 @@ export async function* eventFeed(context: ProducerContext, options: EventFeedOpt
   } catch (error) {
     // An abort disconnects the reader mid-read: report the abort, not the broken connection.
     if (signal?.aborted) throw signal.reason;
-    throw error;
+    throw asRedisUnavailable(error, 'reading events');
   } finally {
     signal?.removeEventListener('abort', onAbort);
     redis.disconnect();
@@ -144,15 +147,25 @@ async function startPosition(context: ProducerContext, redis: Redis, options: Ev
 
 async function* tailEvents(context: ProducerContext, redis: Redis, options: EventFeedOptions, filter: FeedFilter, from: string): AsyncGenerator<FeedEvent> {
   let position = from;
+  const outage = new RedisOutage('following the event stream');
   for (;;) {
-    const read = await readEventsAfter(redis, context.prefix, position, { count: 100, blockMs: BLOCK_MS });
+    options.signal?.throwIfAborted();
+    let read: Awaited<ReturnType<typeof readEventsAfter>>;
+    try {
+      read = await readEventsAfter(redis, context.prefix, position, { count: 100, blockMs: BLOCK_MS });
+      outage.clear();
+    } catch (error) {
+      // A Redis restart is ridden out from the same position: nothing is skipped or repeated.
+      await outage.tolerate(error, Number.POSITIVE_INFINITY, options.signal);
+      continue;
+    }
     position = read.lastId;
     for (const { streamId, event } of read.events) {
       if (!filter.wants(event)) continue;
       yield { streamId, event };
       if (filter.ends(event)) return;
     }
-    if (read.events.length === 0 && (await subjectFinished(context, options))) return;
+    if (read.events.length === 0 && (await subjectFinished(context, options).catch((error: unknown) => (isRedisConnectionError(error) ? false : Promise.reject(error))))) return;
   }
 }
 

@@ -10,6 +10,7 @@
 import { AppError, type ZimageEvent } from '@zimage/shared';
 import type { EventTail } from './event-tail.js';
 import type { ProducerContext } from './producer-context.js';
+import { RedisOutage } from './redis-outage.js';
 import { readBatch, readJob, TERMINAL_JOB_STATES, type BatchStatus, type JobView } from './read-models.js';
 
 export interface WaitOptions {
@@ -72,18 +73,37 @@ async function waitUntil<T>(tail: EventTail, options: WaitOptions, awaited: Awai
   let eventSeen = false;
   // Subscribed before the first look: an event published between the look and the subscription
   // would otherwise be missed.
-  const unsubscribe = await tail.subscribe((event) => {
+  const outage = new RedisOutage(`waiting for ${awaited.what}`);
+  const listener = (event: ZimageEvent) => {
     if (!awaited.concerns(event)) return;
     eventSeen = true;
     alarm.ring();
-  });
+  };
+  let unsubscribe: () => void;
+  for (;;) {
+    signal?.throwIfAborted();
+    try {
+      unsubscribe = await tail.subscribe(listener);
+      break;
+    } catch (error) {
+      await outage.tolerate(error, deadline, signal);
+    }
+  }
   const onAbort = () => alarm.ring();
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
     let catchUpMs = FIRST_CATCH_UP_MS;
     for (;;) {
       signal?.throwIfAborted();
-      const done = await awaited.look();
+      let done: T | undefined;
+      try {
+        done = await awaited.look();
+        outage.clear();
+      } catch (error) {
+        // A Redis restart or failover is ridden out (up to 30 s, and never past the deadline).
+        await outage.tolerate(error, deadline, signal);
+        continue;
+      }
       if (done !== undefined) return done;
       signal?.throwIfAborted();
       const remaining = deadline - Date.now();

@@ -6,6 +6,7 @@
  * that looks like it is redacted wherever it appears in a log object, and the key's literal value
  * is scrubbed from messages too, in case an error from a dependency quotes it.
  */
+import { createRequire } from 'node:module';
 import { pino, type Logger, type LoggerOptions } from 'pino';
 
 export type { Logger };
@@ -56,13 +57,26 @@ export function createLogger(options: CreateLoggerOptions = {}): Logger {
   }
   if (options.name) config.name = options.name;
   if (options.destination) return pino(config, options.destination);
-  if (pretty) {
+  if (pretty && prettyPrinterInstalled()) {
     return pino({
       ...config,
       transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } },
     });
   }
   return pino(config);
+}
+
+/**
+ * pino-pretty is an optional peer: the CLI installs it, a service that only enqueues does not
+ * need it (its logs are JSON). Without it a terminal gets JSON lines too, rather than a crash.
+ */
+function prettyPrinterInstalled(): boolean {
+  try {
+    createRequire(import.meta.url).resolve('pino-pretty');
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export function scrubSecrets(text: string, secrets: readonly string[]): string {

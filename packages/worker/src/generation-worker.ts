@@ -203,10 +203,6 @@ export async function startGenerationWorker(options: GenerationWorkerOptions): P
   });
 
   await worker.waitUntilReady();
-  logger.info(
-    { concurrency: options.concurrency, accounts: options.accounts.map((a) => ({ id: a.id, region: a.region, rpm: a.rpm })), storage: options.storage.description },
-    `Worker ready: ${options.concurrency} at once; ${options.accounts.map((a) => `${a.id} (${a.region}, ~${a.rpm} rpm)`).join(', ')}`,
-  );
 
   const supervisor = startPauseSupervisor({
     pause,
@@ -270,6 +266,11 @@ export async function startGenerationWorker(options: GenerationWorkerOptions): P
     if (worker.cancelJob(jobId, CANCEL_REASON)) logger.info({ jobId }, 'Cancelling an active job on request');
   });
   await cancelSubscriber.subscribe(cancelChannel(options.prefix));
+  // Said once start-up is over (every step above may wait on Redis): "ready" means started.
+  logger.info(
+    { concurrency: options.concurrency, accounts: options.accounts.map((a) => ({ id: a.id, region: a.region, rpm: a.rpm })), storage: options.storage.description },
+    `Worker ready: ${options.concurrency} at once; ${options.accounts.map((a) => `${a.id} (${a.region}, ~${a.rpm} rpm)`).join(', ')}`,
+  );
 
   let closing: Promise<{ timedOut: boolean }> | undefined;
   async function close(closeOptions: { deadline?: number } = {}): Promise<{ timedOut: boolean }> {
