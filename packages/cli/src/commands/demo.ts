@@ -105,7 +105,9 @@ export async function demoCommand(flags: { file?: string; json?: boolean }): Pro
     await writeManifest(producer, report.batchId, manifest);
     say(`Images${emulator ? ' (emulator stand-ins)' : ''}: ${env.STORAGE_URL.startsWith('file:') ? resolve(outputDir, 'catalogue') : `${env.STORAGE_URL}/catalogue/`}`);
     say(`Results manifest: ${resolve(manifest)}`);
-    if (!privateRedis) say(`Status: ZIMAGE_PREFIX=${prefix} zimage status ${report.batchId}`);
+    // From the checkout's sources (`pnpm demo`) the command is `pnpm zimage`; installed, `zimage`.
+    const zimage = import.meta.url.endsWith('.ts') ? 'pnpm zimage' : 'zimage';
+    if (!privateRedis) say(`Status: ZIMAGE_PREFIX=${prefix} ${zimage} status ${report.batchId}`);
     if (emulator) {
       const stats = emulator.stats();
       say(`Emulator: ${stats.requests} requests, ${stats.throttled} throttled, ${stats.imagesGenerated} images billed ($${stats.billedUsd.toFixed(3)} at list price)`);
