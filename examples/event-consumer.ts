@@ -35,9 +35,11 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 function describe({ streamId, event, fields }: StreamEvent): string {
   const parts = [streamId, event.type, event.id];
-  if (event.type === 'batch.completed') {
+  if (event.type === 'batch.completed' || event.type === 'batch.exhausted') {
     const d = event.data;
     parts.push(`batch=${d.batchId}`, `total=${d.total}`, `succeeded=${d.succeeded}`, `failed=${d.failed}`, `expired=${d.expired}`, `cancelled=${d.cancelled}`);
+  } else if (event.type === 'batch.first_failure') {
+    parts.push(`batch=${event.data.batchId}`, `job=${event.data.jobId}`, `error=${event.data.error.code}`);
   } else if (event.type === 'schedule.failed') {
     parts.push(`schedule=${event.data.scheduleId}`, `tick=${event.data.tickAt}`, `error=${event.data.error.code}`);
   } else {

@@ -51,6 +51,8 @@ export const batchSchema = z.object({
   state: z.enum(BATCH_STATES as [string, ...string[]]),
   total: z.number().int(),
   counts: z.object({ succeeded: z.number().int(), failed: z.number().int(), expired: z.number().int(), cancelled: z.number().int(), pending: z.number().int() }),
+  failedByCode: z.record(z.string(), z.number().int()).describe('Failed jobs by error code'),
+  firstFailureAt: isoTime.optional().describe('When the first job failed (batch.first_failure)'),
   progress: z.number().describe('Finished jobs over total, 0–1'),
   imagesPerMinute: z.number(),
   etaSeconds: z.number().nullable().describe('null until an image has succeeded'),

@@ -171,6 +171,8 @@ export function batchResponse(status: BatchStatus, now: number): ApiBatch {
     state: status.state,
     total: status.total,
     counts: { succeeded: status.succeeded, failed: status.failed, expired: status.expired, cancelled: status.cancelled, pending: status.pending },
+    failedByCode: status.failedByCode,
+    firstFailureAt: status.firstFailureAt,
     progress: status.total === 0 ? 1 : Math.round((done / status.total) * 1000) / 1000,
     imagesPerMinute: Math.round(perMinute * 10) / 10,
     etaSeconds,

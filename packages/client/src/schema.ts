@@ -302,6 +302,12 @@ export interface components {
             estimatedCostUsd: number;
             /** @description null until an image has succeeded */
             etaSeconds: number | null;
+            /** @description Failed jobs by error code */
+            failedByCode: {
+                [key: string]: number;
+            };
+            /** @description When the first job failed (batch.first_failure) */
+            firstFailureAt?: string;
             galleryUrl: string;
             imagesPerMinute: number;
             /** @description Finished jobs over total, 0–1 */
@@ -351,6 +357,12 @@ export interface components {
                 estimatedCostUsd: number;
                 /** @description null until an image has succeeded */
                 etaSeconds: number | null;
+                /** @description Failed jobs by error code */
+                failedByCode: {
+                    [key: string]: number;
+                };
+                /** @description When the first job failed (batch.first_failure) */
+                firstFailureAt?: string;
                 galleryUrl: string;
                 imagesPerMinute: number;
                 /** @description Finished jobs over total, 0–1 */
@@ -475,6 +487,39 @@ export interface components {
             version: 1;
         } | {
             data: {
+                batchId: string;
+                error: {
+                    code: string;
+                    message: string;
+                };
+                jobId: string;
+            };
+            id: string;
+            timestamp: string;
+            /** @constant */
+            type: "batch.first_failure";
+            /** @constant */
+            version: 1;
+        } | {
+            data: {
+                batchId: string;
+                cancelled: number;
+                expired: number;
+                failed: number;
+                failedByCode: {
+                    [key: string]: number;
+                };
+                succeeded: number;
+                total: number;
+            };
+            id: string;
+            timestamp: string;
+            /** @constant */
+            type: "batch.exhausted";
+            /** @constant */
+            version: 1;
+        } | {
+            data: {
                 attempts: number;
                 error: {
                     code: string;
@@ -514,7 +559,7 @@ export interface components {
                 size: string;
                 /** @description A webhook by host only: its URL may hold a token */
                 webhook?: {
-                    events?: ("job.succeeded" | "job.failed" | "job.expired" | "batch.completed" | "schedule.failed")[];
+                    events?: ("job.succeeded" | "job.failed" | "job.expired" | "batch.completed" | "batch.first_failure" | "batch.exhausted" | "schedule.failed")[];
                     host: string;
                 };
             };
@@ -594,7 +639,7 @@ export interface components {
                     size: string;
                     /** @description A webhook by host only: its URL may hold a token */
                     webhook?: {
-                        events?: ("job.succeeded" | "job.failed" | "job.expired" | "batch.completed" | "schedule.failed")[];
+                        events?: ("job.succeeded" | "job.failed" | "job.expired" | "batch.completed" | "batch.first_failure" | "batch.exhausted" | "schedule.failed")[];
                         host: string;
                     };
                 };
@@ -659,7 +704,7 @@ export interface components {
             /** @enum {string} */
             tier?: "1024" | "1280" | "1536";
             webhook?: {
-                events?: ("job.succeeded" | "job.failed" | "job.expired" | "batch.completed" | "schedule.failed")[];
+                events?: ("job.succeeded" | "job.failed" | "job.expired" | "batch.completed" | "batch.first_failure" | "batch.exhausted" | "schedule.failed")[];
                 /** Format: uri */
                 url: string;
             };
@@ -728,7 +773,7 @@ export interface components {
                 tz?: string;
                 /** @description A webhook by host only: its URL may hold a token */
                 webhook?: {
-                    events?: ("job.succeeded" | "job.failed" | "job.expired" | "batch.completed" | "schedule.failed")[];
+                    events?: ("job.succeeded" | "job.failed" | "job.expired" | "batch.completed" | "batch.first_failure" | "batch.exhausted" | "schedule.failed")[];
                     host: string;
                 };
             };
@@ -772,7 +817,7 @@ export interface components {
                     tz?: string;
                     /** @description A webhook by host only: its URL may hold a token */
                     webhook?: {
-                        events?: ("job.succeeded" | "job.failed" | "job.expired" | "batch.completed" | "schedule.failed")[];
+                        events?: ("job.succeeded" | "job.failed" | "job.expired" | "batch.completed" | "batch.first_failure" | "batch.exhausted" | "schedule.failed")[];
                         host: string;
                     };
                 };
@@ -818,7 +863,7 @@ export interface components {
                 tz?: string;
                 /** @description A webhook by host only: its URL may hold a token */
                 webhook?: {
-                    events?: ("job.succeeded" | "job.failed" | "job.expired" | "batch.completed" | "schedule.failed")[];
+                    events?: ("job.succeeded" | "job.failed" | "job.expired" | "batch.completed" | "batch.first_failure" | "batch.exhausted" | "schedule.failed")[];
                     host: string;
                 };
             };
@@ -849,7 +894,7 @@ export interface components {
             size?: string;
             tz?: string;
             webhook?: {
-                events?: ("job.succeeded" | "job.failed" | "job.expired" | "batch.completed" | "schedule.failed")[];
+                events?: ("job.succeeded" | "job.failed" | "job.expired" | "batch.completed" | "batch.first_failure" | "batch.exhausted" | "schedule.failed")[];
                 /** Format: uri */
                 url: string;
             };

@@ -31,6 +31,8 @@ export interface BatchStatus {
   failed: number;
   expired: number;
   cancelled: number;
+  /** Failed jobs by error code (JOB_CANCELLED excluded: those count as cancelled). */
+  failedByCode: Record<string, number>;
   pending: number;
   createdAt: string | undefined;
   completedAt: string | undefined;
@@ -38,6 +40,8 @@ export interface BatchStatus {
   /** Estimated spend of the batch's succeeded jobs so far (list prices), US$. */
   costUsd: number;
   cancelRequestedAt: string | undefined;
+  /** When its first job failed (`batch.first_failure`). */
+  firstFailureAt: string | undefined;
 }
 
 export interface PauseState {
@@ -101,12 +105,14 @@ export function batchStatusOf(batchId: string, hash: Record<string, string>): Ba
     failed: n('failed'),
     expired: n('expired'),
     cancelled: n('cancelled'),
+    failedByCode: Object.fromEntries(Object.entries(hash).filter(([field]) => field.startsWith('failedCode:')).map(([field, count]) => [field.slice('failedCode:'.length), Number(count)])),
     pending: Math.max(0, total - done),
     createdAt: hash['createdAt'] || undefined,
     completedAt,
     source: hash['source'] || undefined,
     costUsd: n('costMicroUsd') / 1e6,
     cancelRequestedAt,
+    firstFailureAt: hash['firstFailureAt'] || undefined,
   };
 }
 

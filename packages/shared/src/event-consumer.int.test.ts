@@ -106,7 +106,11 @@ async function waitFor(condition: () => boolean | Promise<boolean>, what: string
 }
 
 const jobIdOf = (event: StreamEvent): string =>
-  event.event.type === 'batch.completed' ? event.event.data.batchId : event.event.type === 'schedule.failed' ? event.event.data.scheduleId : event.event.data.jobId;
+  event.event.type === 'batch.completed' || event.event.type === 'batch.exhausted'
+    ? event.event.data.batchId
+    : event.event.type === 'schedule.failed'
+      ? event.event.data.scheduleId
+      : event.event.data.jobId;
 
 /** Starts a consumer on its own connection with fast test timings; `stop()` aborts and awaits it. */
 function startConsumer(

@@ -11,8 +11,10 @@
  *   2. the event is appended to the bounded stream (with the job's or batch's webhook, when it has
  *      one, as a separate field for the webhook dispatcher);
  *   3. fleet-wide totals for metrics (terminal jobs by outcome, images stored, estimated spend);
- *   4. for batch jobs, the batch's outcome counter and results manifest entry are updated, and when
- *      the last job becomes terminal `batch.completed` is appended, once (guarded by HSETNX).
+ *   4. for batch jobs, the batch's outcome counter, failures by code and results manifest entry are
+ *      updated; its first failure appends `batch.first_failure`, once; and when the last job
+ *      becomes terminal `batch.completed` is appended, once (guarded by HSETNX), with
+ *      `batch.exhausted` beside it when some jobs failed or expired.
  */
 import type { Redis } from 'ioredis';
 import { eventIdFor, EVENT_SCHEMA_VERSION, type JobEvent } from './events.js';
@@ -66,26 +68,46 @@ export interface PublishOutcome {
 
 /**
  * Lua shared by both scripts: when every job of the batch is terminal, publish batch.completed,
- * once (HSETNX completedAt). Returns true when it published.
+ * once (HSETNX completedAt), with batch.exhausted before it when jobs failed or expired. Returns
+ * true when it published.
  */
 const COMPLETE_BATCH_LUA = `
-local function complete_batch(batch, stream, maxlen, event_id, timestamp, batch_id)
-  local h = redis.call('HMGET', batch, 'total', 'succeeded', 'failed', 'expired', 'cancelled')
-  local total = tonumber(h[1])
-  local s, f, e, c = tonumber(h[2]) or 0, tonumber(h[3]) or 0, tonumber(h[4]) or 0, tonumber(h[5]) or 0
-  if total == nil or s + f + e + c < total then return false end
-  if redis.call('HSETNX', batch, 'completedAt', timestamp) == 0 then return false end
-  local event = cjson.encode({
-    id = event_id, version = ${EVENT_SCHEMA_VERSION}, type = 'batch.completed', timestamp = timestamp,
-    data = { batchId = batch_id, total = total, succeeded = s, failed = f, expired = e, cancelled = c }
-  })
-  local fields = { 'type', 'batch.completed', 'id', event_id, 'event', event }
+-- A batch's own event, with the batch's webhook (if it has one) for the dispatcher.
+local function add_batch_event(batch, stream, maxlen, event_type, event_id, event)
+  local fields = { 'type', event_type, 'id', event_id, 'event', event }
   local webhook = redis.call('HGET', batch, 'webhook')
   if webhook then
     table.insert(fields, 'webhook')
     table.insert(fields, webhook)
   end
   redis.call('XADD', stream, 'MAXLEN', '~', tonumber(maxlen) * ${EVENT_STREAM_BACKSTOP_FACTOR}, '*', unpack(fields))
+end
+
+-- When every job of the batch is terminal: batch.completed, once (HSETNX completedAt), just after
+-- batch.exhausted when some of them failed or expired (with the failures by code), so that
+-- batch.completed stays the last event of a batch, where feeds and waits stop.
+local function complete_batch(batch, stream, maxlen, event_id, timestamp, batch_id, exhausted_id)
+  local h = redis.call('HMGET', batch, 'total', 'succeeded', 'failed', 'expired', 'cancelled')
+  local total = tonumber(h[1])
+  local s, f, e, c = tonumber(h[2]) or 0, tonumber(h[3]) or 0, tonumber(h[4]) or 0, tonumber(h[5]) or 0
+  if total == nil or s + f + e + c < total then return false end
+  if redis.call('HSETNX', batch, 'completedAt', timestamp) == 0 then return false end
+  local counts = { batchId = batch_id, total = total, succeeded = s, failed = f, expired = e, cancelled = c }
+  if f + e > 0 then
+    local by_code = {}
+    local flat = redis.call('HGETALL', batch)
+    for i = 1, #flat, 2 do
+      if string.sub(flat[i], 1, 11) == 'failedCode:' then by_code[string.sub(flat[i], 12)] = tonumber(flat[i + 1]) end
+    end
+    local exhausted = { failedByCode = by_code }
+    for k, v in pairs(counts) do exhausted[k] = v end
+    add_batch_event(batch, stream, maxlen, 'batch.exhausted', exhausted_id, cjson.encode({
+      id = exhausted_id, version = ${EVENT_SCHEMA_VERSION}, type = 'batch.exhausted', timestamp = timestamp, data = exhausted
+    }))
+  end
+  add_batch_event(batch, stream, maxlen, 'batch.completed', event_id, cjson.encode({
+    id = event_id, version = ${EVENT_SCHEMA_VERSION}, type = 'batch.completed', timestamp = timestamp, data = counts
+  }))
   return true
 end
 `;
@@ -112,10 +134,23 @@ end
 if #KEYS < 5 or redis.call('EXISTS', KEYS[4]) == 0 then return 1 end
 redis.call('HINCRBY', KEYS[4], ARGV[6], 1)
 if tonumber(ARGV[13]) > 0 then redis.call('HINCRBY', KEYS[4], 'costMicroUsd', ARGV[13]) end
+if ARGV[6] == 'failed' then
+  -- Failures by code, and the batch's first failure announced once (HSETNX firstFailureAt).
+  local data = cjson.decode(event_json).data or {}
+  local err = data.error or {}
+  local code = err.code or 'INTERNAL'
+  redis.call('HINCRBY', KEYS[4], 'failedCode:' .. code, 1)
+  if redis.call('HSETNX', KEYS[4], 'firstFailureAt', ARGV[10]) == 1 then
+    add_batch_event(KEYS[4], KEYS[2], ARGV[2], 'batch.first_failure', ARGV[17], cjson.encode({
+      id = ARGV[17], version = ${EVENT_SCHEMA_VERSION}, type = 'batch.first_failure', timestamp = ARGV[10],
+      data = { batchId = ARGV[11], jobId = ARGV[7], error = { code = code, message = err.message or '' } }
+    }))
+  end
+end
 redis.call('HSET', KEYS[5], ARGV[7], ARGV[8])
 local ttl = redis.call('PTTL', KEYS[4])
 if ttl > 0 then redis.call('PEXPIRE', KEYS[5], ttl) end
-if complete_batch(KEYS[4], KEYS[2], ARGV[2], ARGV[9], ARGV[10], ARGV[11]) then return 2 end
+if complete_batch(KEYS[4], KEYS[2], ARGV[2], ARGV[9], ARGV[10], ARGV[11], ARGV[18]) then return 2 end
 return 1
 `;
 
@@ -182,6 +217,8 @@ export async function publishJobEvent(redis: Redis, publication: JobPublication,
     String(incarnation),
     JSON.stringify(rerun),
     rerun.id,
+    batchId ? eventIdFor('batch.first_failure', batchId) : '',
+    batchId ? eventIdFor('batch.exhausted', batchId) : '',
   ];
   const result = (await redis.eval(SCRIPT, keys.length, ...keys, ...args)) as number;
   return { published: result > 0, batchCompleted: result === 2 };
@@ -190,7 +227,7 @@ export async function publishJobEvent(redis: Redis, publication: JobPublication,
 const ADJUST_TOTAL_SCRIPT = `${COMPLETE_BATCH_LUA}
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 redis.call('HINCRBY', KEYS[1], 'total', ARGV[1])
-if complete_batch(KEYS[1], KEYS[2], ARGV[5], ARGV[2], ARGV[3], ARGV[4]) then return 1 end
+if complete_batch(KEYS[1], KEYS[2], ARGV[5], ARGV[2], ARGV[3], ARGV[4], ARGV[6]) then return 1 end
 return 0
 `;
 
@@ -210,6 +247,7 @@ export async function adjustBatchTotal(redis: Redis, batchId: string, delta: num
     new Date().toISOString(),
     batchId,
     String(options.maxLen),
+    eventIdFor('batch.exhausted', batchId),
   )) as number;
   return result >= 0;
 }

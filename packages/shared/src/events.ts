@@ -63,6 +63,24 @@ export const batchCompletedEventSchema = z.object({
   }),
 });
 
+/** A batch's first failed job (published once per batch, right after that job's `job.failed`). */
+export const batchFirstFailureEventSchema = z.object({
+  ...base,
+  type: z.literal('batch.first_failure'),
+  data: z.object({
+    batchId: z.string(),
+    jobId: z.string(),
+    error: z.object({ code: z.string(), message: z.string() }),
+  }),
+});
+
+/** Beside `batch.completed` when some of the batch's jobs failed or expired: the counts and the failures by error code. */
+export const batchExhaustedEventSchema = z.object({
+  ...base,
+  type: z.literal('batch.exhausted'),
+  data: batchCompletedEventSchema.shape.data.extend({ failedByCode: z.record(z.string(), z.number().int()) }),
+});
+
 /**
  * A scheduled pipeline's tick that failed for good (its items invalid, its CSV unreadable, its feed
  * down through every retry): no batch was made for `tickAt`. One per tick.
@@ -84,6 +102,8 @@ export const zimageEventSchema = z.discriminatedUnion('type', [
   jobFailedEventSchema,
   jobExpiredEventSchema,
   batchCompletedEventSchema,
+  batchFirstFailureEventSchema,
+  batchExhaustedEventSchema,
   scheduleFailedEventSchema,
 ]);
 
@@ -92,6 +112,8 @@ export type JobSucceededEvent = z.output<typeof jobSucceededEventSchema>;
 export type JobFailedEvent = z.output<typeof jobFailedEventSchema>;
 export type JobExpiredEvent = z.output<typeof jobExpiredEventSchema>;
 export type BatchCompletedEvent = z.output<typeof batchCompletedEventSchema>;
+export type BatchFirstFailureEvent = z.output<typeof batchFirstFailureEventSchema>;
+export type BatchExhaustedEvent = z.output<typeof batchExhaustedEventSchema>;
 export type ScheduleFailedEvent = z.output<typeof scheduleFailedEventSchema>;
 export type JobEvent = JobSucceededEvent | JobFailedEvent | JobExpiredEvent;
 

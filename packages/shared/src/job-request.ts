@@ -14,7 +14,7 @@ import { countPromptChars, MAX_PROMPT_CHARS } from './prompt.js';
 import { encodeMetadataValue } from './storage/s3-metadata.js';
 import { ASPECTS, parseSize, TIERS, type Aspect, type Tier } from './size.js';
 
-export const EVENT_TYPES = ['job.succeeded', 'job.failed', 'job.expired', 'batch.completed', 'schedule.failed'] as const;
+export const EVENT_TYPES = ['job.succeeded', 'job.failed', 'job.expired', 'batch.completed', 'batch.first_failure', 'batch.exhausted', 'schedule.failed'] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
 export const METADATA_KEY_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;

@@ -15,7 +15,7 @@ describe('parseWebhookEndpoints', () => {
     );
     expect(endpoints.map((e) => [e.id, e.events.length, e.keys.length])).toEqual([
       ['crm', 1, 1],
-      ['audit', 5, 2], // every event type, schedule.failed included
+      ['audit', 7, 2], // every event type, the batch lifecycle and schedule.failed included
     ]);
   });
 
