@@ -17,7 +17,9 @@ export function batchIndexRoutes(app: FastifyInstance, producer: Producer): void
     const page = await producer.listBatches(options);
     const now = Date.now();
     const batches = page.batches.map((status) => batchResponse(status, now));
-    const next = page.nextCursor === null ? undefined : `?${new URLSearchParams({ ...(options.state ? { state: options.state } : {}), cursor: page.nextCursor })}`;
+    // The next page keeps every filter of this one.
+    const { cursor: _cursor, ...filters } = (request.query ?? {}) as Record<string, string>;
+    const next = page.nextCursor === null ? undefined : `?${new URLSearchParams({ ...filters, cursor: page.nextCursor })}`;
     return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(renderBatchIndex(batches, options.state, next));
   });
 }

@@ -39,7 +39,10 @@ export async function watchBatch(producer: Producer, batchId: string, options: {
   let pausedReason: string | undefined;
   try {
     for (;;) {
-      status = (await producer.getBatch(batchId)) ?? status;
+      const latest = await producer.getBatch(batchId);
+      // Its record expired (retention) while watched: nothing more will change.
+      if (!latest) break;
+      status = latest;
       const done = status.total - status.pending;
       const minutes = (Date.now() - started) / 60_000;
       const rate = minutes > 0 ? done / minutes : 0;

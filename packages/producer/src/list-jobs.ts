@@ -44,6 +44,8 @@ export interface JobPage {
 }
 
 const MAX_EXAMINED = 5000;
+/** SSCAN's COUNT: fixed, so that a cursor's `skip` means the same step whatever page size asks next. */
+const SCAN_COUNT = 100;
 
 interface ScanCursor {
   scan: string;
@@ -69,7 +71,7 @@ async function listBatchJobs(context: ProducerContext, batchId: string, state: J
   const jobs: JobView[] = [];
   let examined = 0;
   for (;;) {
-    const [next, ids] = await context.connection.sscan(batchJobsKey(context.prefix, batchId), at.scan, 'COUNT', Math.max(limit, 100));
+    const [next, ids] = await context.connection.sscan(batchJobsKey(context.prefix, batchId), at.scan, 'COUNT', SCAN_COUNT);
     const step = ids.slice(at.skip);
     const views = await Promise.all(step.map((id) => readJob(context, id)));
     for (const [i, view] of views.entries()) {
@@ -95,9 +97,10 @@ async function listQueueJobs(context: ProducerContext, state: JobState | undefin
   const ids: string[] = [];
   while (at.list < types.length) {
     const want = limit - ids.length;
-    // One more than wanted, to know whether this list goes on.
-    const found = await context.queue.getJobs([types[at.list] as QueueType], at.offset, at.offset + want, false);
-    for (const job of found.slice(0, want)) ids.push(String(job.id));
+    // Ids, not jobs (a job removed meanwhile would shorten the answer and end the list early), and
+    // one more than wanted, to know whether this list goes on.
+    const found = await context.queue.getRanges([types[at.list] as QueueType], at.offset, at.offset + want, false);
+    ids.push(...found.slice(0, want));
     if (found.length > want) {
       at = { list: at.list, offset: at.offset + want };
       break;
@@ -107,7 +110,8 @@ async function listQueueJobs(context: ProducerContext, state: JobState | undefin
   }
   const views = await Promise.all(ids.map((id) => readJob(context, id)));
   return {
-    jobs: views.filter((view): view is JobView => view !== null),
+    // BullMQ's failed list also holds jobs cancelled while running; and a job may have moved on since.
+    jobs: views.filter((view): view is JobView => view !== null && matches(state, view.state)),
     nextCursor: at.list < types.length ? encodeCursor(at) : null,
   };
 }

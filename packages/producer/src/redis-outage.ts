@@ -4,7 +4,7 @@
  * wait's own deadline comes, and then ends as REDIS_UNAVAILABLE, never as a raw ioredis error.
  * Any other failure is not ours to hide: it is thrown as it is.
  */
-import { AppError, isRedisConnectionError } from '@zimage/shared';
+import { AppError, isRedisConnectionError, isSocketError } from '@zimage/shared';
 
 /** Longest outage a wait or feed rides out before it gives up: a Redis restart or failover fits. */
 export const REDIS_OUTAGE_TOLERANCE_MS = 30_000;
@@ -25,7 +25,10 @@ export class RedisOutage {
 
   /** Rethrows `error` unless it is a lost connection still within the tolerance (and before `deadline`); then waits a second. */
   async tolerate(error: unknown, deadline = Number.POSITIVE_INFINITY, signal?: AbortSignal): Promise<void> {
-    if (!isRedisConnectionError(error)) throw error;
+    // An abort closes the reader mid-read: that is the abort, not an outage.
+    if (signal?.aborted) throw signal.reason;
+    // Only Redis calls come here, so a bare socket error is Redis's too.
+    if (!isRedisConnectionError(error) && !isSocketError(error)) throw error;
     const now = Date.now();
     this.#since ??= now;
     if (now - this.#since >= this.toleranceMs || now + RETRY_MS > deadline) {

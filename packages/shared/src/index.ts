@@ -28,7 +28,7 @@ export {
 export { groupCommit } from './group-commit.js';
 export { createLogger, scrubSecrets, type CreateLoggerOptions, type Logger } from './logger.js';
 export { createRedisConnection, redactRedisUrl, waitForRedis, type RedisRole } from './redis-connection.js';
-export { asRedisUnavailable, isRedisConnectionError } from './redis-errors.js';
+export { asRedisUnavailable, isRedisConnectionError, isSocketError } from './redis-errors.js';
 export {
   apiIdempotencyKey,
   batchJobsKey,

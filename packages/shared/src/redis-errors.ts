@@ -16,12 +16,21 @@ const MESSAGES = [
   /^Failed to refresh slots cache/,
 ];
 
+/**
+ * Whether ioredis says its connection is gone. Only its own shapes: a bare socket errno
+ * (ECONNREFUSED, …) could as well come from S3 or a webhook receiver, so it is not read as Redis
+ * here (see `isSocketError`, for callers that know the failed call was a Redis one).
+ */
 export function isRedisConnectionError(error: unknown): boolean {
   if (isAppError(error)) return error.code === 'REDIS_UNAVAILABLE';
   if (!(error instanceof Error)) return false;
-  const code = (error as NodeJS.ErrnoException).code;
-  if (code !== undefined && SOCKET_CODES.has(code)) return true;
   return error.name === 'MaxRetriesPerRequestError' || MESSAGES.some((pattern) => pattern.test(error.message));
+}
+
+/** A failed socket (refused, reset, timed out, no route, no such host). */
+export function isSocketError(error: unknown): boolean {
+  const code = error instanceof Error ? (error as NodeJS.ErrnoException).code : undefined;
+  return code !== undefined && SOCKET_CODES.has(code);
 }
 
 /** REDIS_UNAVAILABLE for a connection failure (the original kept as `cause`); anything else as it is. */

@@ -7,7 +7,7 @@
  * is written to a temporary file renamed into place only once complete and verified, so an
  * interrupted download leaves no half image that a rerun would take for done.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -79,7 +79,13 @@ async function download(storage: Storage, entries: readonly ManifestEntry[], dir
     while (next < images.length) {
       const entry = images[next++] as ManifestEntry & { key: string; sha256: string };
       // The key came from Redis: it is held to the folder like any path from outside.
-      const target = resolveContainedPath(dir, entry.key);
+      let target: string;
+      try {
+        target = resolveContainedPath(dir, entry.key);
+      } catch {
+        report.missing.push({ jobId: entry.jobId, key: entry.key, reason: 'its key would lead outside the folder; not written' });
+        continue;
+      }
       if ((await sha256OfFile(target)) === entry.sha256) {
         report.alreadyPresent += 1;
         continue;
@@ -94,7 +100,8 @@ async function download(storage: Storage, entries: readonly ManifestEntry[], dir
         continue;
       }
       await mkdir(dirname(target), { recursive: true });
-      const partial = `${target}.${process.pid}.part`;
+      // Its own name: two entries may share a key, and a rerun must not meet another's leftover.
+      const partial = `${target}.${randomUUID()}.part`;
       try {
         await writeFile(partial, bytes);
         await rename(partial, target);
@@ -105,7 +112,10 @@ async function download(storage: Storage, entries: readonly ManifestEntry[], dir
       report.downloaded += 1;
     }
   };
-  await Promise.all(Array.from({ length: Math.min(PARALLEL_READS, images.length) }, worker));
+  // Every reader runs to its end before a failure is reported, so none is left writing.
+  const settled = await Promise.allSettled(Array.from({ length: Math.min(PARALLEL_READS, images.length) }, worker));
+  const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failure) throw failure.reason;
   return report;
 }
 
