@@ -5,7 +5,7 @@
  * schemas that validate them, in `@zimage/shared` and `@zimage/producer`.
  */
 import { EVENT_TYPES, jobResultSchema } from '@zimage/shared';
-import { BATCH_STATES, LISTED_JOB_STATES, MAX_PAGE_LIMIT, scheduleSpecFields } from '@zimage/producer';
+import { BATCH_STATES, CANCELLABLE_STATES, LISTED_JOB_STATES, MAX_PAGE_LIMIT, scheduleSpecFields } from '@zimage/producer';
 import { z } from 'zod';
 
 const isoTime = z.string().describe('ISO 8601 time (UTC)');
@@ -147,6 +147,25 @@ export const jobListQuerySchema = z.strictObject({
   state: z.enum(LISTED_JOB_STATES as [string, ...string[]]).optional().describe('Required without batchId (and then not cancelled)'),
   limit,
   cursor,
+});
+
+/** `POST /v1/jobs/bulk` body: an action on a batch's jobs chosen by filter. */
+export const bulkJobsRequestSchema = z.strictObject({
+  action: z.literal('cancel').describe('What to do with the matching jobs (cancel: as DELETE /v1/jobs/{id} does, paid images still stored)'),
+  batchId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { error: 'must match [A-Za-z0-9_-]{1,64}' }),
+  state: z.enum(CANCELLABLE_STATES).optional().describe('Only jobs in this state (waiting includes prioritized)'),
+  createdAfter: z.iso.datetime({ offset: true }).optional().describe('Only jobs created at or after this time'),
+  createdBefore: z.iso.datetime({ offset: true }).optional().describe('Only jobs created before this time'),
+  dryRun: z.boolean().optional().describe('Count the matching jobs; change nothing'),
+});
+
+export const bulkJobsResultSchema = z.object({
+  matched: z.number().int().describe('Unfinished jobs the filter matched'),
+  cancelled: z.number().int(),
+  cancelling: z.number().int(),
+  storing: z.number().int(),
+  finished: z.number().int().describe('Finished between being matched and cancelled'),
+  dryRun: z.boolean(),
 });
 
 export type ApiJob = z.input<typeof jobSchema>;

@@ -9,6 +9,8 @@ import { scheduleSpecSchema } from '@zimage/producer';
 import { z } from 'zod';
 import {
   batchAcceptedSchema,
+  bulkJobsRequestSchema,
+  bulkJobsResultSchema,
   batchCancelSchema,
   batchListQuerySchema,
   batchPageSchema,
@@ -75,6 +77,8 @@ export function openApiDocument() {
         Job: jsonSchema(jobSchema),
         JobPage: jsonSchema(jobPageSchema),
         JobCancel: jsonSchema(jobCancelSchema),
+        BulkJobsRequest: jsonSchema(bulkJobsRequestSchema, 'input'),
+        BulkJobsResult: jsonSchema(bulkJobsResultSchema),
         Batch: jsonSchema(batchSchema),
         BatchPage: jsonSchema(batchPageSchema),
         BatchAccepted: jsonSchema(batchAcceptedSchema),
@@ -105,6 +109,15 @@ export function openApiDocument() {
           summary: "A batch's jobs (optionally in one state), or the queue's jobs in one state, a page at a time",
           parameters: queryParameters(jobListQuerySchema),
           responses: { '200': ok('A page of jobs', 'JobPage'), '400': failure('Invalid query'), ...common },
+        },
+      },
+      '/v1/jobs/bulk': {
+        post: {
+          operationId: 'bulkJobs',
+          summary: "Cancel a batch's unfinished jobs by state and creation time; dryRun counts them and changes nothing",
+          parameters: [idempotencyKey],
+          requestBody: { required: true, ...json(ref('BulkJobsRequest')) },
+          responses: { '200': ok('What matched and what happened to it', 'BulkJobsResult'), '400': failure('Invalid request: each field and its rule'), '404': failure('No such batch'), '415': failure('Not application/json'), ...common },
         },
       },
       '/v1/jobs/{id}': {

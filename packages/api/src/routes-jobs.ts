@@ -2,7 +2,7 @@
 import { AppError, type JobRequestInput } from '@zimage/shared';
 import type { FastifyInstance } from 'fastify';
 import type { JobState, Producer } from '@zimage/producer';
-import { type jobAcceptedSchema, type jobCancelSchema, jobListQuerySchema, type jobPageSchema } from './api-schemas.js';
+import { bulkJobsRequestSchema, type bulkJobsResultSchema, type jobAcceptedSchema, type jobCancelSchema, jobListQuerySchema, type jobPageSchema } from './api-schemas.js';
 import type { z } from 'zod';
 import { parseQuery } from './parse-query.js';
 import { fingerprintOf, type Idempotency } from './idempotency.js';
@@ -28,6 +28,26 @@ export function jobRoutes(app: FastifyInstance, producer: Producer, idempotency:
         body: { id: job.jobId, status: 'queued', created: job.created, key: job.key, statusUrl: `/v1/jobs/${encodeURIComponent(job.jobId)}` } satisfies z.input<typeof jobAcceptedSchema>,
       };
     });
+    if (outcome.replayed) reply.header('idempotent-replayed', 'true');
+    return reply.code(outcome.status).send(outcome.body);
+  });
+
+  app.post('/v1/jobs/bulk', async (request, reply) => {
+    const type = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+    if (type !== 'application/json') throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'content-type: a bulk request is application/json');
+    const body = parseQuery(bulkJobsRequestSchema, request.body, 'body');
+    const outcome = await idempotency.run(request.headers['idempotency-key'], 'POST /v1/jobs/bulk', fingerprintOf(JSON.stringify(body)), async () => ({
+      status: 200,
+      body: (await producer.cancelJobs(
+        {
+          batchId: body.batchId,
+          state: body.state,
+          createdAfter: body.createdAfter === undefined ? undefined : new Date(body.createdAfter),
+          createdBefore: body.createdBefore === undefined ? undefined : new Date(body.createdBefore),
+        },
+        { dryRun: body.dryRun === true },
+      )) satisfies z.input<typeof bulkJobsResultSchema>,
+    }));
     if (outcome.replayed) reply.header('idempotent-replayed', 'true');
     return reply.code(outcome.status).send(outcome.body);
   });

@@ -14,6 +14,7 @@ import { emulatorCommand } from './commands/emulator.js';
 import { enqueueCommand } from './commands/enqueue.js';
 import { healthCommand } from './commands/health.js';
 import { jobsParkedCommand, jobsRetryCommand } from './commands/jobs.js';
+import { jobsCancelCommand } from './commands/jobs-cancel.js';
 import { resultsCommand } from './commands/results.js';
 import { resumeCommand } from './commands/resume.js';
 import { scheduleApplyCommand, scheduleListCommand, scheduleRemoveCommand } from './commands/schedule.js';
@@ -138,7 +139,17 @@ program
 
 program.command('resume').description('resume a paused queue (an account-wide error, storage, an outage) once it is fixed').option('--json', 'print JSON').action(runCommand(resumeCommand));
 
-const jobs = program.command('jobs').description('single jobs: paid images parked for an operator');
+const jobs = program.command('jobs').description('jobs by filter, and paid images parked for an operator');
+jobs
+  .command('cancel')
+  .description("cancel a batch's unfinished jobs by state and creation time (a paid image is still stored)")
+  .requiredOption('--batch <id>', 'the batch')
+  .option('--state <state>', 'only jobs waiting, delayed or active')
+  .option('--created-after <iso>', 'only jobs created at or after this time')
+  .option('--created-before <iso>', 'only jobs created before this time')
+  .option('--dry-run', 'count the matching jobs; change nothing')
+  .option('--json', 'print JSON')
+  .action(runCommand(jobsCancelCommand));
 jobs.command('parked').description('paid images held because storage can never accept their key, with what to do').option('--json', 'print JSON').action(runCommand(jobsParkedCommand));
 jobs
   .command('retry')

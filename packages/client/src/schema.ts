@@ -245,6 +245,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/jobs/bulk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel a batch's unfinished jobs by state and creation time; dryRun counts them and changes nothing */
+        post: operations["bulkJobs"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/schedules": {
         parameters: {
             query?: never;
@@ -375,6 +392,41 @@ export interface components {
             }[];
             /** @description Pass as `cursor` for the next page; null on the last page */
             nextCursor: string | null;
+        };
+        BulkJobsRequest: {
+            /**
+             * @description What to do with the matching jobs (cancel: as DELETE /v1/jobs/{id} does, paid images still stored)
+             * @constant
+             */
+            action: "cancel";
+            batchId: string;
+            /**
+             * Format: date-time
+             * @description Only jobs created at or after this time
+             */
+            createdAfter?: string;
+            /**
+             * Format: date-time
+             * @description Only jobs created before this time
+             */
+            createdBefore?: string;
+            /** @description Count the matching jobs; change nothing */
+            dryRun?: boolean;
+            /**
+             * @description Only jobs in this state (waiting includes prioritized)
+             * @enum {string}
+             */
+            state?: "waiting" | "delayed" | "active";
+        };
+        BulkJobsResult: {
+            cancelled: number;
+            cancelling: number;
+            dryRun: boolean;
+            /** @description Finished between being matched and cancelled */
+            finished: number;
+            /** @description Unfinished jobs the filter matched */
+            matched: number;
+            storing: number;
         };
         Error: {
             error: {
@@ -1802,6 +1854,87 @@ export interface operations {
             };
             /** @description Already finished */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Redis unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Any other error, in the same shape */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    bulkJobs: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A repeat within 24 h returns the original response */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BulkJobsRequest"];
+            };
+        };
+        responses: {
+            /** @description What matched and what happened to it */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkJobsResult"];
+                };
+            };
+            /** @description Invalid request: each field and its rule */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such batch */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not application/json */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -17,3 +17,4 @@ export { parseDuration, renderTickTime, scheduleSpecFields, scheduleSpecSchema, 
 export { MAX_BATCH_ITEMS } from './batch-limits.js';
 export { BATCH_STATES, MAX_PAGE_LIMIT, type BatchPage, type ListBatchesOptions } from './list-batches.js';
 export { LISTED_JOB_STATES, type JobPage, type ListJobsOptions } from './list-jobs.js';
+export { CANCELLABLE_STATES, type BulkCancelFilter, type BulkCancelOutcome, type CancellableState } from './bulk-cancel.js';

@@ -10,6 +10,7 @@ import { createRedisConnection, type JobPayload, type JobRequestInput, type JobR
 import type { Queue } from 'bullmq';
 import { addPreparedJobs, type AddOutcome } from './add-jobs.js';
 import { abortBatch, adjustTotal, beginBatch, type BatchOptions } from './batch-record.js';
+import { bulkCancel, type BulkCancelFilter, type BulkCancelOutcome } from './bulk-cancel.js';
 import { cancelBatch, cancelJob, type BatchCancelOutcome, type CancelOutcome } from './cancel-job.js';
 import { enqueueBatch } from './enqueue-batch.js';
 import { enqueueJob, type EnqueuedJob } from './enqueue-job.js';
@@ -75,6 +76,11 @@ export interface Producer {
   cancelJob(jobId: string): Promise<CancelOutcome>;
   /** Cancels every job of the batch that has not finished. */
   cancelBatch(batchId: string): Promise<BatchCancelOutcome>;
+  /**
+   * Cancels a batch's unfinished jobs matching a state and creation-time filter (each as
+   * `cancelJob` does); with `dryRun`, only counts them (`matched`).
+   */
+  cancelJobs(filter: BulkCancelFilter, options?: { dryRun?: boolean }): Promise<BulkCancelOutcome>;
   getBatch(batchId: string): Promise<BatchStatus | null>;
   /** Batches newest first, by state and creation time, a page at a time (`nextCursor`). */
   listBatches(options?: ListBatchesOptions): Promise<BatchPage>;
@@ -109,6 +115,7 @@ export async function createProducer(options: ProducerOptions): Promise<Producer
     getJob: (jobId) => readJob(context, jobId),
     cancelJob: (jobId) => cancelJob(context, jobId),
     cancelBatch: (batchId) => cancelBatch(context, batchId),
+    cancelJobs: (filter, bulkOptions) => bulkCancel(context, filter, bulkOptions),
     getBatch: (batchId) => readBatch(context, batchId),
     listBatches: (listOptions) => listBatches(context, listOptions),
     listJobs: (listOptions) => listJobs(context, listOptions),

@@ -1,0 +1,44 @@
+import { CANCELLABLE_STATES, type CancellableState } from '@zimage/producer';
+import { AppError, loadConfig, producerEnvSchema } from '@zimage/shared';
+import { producerFromEnv } from '../producer-from-env.js';
+
+export interface JobsCancelFlags {
+  batch: string;
+  state?: string;
+  createdAfter?: string;
+  createdBefore?: string;
+  dryRun?: boolean;
+  json?: boolean;
+}
+
+/** `zimage jobs cancel --batch ID [--state S] [--created-after T] [--created-before T] [--dry-run]`. */
+export async function jobsCancelCommand(flags: JobsCancelFlags): Promise<number> {
+  const env = loadConfig(producerEnvSchema, process.env);
+  if (flags.state !== undefined && !(CANCELLABLE_STATES as readonly string[]).includes(flags.state)) {
+    throw new AppError('USAGE_INVALID', `--state: must be one of ${CANCELLABLE_STATES.join(', ')}`);
+  }
+  const createdAfter = parseTime('--created-after', flags.createdAfter);
+  const createdBefore = parseTime('--created-before', flags.createdBefore);
+  const producer = await producerFromEnv(env);
+  try {
+    const outcome = await producer.cancelJobs({ batchId: flags.batch, state: flags.state as CancellableState | undefined, createdAfter, createdBefore }, { dryRun: flags.dryRun === true });
+    if (flags.json) process.stdout.write(`${JSON.stringify({ batchId: flags.batch, ...outcome })}\n`);
+    else if (outcome.dryRun) process.stdout.write(`dry run: ${outcome.matched} unfinished job(s) of batch ${flags.batch} match; nothing was changed\n`);
+    else {
+      process.stdout.write(
+        `batch ${flags.batch}: ${outcome.matched} matched · ${outcome.cancelled} cancelled (never sent upstream) · ${outcome.cancelling} cancelling (running, aborted) · ` +
+          `${outcome.storing} storing (already paid for, kept) · ${outcome.finished} finished meanwhile\n`,
+      );
+    }
+    return 0;
+  } finally {
+    await producer.close();
+  }
+}
+
+function parseTime(option: string, text: string | undefined): Date | undefined {
+  if (text === undefined) return undefined;
+  const time = new Date(text);
+  if (!/^\d{4}-\d{2}-\d{2}T/.test(text) || Number.isNaN(time.getTime())) throw new AppError('USAGE_INVALID', `${option}: must be an ISO 8601 time such as 2026-12-01T08:00:00Z (got "${text}")`);
+  return time;
+}
