@@ -87,6 +87,27 @@ describe('waits and the API through a Redis outage', () => {
     }
   });
 
+  it('a Redis that stops answering (connections open, nothing comes back) cannot hold a wait past its timeout', async () => {
+    await using proxy = await startTcpProxy(redisPort());
+    const producer = await createProducer({ redisUrl: `redis://127.0.0.1:${proxy.port}`, prefix: `o${randomUUID().slice(0, 8)}` });
+    try {
+      const { jobId } = await producer.enqueue({ prompt: 'frozen', size: '512*512' });
+      const controller = new AbortController();
+      proxy.freeze();
+      const started = Date.now();
+      const timedOut = await producer.waitForJob(jobId, { timeoutMs: 3_000 }).catch((error: unknown) => error);
+      expect(isAppError(timedOut) && timedOut.code).toBe('WAIT_TIMEOUT');
+      expect(Date.now() - started).toBeLessThan(BUDGET_MS);
+      // And an abort ends such a wait at once.
+      const aborted = producer.waitForJob(jobId, { timeoutMs: BUDGET_MS, signal: controller.signal }).catch((error: unknown) => error);
+      controller.abort(new Error('stop waiting'));
+      expect(((await aborted) as Error).message).toBe('stop waiting');
+    } finally {
+      producer.queue.disconnect().catch(() => {});
+      await Promise.race([producer.close(), new Promise((resolve) => setTimeout(resolve, 2_000))]);
+    }
+  });
+
   it('the HTTP API answers 503 REDIS_UNAVAILABLE while Redis is away, and serves again after', async () => {
     await using proxy = await startTcpProxy(redisPort());
     const url = `redis://127.0.0.1:${proxy.port}`;

@@ -8,13 +8,21 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 
 export interface TcpProxy extends AsyncDisposable {
   port: number;
+  /** Connections stay open but nothing passes either way (a half-open link, a frozen server). */
+  freeze(): void;
   cut(): Promise<void>;
   restore(): Promise<void>;
 }
 
 export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   const sockets = new Set<Socket>();
+  let frozen = false;
   const server: Server = createServer((client) => {
+    if (frozen) {
+      sockets.add(client);
+      client.pause();
+      return;
+    }
     const upstream = createConnection({ port: targetPort, host: '127.0.0.1' });
     sockets.add(client).add(upstream);
     const drop = () => {
@@ -32,6 +40,13 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   let listening = true;
   return {
     port,
+    freeze() {
+      frozen = true;
+      for (const socket of sockets) {
+        socket.unpipe();
+        socket.pause();
+      }
+    },
     async cut() {
       listening = false;
       const closed = new Promise((resolve) => server.close(resolve));

@@ -7,7 +7,7 @@
  * after the event can still see it active: after an event, looks repeat quickly (25 ms, doubling)
  * until the state has caught up.
  */
-import { AppError, type ZimageEvent } from '@zimage/shared';
+import { AppError, isAppError, type ZimageEvent } from '@zimage/shared';
 import type { EventTail } from './event-tail.js';
 import type { ProducerContext } from './producer-context.js';
 import { RedisOutage } from './redis-outage.js';
@@ -83,9 +83,10 @@ async function waitUntil<T>(tail: EventTail, options: WaitOptions, awaited: Awai
   for (;;) {
     signal?.throwIfAborted();
     try {
-      unsubscribe = await tail.subscribe(listener);
+      unsubscribe = await answeredBy(tail.subscribe(listener), deadline, `starting to wait for ${awaited.what}`, signal);
       break;
     } catch (error) {
+      if (signal?.aborted || (isAppError(error) && error.code === 'WAIT_TIMEOUT')) throw error;
       await outage.tolerate(error, deadline, signal);
     }
   }
@@ -97,9 +98,11 @@ async function waitUntil<T>(tail: EventTail, options: WaitOptions, awaited: Awai
       signal?.throwIfAborted();
       let done: T | undefined;
       try {
-        done = await awaited.look();
+        done = await answeredBy(awaited.look(), deadline, `waiting for ${awaited.what}`, signal);
         outage.clear();
       } catch (error) {
+        // The deadline passed with no answer (a frozen connection), or the wait was aborted.
+        if (signal?.aborted || (isAppError(error) && error.code === 'WAIT_TIMEOUT')) throw error;
         // A Redis restart or failover is ridden out (up to 30 s, and never past the deadline).
         await outage.tolerate(error, deadline, signal);
         continue;
@@ -120,6 +123,31 @@ async function waitUntil<T>(tail: EventTail, options: WaitOptions, awaited: Awai
   } finally {
     unsubscribe();
     signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/**
+ * A Redis read raced against the wait's deadline and its signal: a connection that neither answers
+ * nor fails (half-open, a frozen server) cannot hold a wait past its `timeoutMs`.
+ */
+async function answeredBy<T>(read: Promise<T>, deadline: number, doing: string, signal: AbortSignal | undefined): Promise<T> {
+  if (!Number.isFinite(deadline) && !signal) return read;
+  read.catch(() => {}); // settles later, if ever, unobserved
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  const cut = new Promise<never>((_, reject) => {
+    if (Number.isFinite(deadline)) {
+      // The wait's time ran out while Redis had not answered: a timeout, saying why.
+      timer = setTimeout(() => reject(new AppError('WAIT_TIMEOUT', `timed out ${doing}: Redis had not answered by the deadline`)), Math.max(0, deadline - Date.now()));
+    }
+    onAbort = () => reject(signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([read, cut]);
+  } finally {
+    clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
   }
 }
 
