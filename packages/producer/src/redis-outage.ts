@@ -18,6 +18,12 @@ export class RedisOutage {
     private readonly toleranceMs = REDIS_OUTAGE_TOLERANCE_MS,
   ) {}
 
+  /** REDIS_UNAVAILABLE for this outage (`since`: when it began, if no failure was seen yet). */
+  unreachable(why: string, cause?: unknown, since = Date.now()): AppError {
+    const seconds = Math.round((Date.now() - (this.#since ?? since)) / 1000);
+    return new AppError('REDIS_UNAVAILABLE', `Redis has been unreachable for ${seconds} s while ${this.doing}: ${why}`, cause === undefined ? {} : { cause });
+  }
+
   /** Redis answered: an outage, if there was one, is over. */
   clear(): void {
     this.#since = undefined;
@@ -31,10 +37,7 @@ export class RedisOutage {
     if (!isRedisConnectionError(error) && !isSocketError(error)) throw error;
     const now = Date.now();
     this.#since ??= now;
-    if (now - this.#since >= this.toleranceMs || now + RETRY_MS > deadline) {
-      const seconds = Math.round((now - this.#since) / 1000);
-      throw new AppError('REDIS_UNAVAILABLE', `Redis has been unreachable for ${seconds} s while ${this.doing}: ${(error as Error).message}`, { cause: error });
-    }
+    if (now - this.#since >= this.toleranceMs || now + RETRY_MS > deadline) throw this.unreachable((error as Error).message, error);
     await new Promise<void>((resolve) => {
       const timer = setTimeout(done, RETRY_MS);
       function done() {

@@ -39,6 +39,7 @@ export function waitForJob(context: ProducerContext, tail: EventTail, jobId: str
       if (!job) throw new AppError('JOB_NOT_FOUND', `no job ${jobId}`);
       return TERMINAL_JOB_STATES.has(job.state) ? job : undefined;
     },
+    connected: () => context.connection.status === 'ready',
   });
 }
 
@@ -52,6 +53,7 @@ export function waitForBatch(context: ProducerContext, tail: EventTail, batchId:
       if (!batch) throw new AppError('JOB_NOT_FOUND', `no batch ${batchId}`);
       return batch.completedAt ? batch : undefined;
     },
+    connected: () => context.connection.status === 'ready',
   });
 }
 
@@ -61,6 +63,8 @@ interface Awaited<T> {
   concerns: (event: ZimageEvent) => boolean;
   /** The finished value, or undefined while not finished. */
   look: () => Promise<T | undefined>;
+  /** Whether the connection the look uses is up (a read cut by the deadline is then a timeout, else an outage). */
+  connected: () => boolean;
 }
 
 async function waitUntil<T>(tail: EventTail, options: WaitOptions, awaited: Awaited<T>): Promise<T> {
@@ -68,7 +72,8 @@ async function waitUntil<T>(tail: EventTail, options: WaitOptions, awaited: Awai
   const timeoutMs = options.timeoutMs ?? DEFAULT_WAIT_TIMEOUT_MS;
   if (!(timeoutMs >= 0)) throw new AppError('REQUEST_INVALID', `timeoutMs: must be a number of milliseconds ≥ 0 (Infinity to wait without limit), got ${String(options.timeoutMs)}`);
   signal?.throwIfAborted();
-  const deadline = Date.now() + timeoutMs;
+  const started = Date.now();
+  const deadline = started + timeoutMs;
   const alarm = new Alarm();
   let eventSeen = false;
   // Subscribed before the first look: an event published between the look and the subscription
@@ -86,7 +91,8 @@ async function waitUntil<T>(tail: EventTail, options: WaitOptions, awaited: Awai
       unsubscribe = await answeredBy(tail.subscribe(listener), deadline, `starting to wait for ${awaited.what}`, signal);
       break;
     } catch (error) {
-      if (signal?.aborted || (isAppError(error) && error.code === 'WAIT_TIMEOUT')) throw error;
+      if (signal?.aborted) throw error;
+      if (isAppError(error) && error.code === 'WAIT_TIMEOUT') throw awaited.connected() ? error : outage.unreachable('no connection by the deadline', undefined, started);
       await outage.tolerate(error, deadline, signal);
     }
   }
@@ -101,8 +107,10 @@ async function waitUntil<T>(tail: EventTail, options: WaitOptions, awaited: Awai
         done = await answeredBy(awaited.look(), deadline, `waiting for ${awaited.what}`, signal);
         outage.clear();
       } catch (error) {
-        // The deadline passed with no answer (a frozen connection), or the wait was aborted.
-        if (signal?.aborted || (isAppError(error) && error.code === 'WAIT_TIMEOUT')) throw error;
+        // The deadline passed with no answer, or the wait was aborted. No answer on a connection
+        // that is down is the outage (REDIS_UNAVAILABLE); on one that is up, a frozen Redis: a timeout.
+        if (signal?.aborted) throw error;
+        if (isAppError(error) && error.code === 'WAIT_TIMEOUT') throw awaited.connected() ? error : outage.unreachable('no connection by the deadline', undefined, started);
         // A Redis restart or failover is ridden out (up to 30 s, and never past the deadline).
         await outage.tolerate(error, deadline, signal);
         continue;
