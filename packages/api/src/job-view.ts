@@ -19,6 +19,7 @@ export function jobResponse(view: JobView): ApiJob {
       metadata: p.metadata,
       deadline: p.deadline === undefined ? undefined : new Date(p.deadline).toISOString(),
       batchId: p.batchId,
+      cache: p.cache ? { namespace: p.cache.namespace, ttlSeconds: Math.round(p.cache.ttlMs / 1000), ...(p.cache.refresh ? { refresh: true } : {}) } : undefined,
       webhook: p.webhook ? { host: ('url' in p.webhook ? urlHost(p.webhook.url) : p.webhook.host) ?? '', events: p.webhook.events } : undefined,
     },
     result: view.result,

@@ -117,6 +117,25 @@ export function createMetrics(redis: Redis, prefix: string): Metrics {
     },
   });
 
+  new Counter({
+    name: 'zimage_render_cache_hits_total',
+    help: 'Images served from the render cache: copied in storage, no upstream call.',
+    registers: [registry],
+    async collect() {
+      this.reset();
+      this.inc(Number((await totals())['imagesCached'] ?? 0));
+    },
+  });
+  new Counter({
+    name: 'zimage_render_cache_saved_usd_total',
+    help: 'What the render cache hits would have cost at list prices, US$.',
+    registers: [registry],
+    async collect() {
+      this.reset();
+      this.inc(Number((await totals())['savedMicroUsd'] ?? 0) / 1e6);
+    },
+  });
+
   let upstream: ReturnType<typeof readUpstreamMetrics> | undefined;
   // Both upstream metrics come from one read per scrape.
   const readUpstream = () => (upstream ??= readUpstreamMetrics(redis, prefix).finally(() => setTimeout(() => (upstream = undefined), 0)));

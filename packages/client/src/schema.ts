@@ -304,6 +304,8 @@ export interface components {
     schemas: {
         Batch: {
             batchId: string;
+            /** @description Succeeded jobs served from the render cache (no upstream call) */
+            cached: number;
             /** @description ISO 8601 time (UTC) */
             completedAt?: string;
             counts: {
@@ -330,6 +332,8 @@ export interface components {
             /** @description Finished jobs over total, 0–1 */
             progress: number;
             resultsUrl: string;
+            /** @description What the render cache hits would have cost at list prices */
+            savedUsd: number;
             source?: string;
             /** @enum {string} */
             state: "running" | "cancelling" | "completed";
@@ -359,6 +363,8 @@ export interface components {
         BatchPage: {
             batches: {
                 batchId: string;
+                /** @description Succeeded jobs served from the render cache (no upstream call) */
+                cached: number;
                 /** @description ISO 8601 time (UTC) */
                 completedAt?: string;
                 counts: {
@@ -385,6 +391,8 @@ export interface components {
                 /** @description Finished jobs over total, 0–1 */
                 progress: number;
                 resultsUrl: string;
+                /** @description What the render cache hits would have cost at list prices */
+                savedUsd: number;
                 source?: string;
                 /** @enum {string} */
                 state: "running" | "cancelling" | "completed";
@@ -457,6 +465,13 @@ export interface components {
                     accountId?: string;
                     attempts: number;
                     bytes: number;
+                    cached?: boolean;
+                    cachedFrom?: {
+                        jobId: string;
+                        key: string;
+                        requestId?: string;
+                        savedUsd: number;
+                    };
                     completedAt: string;
                     estimatedCostUsd: number;
                     height: number;
@@ -597,6 +612,12 @@ export interface components {
             id: string;
             request: {
                 batchId?: string;
+                /** @description Render cache, when asked for */
+                cache?: {
+                    namespace: string;
+                    refresh?: boolean;
+                    ttlSeconds: number;
+                };
                 /** @description ISO 8601 time (UTC) */
                 deadline?: string;
                 /** @description Storage key of the image */
@@ -620,6 +641,13 @@ export interface components {
                 accountId?: string;
                 attempts: number;
                 bytes: number;
+                cached?: boolean;
+                cachedFrom?: {
+                    jobId: string;
+                    key: string;
+                    requestId?: string;
+                    savedUsd: number;
+                };
                 completedAt: string;
                 estimatedCostUsd: number;
                 height: number;
@@ -677,6 +705,12 @@ export interface components {
                 id: string;
                 request: {
                     batchId?: string;
+                    /** @description Render cache, when asked for */
+                    cache?: {
+                        namespace: string;
+                        refresh?: boolean;
+                        ttlSeconds: number;
+                    };
                     /** @description ISO 8601 time (UTC) */
                     deadline?: string;
                     /** @description Storage key of the image */
@@ -700,6 +734,13 @@ export interface components {
                     accountId?: string;
                     attempts: number;
                     bytes: number;
+                    cached?: boolean;
+                    cachedFrom?: {
+                        jobId: string;
+                        key: string;
+                        requestId?: string;
+                        savedUsd: number;
+                    };
                     completedAt: string;
                     estimatedCostUsd: number;
                     height: number;
@@ -738,6 +779,11 @@ export interface components {
             /** @enum {string} */
             aspect?: "1:1" | "2:3" | "3:2" | "3:4" | "4:3" | "9:16" | "16:9";
             batchId?: string;
+            /** @default false */
+            cache?: boolean;
+            cacheNamespace?: string;
+            cacheRefresh?: boolean;
+            cacheTtl?: string;
             /** Format: date-time */
             deadline?: string;
             idempotencyKey?: string;
@@ -806,6 +852,9 @@ export interface components {
             /** @enum {string} */
             source: "file" | "api";
             spec: {
+                cache?: boolean;
+                cacheNamespace?: string;
+                cacheTtl?: string;
                 cron?: string;
                 csv?: string;
                 deadlineAfter?: string;
@@ -850,6 +899,9 @@ export interface components {
                 /** @enum {string} */
                 source: "file" | "api";
                 spec: {
+                    cache?: boolean;
+                    cacheNamespace?: string;
+                    cacheTtl?: string;
                     cron?: string;
                     csv?: string;
                     deadlineAfter?: string;
@@ -896,6 +948,9 @@ export interface components {
             /** @enum {string} */
             source: "file" | "api";
             spec: {
+                cache?: boolean;
+                cacheNamespace?: string;
+                cacheTtl?: string;
                 cron?: string;
                 csv?: string;
                 deadlineAfter?: string;
@@ -928,6 +983,9 @@ export interface components {
             removed: true;
         };
         ScheduleSpec: {
+            cache?: boolean;
+            cacheNamespace?: string;
+            cacheTtl?: string;
             cron?: string;
             csv?: string;
             deadlineAfter?: string;
@@ -1329,6 +1387,10 @@ export interface operations {
         parameters: {
             query?: {
                 batchId?: string;
+                cache?: "true" | "false";
+                cacheNamespace?: string;
+                cacheRefresh?: "true" | "false";
+                cacheTtl?: string;
                 deadline?: string;
                 key?: string;
                 metadataColumns?: string;

@@ -78,6 +78,12 @@ describe('rowToRequest', () => {
     expect(rejected({ prompt: 'p', prompt_extend: 'maybe' })).toEqual([{ field: 'prompt_extend', message: 'must be true or false (got "maybe")' }]);
   });
 
+  it('reads the render cache columns, booleans like prompt_extend', () => {
+    const { request } = accepted({ prompt: 'p', seed: '3', cache: 'yes', cache_namespace: 'spring', cache_ttl: '7d', cache_refresh: '0' });
+    expect(request).toMatchObject({ seed: 3, cache: true, cacheNamespace: 'spring', cacheTtl: '7d', cacheRefresh: false });
+    expect(rejected({ prompt: 'p', cache: 'sometimes' })).toEqual([{ field: 'cache', message: 'must be true or false (got "sometimes")' }]);
+  });
+
   it('reports every bad column of a row at once', () => {
     expect(rejected({ seed: 'x', prompt_extend: 'maybe' }).map((i) => i.field)).toEqual(['seed', 'prompt_extend', 'prompt']);
   });

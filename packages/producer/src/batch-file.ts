@@ -4,7 +4,7 @@
  *
  * Each row becomes a job request: the prompt comes from `--prompt-template` filled from the row's
  * columns (or a `prompt` column); known columns (size, aspect, tier, seed, prompt_extend, priority,
- * deadline, idempotency_key, key) set those fields; every other column whose name is a valid
+ * deadline, idempotency_key, key, cache, cache_namespace, cache_ttl, cache_refresh) set those fields; every other column whose name is a valid
  * metadata key becomes metadata, and every column can be used in the key template.
  */
 import { createReadStream } from 'node:fs';
@@ -163,6 +163,13 @@ const KNOWN_COLUMNS: Record<string, keyof JobRequestInput> = {
   idempotency_key: 'idempotencyKey',
   idempotencykey: 'idempotencyKey',
   key: 'key',
+  cache: 'cache',
+  cache_namespace: 'cacheNamespace',
+  cachenamespace: 'cacheNamespace',
+  cache_ttl: 'cacheTtl',
+  cachettl: 'cacheTtl',
+  cache_refresh: 'cacheRefresh',
+  cacherefresh: 'cacheRefresh',
 };
 
 interface ColumnRole {
@@ -279,6 +286,8 @@ function convert(field: keyof JobRequestInput, raw: unknown): unknown {
     case 'priority':
       return /^-?\d+$/.test(text) ? Number(text) : new ConversionError(`must be a whole number (got "${text}")`);
     case 'promptExtend':
+    case 'cache':
+    case 'cacheRefresh':
       if (/^(true|1|yes)$/i.test(text)) return true;
       if (/^(false|0|no)$/i.test(text)) return false;
       return new ConversionError(`must be true or false (got "${text}")`);

@@ -253,3 +253,37 @@ describe('stableStringify', () => {
     expect(JSON.parse(stableStringify({ 'k"ey': 'v"al\n' }))).toEqual({ 'k"ey': 'v"al\n' });
   });
 });
+
+describe('prepareJob: render cache', () => {
+  it('stores the cache options on a seeded request without promptExtend, with the defaults filled in', () => {
+    expect(prepared({ prompt: 'a vase', seed: 7, cache: true }).payload.cache).toEqual({ namespace: 'default', ttlMs: 30 * 86_400_000 });
+    expect(prepared({ prompt: 'a vase', seed: 7, cache: true, cacheNamespace: 'spring', cacheTtl: '12h', cacheRefresh: true }).payload.cache).toEqual({
+      namespace: 'spring',
+      ttlMs: 12 * 3_600_000,
+      refresh: true,
+    });
+    expect(prepared({ prompt: 'a vase', seed: 7 }).payload.cache).toBeUndefined();
+  });
+
+  it('refuses cache on a request whose image it does not determine, saying why', () => {
+    expect(issues({ prompt: 'a vase', cache: true })).toEqual([{ field: 'cache', message: expect.stringContaining('needs a seed') }]);
+    expect(issues({ prompt: 'a vase', seed: 7, promptExtend: true, cache: true })).toEqual([{ field: 'cache', message: expect.stringContaining('needs promptExtend: false') }]);
+  });
+
+  it.each([
+    [{ cacheNamespace: 'spring' }, 'cacheNamespace', 'goes with cache: true'],
+    [{ cacheRefresh: true }, 'cacheRefresh', 'goes with cache: true'],
+    [{ cache: true, cacheTtl: '30s' }, 'cacheTtl', 'from 1m to 365d'],
+    [{ cache: true, cacheTtl: '400d' }, 'cacheTtl', 'from 1m to 365d'],
+    [{ cache: true, cacheTtl: 'a month' }, 'cacheTtl', 'from 1m to 365d'],
+    [{ cache: true, cacheNamespace: 'no spaces' }, 'cacheNamespace', 'must match'],
+  ])('refuses %o on %s', (fields, field, message) => {
+    expect(issues({ prompt: 'a vase', seed: 7, ...fields })).toEqual([{ field, message: expect.stringContaining(message) }]);
+  });
+
+  it('leaves the request hash of a request without cache options as it was', () => {
+    const before = prepared({ prompt: 'a vase', seed: 7 }).payload.requestHash;
+    expect(prepared({ prompt: 'a vase', seed: 7, cache: false }).payload.requestHash).toBe(before);
+    expect(prepared({ prompt: 'a vase', seed: 7, cache: true }).payload.requestHash).not.toBe(before);
+  });
+});

@@ -6,7 +6,10 @@ import { hash, randomUUID } from 'node:crypto';
 import {
   assertKeyFitsStorage,
   assertSafeObjectKey,
+  DEFAULT_CACHE_NAMESPACE,
+  DEFAULT_CACHE_TTL_MS,
   DEFAULT_SIZE,
+  parseDuration,
   isAppError,
   jobRequestSchema,
   MAX_PRIORITY,
@@ -94,6 +97,7 @@ export function prepareJob(input: unknown, context: PrepareContext): PrepareOutc
     webhook: request.webhook,
     deadline: request.deadline,
     batchId,
+    cache: request.cache ? [request.cacheNamespace, request.cacheTtl, request.cacheRefresh] : undefined,
   };
   // Built field by field rather than filtered afterwards: fields not given are left out (the
   // worker's schema has them optional), in the order the payload has always had.
@@ -107,6 +111,10 @@ export function prepareJob(input: unknown, context: PrepareContext): PrepareOutc
   if (batchId !== undefined) payload.batchId = batchId;
   if (context.line !== undefined) payload.line = context.line;
   if (context.rowKey !== undefined) payload.rowKey = context.rowKey;
+  if (request.cache) {
+    payload.cache = { namespace: request.cacheNamespace ?? DEFAULT_CACHE_NAMESPACE, ttlMs: parseDuration(request.cacheTtl ?? '') ?? DEFAULT_CACHE_TTL_MS };
+    if (request.cacheRefresh) payload.cache.refresh = true;
+  }
   payload.requestHash = sha256(stableStringify(normalised));
   payload.createdAt = context.now;
   return {

@@ -39,6 +39,10 @@ export interface BatchStatus {
   source: string | undefined;
   /** Estimated spend of the batch's succeeded jobs so far (list prices), US$. */
   costUsd: number;
+  /** Succeeded jobs served from the render cache (no upstream call). */
+  cached: number;
+  /** What those would have cost at list prices, US$. */
+  savedUsd: number;
   cancelRequestedAt: string | undefined;
   /** When its first job failed (`batch.first_failure`). */
   firstFailureAt: string | undefined;
@@ -111,6 +115,8 @@ export function batchStatusOf(batchId: string, hash: Record<string, string>): Ba
     completedAt,
     source: hash['source'] || undefined,
     costUsd: n('costMicroUsd') / 1e6,
+    cached: n('cached'),
+    savedUsd: n('savedMicroUsd') / 1e6,
     cancelRequestedAt,
     firstFailureAt: hash['firstFailureAt'] || undefined,
   };

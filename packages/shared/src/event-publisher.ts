@@ -10,7 +10,8 @@
  *      batch; a later incarnation of the same id (re-submitted after a cancel) publishes anew;
  *   2. the event is appended to the bounded stream (with the job's or batch's webhook, when it has
  *      one, as a separate field for the webhook dispatcher);
- *   3. fleet-wide totals for metrics (terminal jobs by outcome, images stored, estimated spend);
+ *   3. fleet-wide totals for metrics (terminal jobs by outcome, images stored, estimated spend,
+ *      render-cache copies and what they saved);
  *   4. for batch jobs, the batch's outcome counter, failures by code and results manifest entry are
  *      updated; its first failure appends `batch.first_failure`, once; and when the last job
  *      becomes terminal `batch.completed` is appended, once (guarded by HSETNX), with
@@ -131,9 +132,17 @@ if tonumber(ARGV[13]) > 0 then
   redis.call('HINCRBY', KEYS[3], 'imagesStored', 1)
   redis.call('HINCRBY', KEYS[3], 'costMicroUsd', ARGV[13])
 end
+if ARGV[19] == '1' then
+  redis.call('HINCRBY', KEYS[3], 'imagesCached', 1)
+  redis.call('HINCRBY', KEYS[3], 'savedMicroUsd', ARGV[20])
+end
 if #KEYS < 5 or redis.call('EXISTS', KEYS[4]) == 0 then return 1 end
 redis.call('HINCRBY', KEYS[4], ARGV[6], 1)
 if tonumber(ARGV[13]) > 0 then redis.call('HINCRBY', KEYS[4], 'costMicroUsd', ARGV[13]) end
+if ARGV[19] == '1' then
+  redis.call('HINCRBY', KEYS[4], 'cached', 1)
+  redis.call('HINCRBY', KEYS[4], 'savedMicroUsd', ARGV[20])
+end
 if ARGV[6] == 'failed' then
   -- Failures by code, and the batch's first failure announced once (HSETNX firstFailureAt).
   local data = cjson.decode(event_json).data or {}
@@ -190,6 +199,7 @@ export async function publishJobEvent(redis: Redis, publication: JobPublication,
   if (batchId) keys.push(batchKey(options.prefix, batchId), batchResultsKey(options.prefix, batchId));
   // A later incarnation publishes under an id of its own, so consumers that de-duplicate by event
   // id (and the webhook dispatcher's delivery ids) do not drop it as a repeat of the earlier one.
+  const cached = event.type === 'job.succeeded' && event.data.result.cached ? event.data.result.cachedFrom ?? { savedUsd: 0 } : undefined;
   const rerun = { ...event, id: eventIdFor(event.type, `${event.data.jobId}@${incarnation}`) } as JobEvent;
   let ref = webhook;
   if (ref && 'url' in ref) {
@@ -219,6 +229,9 @@ export async function publishJobEvent(redis: Redis, publication: JobPublication,
     rerun.id,
     batchId ? eventIdFor('batch.first_failure', batchId) : '',
     batchId ? eventIdFor('batch.exhausted', batchId) : '',
+    // A render-cache copy: counted apart, with what its generation would have cost.
+    cached ? '1' : '',
+    String(cached ? Math.round(cached.savedUsd * 1e6) : 0),
   ];
   const result = (await redis.eval(SCRIPT, keys.length, ...keys, ...args)) as number;
   return { published: result > 0, batchCompleted: result === 2 };

@@ -26,6 +26,20 @@ export {
   type WorkerEnv,
 } from './config.js';
 export { groupCommit } from './group-commit.js';
+export { parseDuration } from './duration.js';
+export {
+  DEFAULT_CACHE_NAMESPACE,
+  DEFAULT_CACHE_TTL_MS,
+  MAX_CACHE_TTL_MS,
+  MIN_CACHE_TTL_MS,
+  renderCacheEntrySchema,
+  renderCacheKey,
+  renderHash,
+  UPSTREAM_MODEL,
+  whyNotCacheable,
+  type RenderCacheEntry,
+  type RenderInput,
+} from './render-cache.js';
 export { createLogger, scrubSecrets, type CreateLoggerOptions, type Logger } from './logger.js';
 export { createRedisConnection, redactRedisUrl, waitForRedis, type RedisRole } from './redis-connection.js';
 export { asRedisUnavailable, isRedisConnectionError, isSocketError } from './redis-errors.js';

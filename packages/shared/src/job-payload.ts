@@ -60,5 +60,14 @@ export const jobPayloadSchema = z.object({
   requestHash: z.string(),
   createdAt: z.number(),
   checkpoint: checkpointSchema.optional(),
+  /** Render cache: reuse an image stored for the same request hash (only on determined requests). */
+  cache: z
+    .object({
+      namespace: z.string().min(1),
+      ttlMs: z.number().int().positive(),
+      /** Generate anyway, and offer the new image from then on. */
+      refresh: z.boolean().optional(),
+    })
+    .optional(),
 });
 export type JobPayload = z.output<typeof jobPayloadSchema>;

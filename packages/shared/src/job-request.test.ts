@@ -229,8 +229,8 @@ describe('jobRequestSchema: other fields', () => {
     expect(parse({ prompt: 'p', batchId: 'batch_2026-11' }).batchId).toBe('batch_2026-11');
   });
 
-  it('applies the defaults: promptExtend false, priority 0, empty metadata', () => {
-    expect(parse({ prompt: 'p' })).toEqual({ prompt: 'p', promptExtend: false, priority: 0, metadata: {} });
+  it('applies the defaults: promptExtend false, priority 0, empty metadata, no render cache', () => {
+    expect(parse({ prompt: 'p' })).toEqual({ prompt: 'p', promptExtend: false, priority: 0, metadata: {}, cache: false });
   });
 
   it('rejects a promptExtend that is not a boolean', () => {

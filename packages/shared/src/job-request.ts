@@ -13,6 +13,8 @@ import { z } from 'zod';
 import { countPromptChars, MAX_PROMPT_CHARS } from './prompt.js';
 import { encodeMetadataValue } from './storage/s3-metadata.js';
 import { ASPECTS, parseSize, TIERS, type Aspect, type Tier } from './size.js';
+import { parseDuration } from './duration.js';
+import { MAX_CACHE_TTL_MS, MIN_CACHE_TTL_MS, whyNotCacheable } from './render-cache.js';
 
 export const EVENT_TYPES = ['job.succeeded', 'job.failed', 'job.expired', 'batch.completed', 'batch.first_failure', 'batch.exhausted', 'schedule.failed'] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
@@ -125,8 +127,28 @@ export const jobRequestSchema = z
       .datetime({ offset: true, error: 'must be an ISO 8601 date-time with a time zone, e.g. 2026-11-24T06:00:00+08:00' })
       .optional(),
     batchId: z.string().regex(ID_PATTERN, { error: 'must match [A-Za-z0-9_-]{1,64}' }).optional(),
+    /** Reuse an image already stored for the same request (render cache; seeded, promptExtend off). */
+    cache: z.boolean({ error: 'must be true or false' }).default(false),
+    cacheNamespace: z.string().regex(ID_PATTERN, { error: 'must match [A-Za-z0-9_-]{1,64}' }).optional(),
+    cacheTtl: z
+      .string({ error: 'must be a duration such as "30d"' })
+      .refine((text) => {
+        const ms = parseDuration(text);
+        return ms !== undefined && ms >= MIN_CACHE_TTL_MS && ms <= MAX_CACHE_TTL_MS;
+      }, { error: 'must be a duration from 1m to 365d, such as "30d" or "12h"' })
+      .optional(),
+    /** Generate (and pay) even when the cache has the image, and offer the new one from then on. */
+    cacheRefresh: z.boolean({ error: 'must be true or false' }).optional(),
   })
   .superRefine((request, ctx) => {
+    if (request.cache) {
+      const why = whyNotCacheable(request);
+      if (why) ctx.addIssue({ code: 'custom', path: ['cache'], message: why });
+    } else {
+      for (const field of ['cacheNamespace', 'cacheTtl', 'cacheRefresh'] as const) {
+        if (request[field] !== undefined) ctx.addIssue({ code: 'custom', path: [field], message: 'goes with cache: true' });
+      }
+    }
     if (request.size && (request.aspect || request.tier)) {
       ctx.addIssue({ code: 'custom', path: ['size'], message: 'give either size or aspect (+ tier), not both' });
     }

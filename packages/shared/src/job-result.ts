@@ -26,6 +26,10 @@ export const jobResultSchema = z.object({
   /** True when an identical object was already in storage and the write was skipped. */
   storageSkipped: z.boolean(),
   estimatedCostUsd: z.number(),
+  /** True when the image was copied from the render cache: no upstream call, nothing billed. */
+  cached: z.boolean().optional(),
+  /** For a cached result: the stored image it is a copy of, and what its generation cost (saved here). */
+  cachedFrom: z.object({ jobId: z.string(), key: z.string(), requestId: z.string().optional(), savedUsd: z.number() }).optional(),
   timings: z.object({
     queuedMs: z.number(),
     generateMs: z.number(),

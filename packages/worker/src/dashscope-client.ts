@@ -5,13 +5,13 @@
  * (DashScope has no idempotency key). This client only makes the call, with explicit timeouts on
  * a keep-alive pool, and turns every outcome into a `GenerationOutput` or a classified `AppError`.
  */
-import { AppError, classifyNetworkError, createOutboundAgent, parseRetryAfter, readCappedBody } from '@zimage/shared';
+import { AppError, classifyNetworkError, createOutboundAgent, parseRetryAfter, readCappedBody, UPSTREAM_MODEL } from '@zimage/shared';
 import { request, type Dispatcher } from 'undici';
 import { classifyUpstreamFailure } from './classify-upstream-error.js';
 import { errorBodySchema, readGenerationOutput, type GenerationOutput } from './dashscope-response.js';
 
 export const GENERATION_PATH = '/api/v1/services/aigc/multimodal-generation/generation';
-export const MODEL = 'z-image-turbo';
+export const MODEL = UPSTREAM_MODEL;
 
 export interface DashscopeClientOptions {
   baseUrl: string;

@@ -20,6 +20,7 @@ import {
   jobPayloadSchema,
   priceOf,
   recordUpstreamCall,
+  renderHash,
   toAppError,
   toFieldIssues,
   type Checkpoint,
@@ -39,6 +40,8 @@ import { downloadImage, type DownloadOptions } from './image-download.js';
 import { checkpointOf, type JobContext } from './job-context.js';
 import { publishFailed } from './job-events.js';
 import { clearParked } from './parked-jobs.js';
+import { RenderCacheIndex } from './render-cache-index.js';
+import { serveFromCache } from './serve-from-cache.js';
 import type { QueuePause } from './queue-pause.js';
 import { settleOutcome } from './settle-outcome.js';
 import type { StepOutcome } from './step-outcome.js';
@@ -79,6 +82,7 @@ const CLOCK_SKEW_WARN_MS = 30_000;
 export function createProcessor(deps: ProcessorDeps) {
   const maxRegenerations = deps.maxRegenerations ?? 2;
   const sink = { redis: deps.redis, publish: deps.publish };
+  const renderCache = new RenderCacheIndex(deps.redis, deps.publish.prefix);
 
   return async function processJob(job: GenerationJob, token?: string, signal?: AbortSignal): Promise<JobResult> {
     const parsed = jobPayloadSchema.safeParse(job.data);
@@ -105,6 +109,12 @@ export function createProcessor(deps: ProcessorDeps) {
     let lease: Lease | undefined;
     if (checkpoint.generated) ctx.paid = checkpoint;
     if (!checkpoint.generated) {
+      if (ctx.payload.cache) {
+        const refused = await refuseToStart(ctx);
+        if (refused) return refused;
+        const cached = await serveFromCache({ storage: deps.storage, index: renderCache, storageHealth: deps.storageHealth }, ctx);
+        if (cached) return cached;
+      }
       const generated = await generate(ctx, checkpoint);
       if (generated.kind !== 'generated') return generated.outcome;
       ({ checkpoint, lease } = generated);
@@ -299,6 +309,7 @@ export function createProcessor(deps: ProcessorDeps) {
         completedAt: new Date(now).toISOString(),
       };
       ctx.log.info({ key: result.key, bytes: result.bytes, ms: result.timings.totalMs }, `Stored ${result.key}`);
+      if (payload.cache) await rememberRender(ctx, result, generated.at);
       return { kind: 'succeeded', result };
     } catch (error) {
       if (isBullmqControl(error)) throw error;
@@ -332,6 +343,32 @@ export function createProcessor(deps: ProcessorDeps) {
       case 'retry':
         return { kind: 'park', error, checkpoint: parked, delayMs: backoff(), forOperator: false };
     }
+  }
+
+  /** Offers a stored image to later jobs of the same request. Best effort: the job has succeeded. */
+  async function rememberRender(ctx: JobContext, result: JobResult, generatedAt: number): Promise<void> {
+    const cache = ctx.payload.cache;
+    const hash = renderHash(ctx.payload);
+    if (!cache || hash === undefined) return;
+    const entry = {
+      key: result.key,
+      sha256: result.sha256,
+      bytes: result.bytes,
+      width: result.width,
+      height: result.height,
+      region: result.region,
+      ...(result.requestId ? { requestId: result.requestId } : {}),
+      jobId: result.jobId,
+      costUsd: priceOf(result.region, false),
+      at: generatedAt,
+    };
+    // The TTL counts from the generation, as the docs say; an image generated long ago (a parked
+    // job stored late) is offered for what is left of it.
+    const ttlMs = cache.ttlMs - Math.max(0, Date.now() - generatedAt);
+    if (ttlMs <= 0) return;
+    await renderCache.remember(cache.namespace, hash, entry, ttlMs).catch((error: unknown) => {
+      ctx.log.warn({ err: toAppError(error) }, 'Could not record the image in the render cache; later jobs will generate it');
+    });
   }
 
   /** Fleet-wide upstream metrics; a Redis hiccup here must not fail a paid generation. */

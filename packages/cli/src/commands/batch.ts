@@ -10,6 +10,10 @@ export interface BatchFlags {
   key?: string;
   size?: string;
   promptExtend?: boolean;
+  cache?: boolean;
+  cacheNamespace?: string;
+  cacheTtl?: string;
+  cacheRefresh?: boolean;
   priority?: string;
   rowKey?: string;
   metadataColumns?: string;
@@ -40,6 +44,10 @@ export async function batchCommand(file: string, flags: BatchFlags): Promise<num
         defaults: {
           ...(flags.size ? { size: flags.size } : {}),
           ...(flags.promptExtend ? { promptExtend: true } : {}),
+          ...(flags.cache ? { cache: true } : {}),
+          ...(flags.cacheNamespace !== undefined ? { cacheNamespace: flags.cacheNamespace } : {}),
+          ...(flags.cacheTtl !== undefined ? { cacheTtl: flags.cacheTtl } : {}),
+          ...(flags.cacheRefresh ? { cacheRefresh: true } : {}),
           ...(priority !== undefined ? { priority } : {}),
           ...(webhook ? { webhook } : {}),
         },

@@ -9,6 +9,10 @@ export interface EnqueueFlags {
   tier?: string;
   seed?: string;
   promptExtend?: boolean;
+  cache?: boolean;
+  cacheNamespace?: string;
+  cacheTtl?: string;
+  cacheRefresh?: boolean;
   key?: string;
   metadata: string[];
   priority?: string;
@@ -29,6 +33,10 @@ export async function enqueueCommand(flags: EnqueueFlags): Promise<number> {
     tier: flags.tier,
     seed: parseInteger('--seed', flags.seed),
     promptExtend: flags.promptExtend,
+    cache: flags.cache,
+    cacheNamespace: flags.cacheNamespace,
+    cacheTtl: flags.cacheTtl,
+    cacheRefresh: flags.cacheRefresh,
     key: flags.key,
     metadata: parseMetadataPairs(flags.metadata),
     priority: parseInteger('--priority', flags.priority),

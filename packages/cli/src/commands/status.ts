@@ -65,12 +65,12 @@ async function printStatus(producer: Producer, id: string, json: boolean): Promi
     process.stdout.write(
       `batch ${batch.batchId}${batch.source ? ` (${batch.source})` : ''}: ${batch.state}\n` +
         `  total ${batch.total} · succeeded ${batch.succeeded} · failed ${batch.failed} · expired ${batch.expired} · cancelled ${batch.cancelled} · pending ${batch.pending}\n` +
-        `  created ${batch.createdAt ?? '?'}${batch.completedAt ? ` · completed ${batch.completedAt}` : ''} · spend $${batch.costUsd.toFixed(3)}\n`,
+        `  created ${batch.createdAt ?? '?'}${batch.completedAt ? ` · completed ${batch.completedAt}` : ''} · spend $${batch.costUsd.toFixed(3)}${batch.cached > 0 ? ` · ${batch.cached} from the render cache (saved $${batch.savedUsd.toFixed(3)})` : ''}\n`,
     );
   } else if (job) {
     process.stdout.write(
       `job ${job.jobId}: ${job.state} after ${job.attempts} attempt(s)\n` +
-        (job.result ? `  ${job.result.url} (${job.result.bytes} bytes, sha256 ${job.result.sha256})\n` : '') +
+        (job.result ? `  ${job.result.url} (${job.result.bytes} bytes, sha256 ${job.result.sha256})${job.result.cached ? ` from the render cache (a copy of ${job.result.cachedFrom?.key ?? '?'})` : ''}\n` : '') +
         (job.failedReason ? `  ${job.failedReason}\n` : ''),
     );
   }

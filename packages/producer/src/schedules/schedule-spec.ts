@@ -4,17 +4,11 @@
  * template, key and job options as `zimage batch`. `{date}`, `{time}` and `{datetime}` in prompts,
  * the prompt template and the key are the tick's time in the schedule's time zone.
  */
-import { webhookSchema } from '@zimage/shared';
+import { parseDuration, webhookSchema } from '@zimage/shared';
 import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
 
-const DURATION = /^(\d+)(ms|s|m|h|d)$/;
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-export function parseDuration(value: string): number | undefined {
-  const match = DURATION.exec(value.trim());
-  return match ? Number(match[1]) * (UNIT_MS[match[2] as string] as number) : undefined;
-}
+export { parseDuration } from '@zimage/shared';
 
 export const SCHEDULE_ID = /^[a-z0-9][a-z0-9_-]{0,31}$/;
 /** Shortest interval: ticks faster than this are a mistake (tests use 1 s). */
@@ -32,6 +26,10 @@ export const scheduleSpecFields = z.strictObject({
     key: z.string().min(1).max(1024).optional(),
     size: z.string().max(32).optional(),
     promptExtend: z.boolean().optional(),
+    /** Render cache for every job of a tick (rows need a seed: a CSV column). */
+    cache: z.boolean().optional(),
+    cacheNamespace: z.string().min(1).max(64).optional(),
+    cacheTtl: z.string().max(16).optional(),
     priority: z.number().int().min(0).max(100).optional(),
     metadata: z.record(z.string(), z.string()).optional(),
     webhook: webhookSchema.optional(),

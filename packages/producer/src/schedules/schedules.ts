@@ -286,7 +286,7 @@ function specHash(spec: ScheduleSpec): string {
 /** Rows of a dry tick's problems looked at per pipeline; the rest are counted. */
 const SHOWN_ROWS = 3;
 /** A row's problem with a field the pipeline itself sets is the pipeline's, said once. */
-const PIPELINE_FIELDS: Record<string, keyof ScheduleSpec> = { size: 'size', promptExtend: 'promptExtend', priority: 'priority', deadline: 'deadlineAfter', key: 'key', webhook: 'webhook', 'webhook.url': 'webhook' };
+const PIPELINE_FIELDS: Record<string, keyof ScheduleSpec> = { size: 'size', promptExtend: 'promptExtend', cache: 'cache', cacheNamespace: 'cacheNamespace', cacheTtl: 'cacheTtl', priority: 'priority', deadline: 'deadlineAfter', key: 'key', webhook: 'webhook', 'webhook.url': 'webhook' };
 
 /**
  * A dry tick's failure as the pipeline's field issues: a problem with a field the pipeline sets

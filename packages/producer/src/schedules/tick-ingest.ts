@@ -88,6 +88,9 @@ function defaultsOf(spec: ScheduleSpec, tickAt: Date, deadlineMs: number | undef
   return {
     ...(spec.size ? { size: spec.size } : {}),
     ...(spec.promptExtend !== undefined ? { promptExtend: spec.promptExtend } : {}),
+    ...(spec.cache ? { cache: true } : {}),
+    ...(spec.cache && spec.cacheNamespace !== undefined ? { cacheNamespace: spec.cacheNamespace } : {}),
+    ...(spec.cache && spec.cacheTtl !== undefined ? { cacheTtl: spec.cacheTtl } : {}),
     ...(spec.priority !== undefined ? { priority: spec.priority } : {}),
     ...(deadlineMs !== undefined ? { deadline: new Date(tickAt.getTime() + deadlineMs).toISOString() } : {}),
     ...(spec.webhook ? { webhook: spec.webhook } : {}),

@@ -43,6 +43,7 @@ function lazyS3Storage(options: S3StorageOptions): Storage {
     kind: 's3',
     description: keys.description,
     put: async (input) => (await load()).put(input),
+    copy: async (input) => (await load()).copy(input),
     head: async (key) => (await load()).head(key),
     read: async (key) => (await load()).read(key),
     urlFor: (key) => keys.urlOf(keys.objectKey(key)),

@@ -60,6 +60,23 @@ describe('file storage', () => {
     await expect(blocked.probeWrite()).rejects.toMatchObject({ code: 'STORAGE_WRITE_FAILED', message: expect.stringContaining('file/out') });
   });
 
+  it('copy() copies a stored object to a new key, and skips a key that already holds it', async () => {
+    const body = bytesOf('the image');
+    await storage.put({ key: 'a/one.png', body, sha256: sha256(body) });
+    expect(await storage.copy({ from: 'a/one.png', key: 'b/two.png', sha256: sha256(body) })).toMatchObject({ key: 'b/two.png', bytes: body.byteLength, skipped: false });
+    expect(await readFile(path.join(root, 'b/two.png'), 'utf8')).toBe('the image');
+    expect(await storage.copy({ from: 'a/one.png', key: 'b/two.png', sha256: sha256(body) })).toMatchObject({ skipped: true });
+    expect(await listFiles(root)).toEqual(['a/one.png', 'b/two.png']);
+  });
+
+  it('copy() is null, and writes nothing, when the source is gone or holds other bytes', async () => {
+    const body = bytesOf('the image');
+    expect(await storage.copy({ from: 'gone.png', key: 'new.png', sha256: sha256(body) })).toBeNull();
+    await storage.put({ key: 'changed.png', body: bytesOf('other'), sha256: sha256(bytesOf('other')) });
+    expect(await storage.copy({ from: 'changed.png', key: 'new.png', sha256: sha256(body) })).toBeNull();
+    expect(await listFiles(root)).toEqual(['changed.png']);
+  });
+
   it('describes itself with the absolute folder', () => {
     expect(storage.kind).toBe('file');
     expect(storage.description).toBe(`file:${root}`);

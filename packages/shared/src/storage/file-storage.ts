@@ -8,7 +8,7 @@ import { AppError, coerceError } from '../errors.js';
 import { groupCommit } from '../group-commit.js';
 import { assertSafeObjectKey } from './object-key.js';
 import { resolveContainedPath } from './contained-path.js';
-import { STORAGE_PROBE_KEY, type ObjectInfo, type PutObjectInput, type Storage, type StoredObject } from './storage.js';
+import { STORAGE_PROBE_KEY, type CopyObjectInput, type ObjectInfo, type PutObjectInput, type Storage, type StoredObject } from './storage.js';
 
 const PROBE_BODY = new TextEncoder().encode('zimage storage probe\n');
 
@@ -41,9 +41,19 @@ export function createFileStorage(options: FileStorageOptions): Storage {
 
   const pathFor = (key: string): string => resolveContainedPath(root, assertSafeObjectKey(key));
 
-  return {
+  const storage: Storage = {
     kind: 'file',
     description,
+
+    async copy(input: CopyObjectInput): Promise<StoredObject | null> {
+      // Read, checked and written like any put (atomic, fsynced): a hard link would tie the two
+      // keys together, so that rewriting one changed the other, and reflinks are not everywhere.
+      const body = await storage.read(input.from);
+      if (body === null) return null;
+      const sha256 = createHash('sha256').update(body).digest('hex');
+      if (sha256 !== input.sha256.toLowerCase()) return null;
+      return storage.put({ key: input.key, body, sha256 });
+    },
 
     async put(input: PutObjectInput): Promise<StoredObject> {
       const full = pathFor(input.key);
@@ -144,6 +154,7 @@ export function createFileStorage(options: FileStorageOptions): Storage {
       // Nothing is held open between calls.
     },
   };
+  return storage;
 
   function unavailable(what: string, key: string | undefined, error: unknown): AppError {
     const cause = coerceError(error);

@@ -10,5 +10,5 @@ export {
   s3MetadataBytes,
 } from './s3-metadata.js';
 export { STORAGE_PROBE_KEY } from './storage.js';
-export type { ObjectInfo, PutObjectInput, Storage, StorageConfig, StoredObject } from './storage.js';
+export type { CopyObjectInput, ObjectInfo, PutObjectInput, Storage, StorageConfig, StoredObject } from './storage.js';
 export { resolveContainedPath } from './contained-path.js';

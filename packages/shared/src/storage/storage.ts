@@ -41,6 +41,19 @@ export interface PutObjectInput {
   metadata?: Record<string, string>;
 }
 
+export interface CopyObjectInput {
+  /** The stored object to copy (relative key). */
+  from: string;
+  /** Where the copy goes (relative key). */
+  key: string;
+  /** The sha256 the source must still have: a source overwritten since by another image is not copied. */
+  sha256: string;
+  /** Default 'image/png'. Ignored by the file driver. */
+  contentType?: string;
+  /** The copy's own metadata (S3); ignored by the file driver. */
+  metadata?: Record<string, string>;
+}
+
 export interface StoredObject {
   /** The relative key, as given. */
   key: string;
@@ -66,6 +79,12 @@ export interface Storage {
   /** For logs: "file:/abs/output" or "s3://bucket/prefix"; never credentials. */
   readonly description: string;
   put(input: PutObjectInput): Promise<StoredObject>;
+  /**
+   * A copy of a stored object under another key, inside the store (S3 CopyObject; a file copy):
+   * null when `from` is gone or no longer holds `sha256`. `skipped` when `key` already holds it.
+   * Throws like `put`.
+   */
+  copy(input: CopyObjectInput): Promise<StoredObject | null>;
   /** null when there is no object at `key`. */
   head(key: string): Promise<ObjectInfo | null>;
   /** null when there is no object at `key`. */
