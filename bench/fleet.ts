@@ -14,6 +14,8 @@ export interface Fleet {
   emulator: Emulator;
   producer: Producer;
   workers: WorkerProcess[];
+  /** The fleet's Redis key prefix (ZIMAGE_PREFIX). */
+  prefix: string;
   /** Stops the workers (SIGTERM, SIGKILL after 20 s), empties the queue, closes the rest. Idempotent; never throws. */
   close(): Promise<void>;
 }
@@ -69,7 +71,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     await close();
     throw error;
   }
-  return { emulator, producer, workers, close };
+  return { emulator, producer, workers, prefix, close };
 }
 
 export interface FleetBatchRun {

@@ -4,7 +4,7 @@
  * measured side by side in the same run. Prints a table; writes bench/results/latest.json and
  * latest.md. Tests assert behaviour; this is where speed is measured.
  *
- *   --only=quota|overhead|ingest|interactive|limiters   one scenario
+ *   --only=quota|overhead|ingest|interactive|limiters|cache   one scenario
  *   --only=limiters:fixed-window[,drift…]               some limiter models
  *   --out=DIR                                           results elsewhere (default bench/results)
  */
@@ -14,6 +14,7 @@ import { cpus, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { startRedisServer } from '@zimage/shared';
 import type { FleetBatchRun } from './fleet.js';
+import { runCacheScenario } from './scenarios/cache.js';
 import { runIngestScenario } from './scenarios/ingest.js';
 import { runInteractiveScenario } from './scenarios/interactive.js';
 import {
@@ -32,7 +33,7 @@ import { runOverheadScenario } from './scenarios/overhead.js';
 import { runQuotaScenario, type QuotaRun } from './scenarios/quota.js';
 import { killAllChildren, ROOT } from './support.js';
 
-const SCENARIOS = ['quota', 'overhead', 'ingest', 'interactive', 'limiters'] as const;
+const SCENARIOS = ['quota', 'overhead', 'ingest', 'interactive', 'limiters', 'cache'] as const;
 const quick = process.argv.includes('--quick');
 const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 const [only, onlyModels] = (arg('only') ?? '').split(':') as [string, string | undefined];
@@ -55,8 +56,8 @@ const runs = (name: (typeof SCENARIOS)[number]) => !only || only === name;
 // 6.2 min + limiters 9 + overhead ~1 + ingest ~0.5 + interactive ~1–3 < 20 min; quick ≈ quota 1.1 +
 // limiters 2 + the rest ~0.8 < 4 min. A shared, busy machine stretches the fleets' start-up most.
 const plan = quick
-  ? { quotaJobs: 400, misconfiguredJobs: 150, quotaPerMinute: 1200, baselineLimitSeconds: 12, bullmqLimitSeconds: 8, overheadJobs: 1000, ingestRows: 20_000, bulkJobs: 400, priorityJobs: 12 }
-  : { quotaJobs: 1200, misconfiguredJobs: 600, quotaPerMinute: 600, baselineLimitSeconds: 60, bullmqLimitSeconds: 40, overheadJobs: 12_000, ingestRows: 100_000, bulkJobs: 1500, priorityJobs: 25 };
+  ? { quotaJobs: 400, misconfiguredJobs: 150, quotaPerMinute: 1200, baselineLimitSeconds: 12, bullmqLimitSeconds: 8, overheadJobs: 1000, ingestRows: 20_000, bulkJobs: 400, priorityJobs: 12, cacheRows: 2000 }
+  : { quotaJobs: 1200, misconfiguredJobs: 600, quotaPerMinute: 600, baselineLimitSeconds: 60, bullmqLimitSeconds: 40, overheadJobs: 12_000, ingestRows: 100_000, bulkJobs: 1500, priorityJobs: 25, cacheRows: 20_000 };
 const limiterPlan = LIMITER_PLANS[quick ? 'quick' : 'full'];
 
 const redis = await startRedisServer();
@@ -130,6 +131,10 @@ try {
     log(`   ${scale.order}${perSecondZimage ? "; per-second zimage row = the quota scenario's run" : ''}`);
     await attempt('limiters', () => runLimitersScenario({ redisUrl: redis.url, plan: limiterPlan, models, ...(perSecondZimage ? { perSecondZimage } : {}) }, log));
   }
+  if (runs('cache')) {
+    log(`6. render cache: a ${plan.cacheRows}-row seeded CSV with cache: true, run, then re-run as a new batch`);
+    await attempt('cache', () => runCacheScenario({ redisUrl: redis.url, rows: plan.cacheRows }));
+  }
 } finally {
   await redis.stop();
 }
@@ -189,6 +194,22 @@ if (ingest) lines.push('## 3. Ingest', '', '```json', JSON.stringify(ingest, nul
 const interactive = ok<Record<string, unknown>>(results['interactive']);
 if (interactive) lines.push('## 4. Interactive under backlog', '', '```json', JSON.stringify(interactive, null, 2), '```', '');
 if (limiters) lines.push(...limitersMarkdown(limiters, `## 5. Limiter models (${LIMITER_RATE_PER_MINUTE}/min)`));
+const cache = ok<Awaited<ReturnType<typeof runCacheScenario>>>(results['cache']);
+if (cache) {
+  lines.push(
+    '## 6. Render cache re-run',
+    '',
+    `A ${cache.rows}-row seeded CSV with \`cache: true\`, run, then re-run as a new batch (new keys).`,
+    '',
+    '| run | seconds | upstream calls | cached | cost US$ | saved US$ |',
+    '|---|---|---|---|---|---|',
+    `| first | ${cache.first.seconds} | ${cache.first.upstreamCalls} | ${cache.first.cached} | ${cache.first.costUsd} | ${cache.first.savedUsd} |`,
+    `| re-run | ${cache.rerun.seconds} | ${cache.rerun.upstreamCalls} | ${cache.rerun.cached} | ${cache.rerun.costUsd} | ${cache.rerun.savedUsd} |`,
+    '',
+    `Re-run / first wall time: ${cache.rerunToFirstTime}. Index: ${cache.index.entries} entries, ${cache.index.megabytes} MB (${cache.index.bytesPerEntry} bytes each). Goal (0 upstream calls on the re-run): ${cache.goal.met ? '✓' : '✗'}`,
+    '',
+  );
+}
 
 mkdirSync(outDir, { recursive: true });
 writeFileSync(`${outDir}/latest.json`, `${JSON.stringify(report, null, 2)}\n`);
