@@ -22,11 +22,11 @@ describe('bulk cancel by filter', () => {
 
     const dry = await api.call('POST', '/v1/jobs/bulk', { body: { action: 'cancel', batchId, state: 'waiting', createdAfter: windowStart, dryRun: true } });
     expect(dry.status, dry.text).toBe(200);
-    expect(dry.body).toEqual({ matched: 2, cancelled: 0, cancelling: 0, storing: 0, finished: 0, dryRun: true });
+    expect(dry.body).toEqual({ action: 'cancel', matched: 2, cancelled: 0, cancelling: 0, storing: 0, finished: 0, dryRun: true });
     expect((await producer.getBatch(batchId))?.pending).toBe(4);
 
     const done = await api.call('POST', '/v1/jobs/bulk', { body: { action: 'cancel', batchId, createdAfter: windowStart } });
-    expect(done.body).toEqual({ matched: 2, cancelled: 2, cancelling: 0, storing: 0, finished: 0, dryRun: false });
+    expect(done.body).toEqual({ action: 'cancel', matched: 2, cancelled: 2, cancelling: 0, storing: 0, finished: 0, dryRun: false });
     for (const job of late) expect((await producer.getJob(job.jobId))?.state).toBe('cancelled');
     for (const job of early.jobs) expect((await producer.getJob(job.jobId))?.state).not.toBe('cancelled');
     expect(await producer.getBatch(batchId)).toMatchObject({ cancelled: 3, pending: 2 });
@@ -45,7 +45,9 @@ describe('bulk cancel by filter', () => {
     await using api = await startApi({ worker: false });
     const { batchId } = await api.stack.producer.enqueueMany([{ prompt: 'kept', size: '512*512' }]);
     for (const [body, field] of [
-      [{ action: 'retry', batchId }, 'action'],
+      [{ action: 'archive', batchId }, 'action'],
+      [{ action: 'retry', batchId, state: 'waiting' }, 'state'],
+      [{ action: 'retry', batchId, code: 'not a code' }, 'code'],
       [{ action: 'cancel', batchId, state: 'completed' }, 'state'],
       [{ action: 'cancel', batchId, createdAfter: 'yesterday' }, 'createdAfter'],
       [{ action: 'cancel' }, 'batchId'],

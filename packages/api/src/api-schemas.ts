@@ -153,23 +153,49 @@ export const jobListQuerySchema = z.strictObject({
 });
 
 /** `POST /v1/jobs/bulk` body: an action on a batch's jobs chosen by filter. */
-export const bulkJobsRequestSchema = z.strictObject({
-  action: z.literal('cancel').describe('What to do with the matching jobs (cancel: as DELETE /v1/jobs/{id} does, paid images still stored)'),
+const bulkFilterFields = {
   batchId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { error: 'must match [A-Za-z0-9_-]{1,64}' }),
-  state: z.enum(CANCELLABLE_STATES).optional().describe('Only jobs in this state (waiting includes prioritized)'),
   createdAfter: z.iso.datetime({ offset: true }).optional().describe('Only jobs created at or after this time'),
   createdBefore: z.iso.datetime({ offset: true }).optional().describe('Only jobs created before this time'),
   dryRun: z.boolean().optional().describe('Count the matching jobs; change nothing'),
-});
+};
 
-export const bulkJobsResultSchema = z.object({
-  matched: z.number().int().describe('Unfinished jobs the filter matched'),
-  cancelled: z.number().int(),
-  cancelling: z.number().int(),
-  storing: z.number().int(),
-  finished: z.number().int().describe('Finished between being matched and cancelled'),
-  dryRun: z.boolean(),
-});
+export const bulkJobsRequestSchema = z.discriminatedUnion(
+  'action',
+  [
+    z.strictObject({
+      action: z.literal('cancel').describe('Cancel the matching unfinished jobs, as DELETE /v1/jobs/{id} does (paid images still stored)'),
+      state: z.enum(CANCELLABLE_STATES).optional().describe('Only jobs in this state (waiting includes prioritized)'),
+      ...bulkFilterFields,
+    }),
+    z.strictObject({
+      action: z.literal('retry').describe('Retry the matching failed jobs, with their checkpoints (no paid image is paid again) and fresh attempts'),
+      code: z.string().regex(/^[A-Z][A-Z0-9_]{1,63}$/, { error: 'must be an error code such as UPSTREAM_CONTENT_REJECTED' }).optional().describe('Only jobs that failed with this error code'),
+      ...bulkFilterFields,
+    }),
+  ],
+  { error: 'action: must be cancel or retry' },
+);
+
+export const bulkJobsResultSchema = z.discriminatedUnion('action', [
+  z.object({
+    action: z.literal('cancel'),
+    matched: z.number().int().describe('Unfinished jobs the filter matched'),
+    cancelled: z.number().int(),
+    cancelling: z.number().int(),
+    storing: z.number().int(),
+    finished: z.number().int().describe('Finished between being matched and cancelled'),
+    dryRun: z.boolean(),
+  }),
+  z.object({
+    action: z.literal('retry'),
+    matched: z.number().int().describe('Failed jobs the filter matched'),
+    retried: z.number().int().describe('Moved back to the queue'),
+    finished: z.number().int().describe('Retried by someone else, or removed, before this could'),
+    byCode: z.record(z.string(), z.number().int()).describe('Matched jobs by the code they failed with'),
+    dryRun: z.boolean(),
+  }),
+]);
 
 export type ApiJob = z.input<typeof jobSchema>;
 export type ApiBatch = z.input<typeof batchSchema>;

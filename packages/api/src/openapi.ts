@@ -114,7 +114,7 @@ export function openApiDocument() {
       '/v1/jobs/bulk': {
         post: {
           operationId: 'bulkJobs',
-          summary: "Cancel a batch's unfinished jobs by state and creation time; dryRun counts them and changes nothing",
+          summary: "Cancel a batch's unfinished jobs (by state and creation time) or retry its failed ones (by error code and creation time); dryRun counts them and changes nothing",
           parameters: [idempotencyKey],
           requestBody: { required: true, ...json(ref('BulkJobsRequest')) },
           responses: { '200': ok('What matched and what happened to it', 'BulkJobsResult'), '400': failure('Invalid request: each field and its rule'), '404': failure('No such batch'), '415': failure('Not application/json'), ...common },

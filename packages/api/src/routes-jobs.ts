@@ -36,17 +36,17 @@ export function jobRoutes(app: FastifyInstance, producer: Producer, idempotency:
     const type = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
     if (type !== 'application/json') throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'content-type: a bulk request is application/json');
     const body = parseQuery(bulkJobsRequestSchema, request.body, 'body');
+    const filter = {
+      batchId: body.batchId,
+      createdAfter: body.createdAfter === undefined ? undefined : new Date(body.createdAfter),
+      createdBefore: body.createdBefore === undefined ? undefined : new Date(body.createdBefore),
+    };
+    const dryRun = { dryRun: body.dryRun === true };
     const outcome = await idempotency.run(request.headers['idempotency-key'], 'POST /v1/jobs/bulk', fingerprintOf(JSON.stringify(body)), async () => ({
       status: 200,
-      body: (await producer.cancelJobs(
-        {
-          batchId: body.batchId,
-          state: body.state,
-          createdAfter: body.createdAfter === undefined ? undefined : new Date(body.createdAfter),
-          createdBefore: body.createdBefore === undefined ? undefined : new Date(body.createdBefore),
-        },
-        { dryRun: body.dryRun === true },
-      )) satisfies z.input<typeof bulkJobsResultSchema>,
+      body: (body.action === 'cancel'
+        ? { action: 'cancel' as const, ...(await producer.cancelJobs({ ...filter, state: body.state }, dryRun)) }
+        : { action: 'retry' as const, ...(await producer.retryJobs({ ...filter, code: body.code }, dryRun)) }) satisfies z.input<typeof bulkJobsResultSchema>,
     }));
     if (outcome.replayed) reply.header('idempotent-replayed', 'true');
     return reply.code(outcome.status).send(outcome.body);

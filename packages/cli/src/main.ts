@@ -13,7 +13,8 @@ import { demoCommand } from './commands/demo.js';
 import { emulatorCommand } from './commands/emulator.js';
 import { enqueueCommand } from './commands/enqueue.js';
 import { healthCommand } from './commands/health.js';
-import { jobsParkedCommand, jobsRetryCommand } from './commands/jobs.js';
+import { jobsParkedCommand } from './commands/jobs.js';
+import { jobsRetryAnyCommand } from './commands/jobs-retry.js';
 import { jobsCancelCommand } from './commands/jobs-cancel.js';
 import { resultsCommand } from './commands/results.js';
 import { resumeCommand } from './commands/resume.js';
@@ -161,11 +162,17 @@ jobs
 jobs.command('parked').description('paid images held because storage can never accept their key, with what to do').option('--json', 'print JSON').action(runCommand(jobsParkedCommand));
 jobs
   .command('retry')
-  .description('store a parked paid image again now, under a new key if given (no new generation)')
-  .argument('<jobId>')
-  .option('--key <key>', 'the object key to store it at instead')
+  .description("JOB_ID: store a parked paid image again now, under a new key if given (no new generation); --batch: retry a batch's failed jobs by error code and creation time, with their checkpoints")
+  .argument('[jobId]', 'a parked job (zimage jobs parked)')
+  .option('--key <key>', 'JOB_ID: the object key to store it at instead')
+  .option('--batch <id>', "retry this batch's failed jobs (not cancelled or expired ones)")
+  .option('--code <code>', '--batch: only jobs that failed with this error code, e.g. UPSTREAM_CONTENT_REJECTED')
+  .option('--created-after <iso>', '--batch: only jobs created at or after this time')
+  .option('--created-before <iso>', '--batch: only jobs created before this time')
+  .option('--dry-run', '--batch: count the matching jobs (by code); change nothing')
   .option('--json', 'print JSON')
-  .action(runCommand(jobsRetryCommand));
+  .action(runCommand(jobsRetryAnyCommand));
+
 
 const schedule = program.command('schedule').description('scheduled pipelines (cron or interval → a batch per tick)');
 schedule

@@ -30,3 +30,11 @@ export function parseEventTypes(text: string): EventType[] {
   }
   return types as EventType[];
 }
+
+/** An ISO 8601 time option (`--created-after`), or undefined when not given. */
+export function parseTime(option: string, text: string | undefined): Date | undefined {
+  if (text === undefined) return undefined;
+  const time = new Date(text);
+  if (!/^\d{4}-\d{2}-\d{2}T/.test(text) || Number.isNaN(time.getTime())) throw new AppError('USAGE_INVALID', `${option}: must be an ISO 8601 time such as 2026-12-01T08:00:00Z (got "${text}")`);
+  return time;
+}

@@ -254,7 +254,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Cancel a batch's unfinished jobs by state and creation time; dryRun counts them and changes nothing */
+        /** Cancel a batch's unfinished jobs (by state and creation time) or retry its failed ones (by error code and creation time); dryRun counts them and changes nothing */
         post: operations["bulkJobs"];
         delete?: never;
         options?: never;
@@ -403,7 +403,7 @@ export interface components {
         };
         BulkJobsRequest: {
             /**
-             * @description What to do with the matching jobs (cancel: as DELETE /v1/jobs/{id} does, paid images still stored)
+             * @description Cancel the matching unfinished jobs, as DELETE /v1/jobs/{id} does (paid images still stored)
              * @constant
              */
             action: "cancel";
@@ -425,8 +425,31 @@ export interface components {
              * @enum {string}
              */
             state?: "waiting" | "delayed" | "active";
+        } | {
+            /**
+             * @description Retry the matching failed jobs, with their checkpoints (no paid image is paid again) and fresh attempts
+             * @constant
+             */
+            action: "retry";
+            batchId: string;
+            /** @description Only jobs that failed with this error code */
+            code?: string;
+            /**
+             * Format: date-time
+             * @description Only jobs created at or after this time
+             */
+            createdAfter?: string;
+            /**
+             * Format: date-time
+             * @description Only jobs created before this time
+             */
+            createdBefore?: string;
+            /** @description Count the matching jobs; change nothing */
+            dryRun?: boolean;
         };
         BulkJobsResult: {
+            /** @constant */
+            action: "cancel";
             cancelled: number;
             cancelling: number;
             dryRun: boolean;
@@ -435,6 +458,20 @@ export interface components {
             /** @description Unfinished jobs the filter matched */
             matched: number;
             storing: number;
+        } | {
+            /** @constant */
+            action: "retry";
+            /** @description Matched jobs by the code they failed with */
+            byCode: {
+                [key: string]: number;
+            };
+            dryRun: boolean;
+            /** @description Retried by someone else, or removed, before this could */
+            finished: number;
+            /** @description Failed jobs the filter matched */
+            matched: number;
+            /** @description Moved back to the queue */
+            retried: number;
         };
         Error: {
             error: {

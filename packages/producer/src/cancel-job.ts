@@ -10,6 +10,7 @@ import {
   cancelledJobKey,
   cancelRequestKey,
   DEFAULT_PUBLISH_OPTIONS,
+  jobIncarnation,
   makeEvent,
   publishJobEvent,
   type JobPayload,
@@ -115,7 +116,7 @@ async function recordCancelled(context: ProducerContext, job: Job<JobPayload, Jo
       outcome: 'cancelled',
       manifest: { jobId, line: payload.line, rowKey: payload.rowKey, status: 'cancelled', errorCode: 'JOB_CANCELLED' },
       webhook: payload.webhook,
-      incarnation: job.timestamp,
+      incarnation: jobIncarnation(job.timestamp, payload),
     },
     { ...DEFAULT_PUBLISH_OPTIONS, ...context.publish },
   );

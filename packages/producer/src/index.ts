@@ -18,3 +18,4 @@ export { MAX_BATCH_ITEMS } from './batch-limits.js';
 export { BATCH_STATES, MAX_PAGE_LIMIT, type BatchPage, type ListBatchesOptions } from './list-batches.js';
 export { LISTED_JOB_STATES, type JobPage, type ListJobsOptions } from './list-jobs.js';
 export { CANCELLABLE_STATES, type BulkCancelFilter, type BulkCancelOutcome, type CancellableState } from './bulk-cancel.js';
+export type { BulkRetryFilter, BulkRetryOutcome } from './bulk-retry.js';

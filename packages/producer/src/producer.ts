@@ -11,6 +11,7 @@ import type { Queue } from 'bullmq';
 import { addPreparedJobs, type AddOutcome } from './add-jobs.js';
 import { abortBatch, adjustTotal, beginBatch, type BatchOptions } from './batch-record.js';
 import { bulkCancel, type BulkCancelFilter, type BulkCancelOutcome } from './bulk-cancel.js';
+import { bulkRetry, type BulkRetryFilter, type BulkRetryOutcome } from './bulk-retry.js';
 import { cancelBatch, cancelJob, type BatchCancelOutcome, type CancelOutcome } from './cancel-job.js';
 import { enqueueBatch } from './enqueue-batch.js';
 import { enqueueJob, type EnqueuedJob } from './enqueue-job.js';
@@ -81,6 +82,12 @@ export interface Producer {
    * `cancelJob` does); with `dryRun`, only counts them (`matched`).
    */
   cancelJobs(filter: BulkCancelFilter, options?: { dryRun?: boolean }): Promise<BulkCancelOutcome>;
+  /**
+   * Retries a batch's failed jobs matching an error code and creation-time filter, with their
+   * checkpoints (no paid image is paid again) and fresh attempts; the batch counts them as pending
+   * again. With `dryRun`, only counts them (`matched`, `byCode`). Cancelled and expired jobs are not retried.
+   */
+  retryJobs(filter: BulkRetryFilter, options?: { dryRun?: boolean }): Promise<BulkRetryOutcome>;
   getBatch(batchId: string): Promise<BatchStatus | null>;
   /** Batches newest first, by state and creation time, a page at a time (`nextCursor`). */
   listBatches(options?: ListBatchesOptions): Promise<BatchPage>;
@@ -116,6 +123,7 @@ export async function createProducer(options: ProducerOptions): Promise<Producer
     cancelJob: (jobId) => cancelJob(context, jobId),
     cancelBatch: (batchId) => cancelBatch(context, batchId),
     cancelJobs: (filter, bulkOptions) => bulkCancel(context, filter, bulkOptions),
+    retryJobs: (filter, bulkOptions) => bulkRetry(context, filter, bulkOptions),
     getBatch: (batchId) => readBatch(context, batchId),
     listBatches: (listOptions) => listBatches(context, listOptions),
     listJobs: (listOptions) => listJobs(context, listOptions),

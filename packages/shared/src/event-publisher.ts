@@ -88,11 +88,19 @@ end
 -- batch.exhausted when some of them failed or expired (with the failures by code), so that
 -- batch.completed stays the last event of a batch, where feeds and waits stop.
 local function complete_batch(batch, stream, maxlen, event_id, timestamp, batch_id, exhausted_id)
-  local h = redis.call('HMGET', batch, 'total', 'succeeded', 'failed', 'expired', 'cancelled')
+  local h = redis.call('HMGET', batch, 'total', 'succeeded', 'failed', 'expired', 'cancelled', 'round')
   local total = tonumber(h[1])
   local s, f, e, c = tonumber(h[2]) or 0, tonumber(h[3]) or 0, tonumber(h[4]) or 0, tonumber(h[5]) or 0
   if total == nil or s + f + e + c < total then return false end
   if redis.call('HSETNX', batch, 'completedAt', timestamp) == 0 then return false end
+  -- A batch completing again after a bulk retry (round n > 0) announces it under new ids, so that
+  -- consumers de-duplicating by event id do not drop it as the first completion's repeat. Same
+  -- shape as eventIdFor's (evt_ + 24 hex); sha1 because that is the hash Redis scripts have.
+  local round = tonumber(h[6]) or 0
+  if round > 0 then
+    event_id = 'evt_' .. string.sub(redis.sha1hex('batch.completed:' .. batch_id .. '#' .. round), 1, 24)
+    exhausted_id = 'evt_' .. string.sub(redis.sha1hex('batch.exhausted:' .. batch_id .. '#' .. round), 1, 24)
+  end
   local counts = { batchId = batch_id, total = total, succeeded = s, failed = f, expired = e, cancelled = c }
   if f + e > 0 then
     local by_code = {}
@@ -189,7 +197,7 @@ export interface JobPublication {
    * comes from an idempotency key and can be re-used after a cancel or after retention removed the
    * job; the marker outlives the job, so without this a re-used id would find "already published".
    */
-  incarnation: number;
+  incarnation: number | string;
 }
 
 export async function publishJobEvent(redis: Redis, publication: JobPublication, options: PublishOptions): Promise<PublishOutcome> {
@@ -250,17 +258,44 @@ return 0
  * Returns false when the batch does not exist.
  */
 export async function adjustBatchTotal(redis: Redis, batchId: string, delta: number, options: Pick<PublishOptions, 'prefix' | 'maxLen'>): Promise<boolean> {
-  const result = (await redis.eval(
-    ADJUST_TOTAL_SCRIPT,
+  return (await evalBatchScript(redis, ADJUST_TOTAL_SCRIPT, batchId, String(delta), options)) >= 0;
+}
+
+/** Runs a script over one batch's record (KEYS[1]) and the stream (KEYS[2]), with what complete_batch needs. */
+async function evalBatchScript(redis: Redis, script: string, batchId: string, argument: string, options: Pick<PublishOptions, 'prefix' | 'maxLen'>): Promise<number> {
+  return (await redis.eval(
+    script,
     2,
     batchKey(options.prefix, batchId),
     eventsStreamKey(options.prefix),
-    String(delta),
+    argument,
     eventIdFor('batch.completed', batchId),
     new Date().toISOString(),
     batchId,
     String(options.maxLen),
     eventIdFor('batch.exhausted', batchId),
   )) as number;
-  return result >= 0;
+}
+
+const REOPEN_SCRIPT = `${COMPLETE_BATCH_LUA}
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+redis.call('HINCRBY', KEYS[1], 'failed', -1)
+local field = 'failedCode:' .. ARGV[1]
+if redis.call('HINCRBY', KEYS[1], field, -1) <= 0 then redis.call('HDEL', KEYS[1], field) end
+if redis.call('HDEL', KEYS[1], 'completedAt') == 1 then redis.call('HINCRBY', KEYS[1], 'round', 1) end
+-- The retried job may have finished already (its event counted before this ran): then the batch
+-- is complete again now.
+if complete_batch(KEYS[1], KEYS[2], ARGV[5], ARGV[2], ARGV[3], ARGV[4], ARGV[6]) then return 1 end
+return 0
+`;
+
+/**
+ * A failed job of the batch was retried (it is waiting again): it no longer counts as failed (nor
+ * under its code), and a completed batch is running again, in a new round, to complete once more
+ * when its jobs are all terminal again. Called after the job was moved back: its new terminal
+ * event and this rollback add up the same in either order. Returns false when the batch does
+ * not exist.
+ */
+export async function reopenBatchJob(redis: Redis, batchId: string, failedCode: string, options: Pick<PublishOptions, 'prefix' | 'maxLen'>): Promise<boolean> {
+  return (await evalBatchScript(redis, REOPEN_SCRIPT, batchId, failedCode, options)) >= 0;
 }

@@ -100,7 +100,7 @@ export {
   type JobRequestInput,
   type WebhookSpec,
 } from './job-request.js';
-export { checkpointSchema, jobPayloadSchema, type Checkpoint, type JobPayload } from './job-payload.js';
+export { checkpointSchema, jobIncarnation, jobPayloadSchema, type Checkpoint, type JobPayload } from './job-payload.js';
 export { jobResultSchema, PRICE_USD, priceOf, REGIONS, type JobResult, type Region } from './job-result.js';
 export {
   batchCompletedEventSchema,
@@ -122,6 +122,7 @@ export {
 export {
   adjustBatchTotal,
   DEFAULT_PUBLISH_OPTIONS,
+  reopenBatchJob,
   publishJobEvent,
   type JobOutcome,
   type ManifestEntry,

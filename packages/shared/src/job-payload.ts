@@ -60,6 +60,11 @@ export const jobPayloadSchema = z.object({
   requestHash: z.string(),
   createdAt: z.number(),
   checkpoint: checkpointSchema.optional(),
+  /**
+   * Times an operator retried the job after it failed (bulk retry). Part of its incarnation, so
+   * that the retried run's terminal event is published and counted, under an id of its own.
+   */
+  retries: z.number().int().positive().optional(),
   /** Render cache: reuse an image stored for the same request hash (only on determined requests). */
   cache: z
     .object({
@@ -71,3 +76,11 @@ export const jobPayloadSchema = z.object({
     .optional(),
 });
 export type JobPayload = z.output<typeof jobPayloadSchema>;
+
+/**
+ * Which run of a job id an event belongs to: its creation time (BullMQ `job.timestamp`; an id
+ * re-used after a cancel or retention is a new job), and the operator retry it is on, if any.
+ */
+export function jobIncarnation(timestamp: number, payload: { retries?: number | undefined } | undefined): string {
+  return payload?.retries ? `${timestamp}.r${payload.retries}` : String(timestamp);
+}

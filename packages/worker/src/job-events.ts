@@ -3,6 +3,7 @@
  * see shared/src/event-publisher.ts).
  */
 import {
+  jobIncarnation,
   makeEvent,
   publishJobEvent,
   type AppError,
@@ -21,13 +22,13 @@ export interface EventSink {
 export async function publishSucceeded(sink: EventSink, job: GenerationJob, payload: JobPayload, result: JobResult): Promise<void> {
   const event = makeEvent('job.succeeded', String(job.id), { jobId: String(job.id), batchId: payload.batchId, metadata: payload.metadata, result }, result.completedAt);
   const manifest = { jobId: String(job.id), line: payload.line, rowKey: payload.rowKey, status: 'succeeded' as const, key: result.key, sha256: result.sha256 };
-  await publishJobEvent(sink.redis, { event, outcome: 'succeeded', manifest, webhook: payload.webhook, incarnation: job.timestamp }, sink.publish);
+  await publishJobEvent(sink.redis, { event, outcome: 'succeeded', manifest, webhook: payload.webhook, incarnation: jobIncarnation(job.timestamp, payload) }, sink.publish);
 }
 
 export async function publishExpired(sink: EventSink, job: GenerationJob, payload: JobPayload, deadline: string): Promise<void> {
   const event = makeEvent('job.expired', String(job.id), { jobId: String(job.id), batchId: payload.batchId, metadata: payload.metadata, deadline });
   const manifest = { jobId: String(job.id), line: payload.line, rowKey: payload.rowKey, status: 'expired' as const, errorCode: 'JOB_EXPIRED' };
-  await publishJobEvent(sink.redis, { event, outcome: 'expired', manifest, webhook: payload.webhook, incarnation: job.timestamp }, sink.publish);
+  await publishJobEvent(sink.redis, { event, outcome: 'expired', manifest, webhook: payload.webhook, incarnation: jobIncarnation(job.timestamp, payload) }, sink.publish);
 }
 
 /**
@@ -50,5 +51,5 @@ export async function publishFailed(sink: EventSink, job: GenerationJob, payload
     attempts: job.attemptsMade + 1,
   });
   const manifest = { jobId: String(job.id), line: payload?.line, rowKey: payload?.rowKey, status: outcome, errorCode: error.code };
-  await publishJobEvent(sink.redis, { event, outcome, manifest, webhook: payload?.webhook, incarnation: job.timestamp }, sink.publish);
+  await publishJobEvent(sink.redis, { event, outcome, manifest, webhook: payload?.webhook, incarnation: jobIncarnation(job.timestamp, payload) }, sink.publish);
 }

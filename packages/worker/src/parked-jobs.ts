@@ -3,7 +3,8 @@
  * URL, valid for 24 hours), and its reason is recorded here. `zimage jobs parked` lists them;
  * `zimage jobs retry ID [--key NEW_KEY]` tries to store the image again now, under a new key if
  * given (from its checkpoint: no new generation while the link lives). A failed job is not
- * retried this way: its `job.failed` was published and counted in its batch; enqueue it again.
+ * retried this way, but by the bulk retry (`zimage jobs retry --batch`, producer `retryJobs`),
+ * which also takes it out of its batch's failed count.
  */
 import { AppError, assertSafeObjectKey, GENERATE_QUEUE, parkedJobsKey, type JobPayload, type JobResult } from '@zimage/shared';
 import { Job, Queue } from 'bullmq';

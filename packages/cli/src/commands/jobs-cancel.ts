@@ -1,5 +1,6 @@
 import { CANCELLABLE_STATES, type CancellableState } from '@zimage/producer';
 import { AppError, loadConfig, producerEnvSchema } from '@zimage/shared';
+import { parseTime } from '../parse-options.js';
 import { producerFromEnv } from '../producer-from-env.js';
 
 export interface JobsCancelFlags {
@@ -34,11 +35,4 @@ export async function jobsCancelCommand(flags: JobsCancelFlags): Promise<number>
   } finally {
     await producer.close();
   }
-}
-
-function parseTime(option: string, text: string | undefined): Date | undefined {
-  if (text === undefined) return undefined;
-  const time = new Date(text);
-  if (!/^\d{4}-\d{2}-\d{2}T/.test(text) || Number.isNaN(time.getTime())) throw new AppError('USAGE_INVALID', `${option}: must be an ISO 8601 time such as 2026-12-01T08:00:00Z (got "${text}")`);
-  return time;
 }
