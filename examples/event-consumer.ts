@@ -42,6 +42,8 @@ function describe({ streamId, event, fields }: StreamEvent): string {
     parts.push(`batch=${event.data.batchId}`, `job=${event.data.jobId}`, `error=${event.data.error.code}`);
   } else if (event.type === 'schedule.failed') {
     parts.push(`schedule=${event.data.scheduleId}`, `tick=${event.data.tickAt}`, `error=${event.data.error.code}`);
+  } else if (event.type === 'budget.exhausted' || event.type === 'budget.warning') {
+    parts.push(`budget=${event.data.budgetId}`, `period=${event.data.periodKey}`, `spent=${event.data.spentUsd}/${event.data.limitUsd}`);
   } else {
     parts.push(`job=${event.data.jobId}`);
     if (event.data.batchId) parts.push(`batch=${event.data.batchId}`);

@@ -4,7 +4,7 @@
  * client generated from it and the server cannot disagree). Requests are described by the
  * schemas that validate them, in `@zimage/shared` and `@zimage/producer`.
  */
-import { EVENT_TYPES, jobResultSchema } from '@zimage/shared';
+import { BUDGET_PERIODS, BUDGET_SCOPES, budgetFields, EVENT_TYPES, jobResultSchema } from '@zimage/shared';
 import { BATCH_STATES, CANCELLABLE_STATES, LISTED_JOB_STATES, MAX_PAGE_LIMIT, scheduleSpecFields } from '@zimage/producer';
 import { z } from 'zod';
 
@@ -196,6 +196,31 @@ export const bulkJobsResultSchema = z.discriminatedUnion('action', [
     dryRun: z.boolean(),
   }),
 ]);
+
+export const budgetViewSchema = z.object({
+  id: z.string(),
+  scope: z.enum(BUDGET_SCOPES),
+  subject: z.string().describe('Account id (or * for every account together), batch id, pipeline id or tenant'),
+  limitUsd: z.number(),
+  kind: z.enum(['hard', 'soft']).describe('hard: parks the jobs it covers when reached; soft: budget.warning only'),
+  period: z.enum(BUDGET_PERIODS).describe('UTC day, week (from Monday), month, or none'),
+  usage: z.object({
+    periodKey: z.string(),
+    periodEndsAt: isoTime.optional(),
+    spentUsd: z.number(),
+    maybeBilledUsd: z.number().describe('Calls whose outcome is unknown (timeout or reset after sending), counted against the limit'),
+    reservedUsd: z.number().describe('Calls in flight'),
+    inFlight: z.number().int(),
+    remainingUsd: z.number(),
+  }),
+  parkedJobs: z.number().int().describe('Jobs parked on it until the period rolls over or the budget is raised'),
+});
+
+export const budgetListSchema = z.object({ budgets: z.array(budgetViewSchema) });
+export const budgetPutSchema = budgetViewSchema.extend({ woken: z.number().int().describe('Parked jobs woken by this change') });
+export const budgetRemovedSchema = z.object({ id: z.string(), removed: z.literal(true), woken: z.number().int() });
+/** The body of PUT /v1/budgets/:id: the budget without its id (the path has it). */
+export const budgetBodySchema = budgetFields.omit({ id: true });
 
 export type ApiJob = z.input<typeof jobSchema>;
 export type ApiBatch = z.input<typeof batchSchema>;

@@ -16,6 +16,7 @@ import { errorHandler, sendError } from './api-error.js';
 import { createTokenCheck } from './bearer-auth.js';
 import { createIdempotency, type IdempotencyOptions } from './idempotency.js';
 import { batchRoutes } from './routes-batches.js';
+import { budgetRoutes } from './routes-budgets.js';
 import { createMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
 import { createSchedules } from '@zimage/producer';
@@ -115,6 +116,7 @@ export async function createApi(options: ApiOptions): Promise<FastifyInstance> {
 
   jobRoutes(app, options.producer, idempotency);
   batchRoutes(app, options.producer, idempotency, options.maxBodyBytes ?? 64 * 1024 * 1024);
+  budgetRoutes(app, options.producer);
   galleryRoutes(app, options.producer, options.redis, options.storage, options.prefix);
   batchIndexRoutes(app, options.producer);
   const schedules = createSchedules(options.redis, options.prefix, { filesDir: options.scheduleFilesDir, producer: options.producer });

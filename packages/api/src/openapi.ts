@@ -9,6 +9,11 @@ import { scheduleSpecSchema } from '@zimage/producer';
 import { z } from 'zod';
 import {
   batchAcceptedSchema,
+  budgetBodySchema,
+  budgetListSchema,
+  budgetPutSchema,
+  budgetRemovedSchema,
+  budgetViewSchema,
   bulkJobsRequestSchema,
   bulkJobsResultSchema,
   batchCancelSchema,
@@ -89,6 +94,11 @@ export function openApiDocument() {
         SchedulePut: jsonSchema(schedulePutSchema),
         ScheduleList: jsonSchema(scheduleListSchema),
         ScheduleRemoved: jsonSchema(scheduleRemovedSchema),
+        Budget: jsonSchema(budgetViewSchema),
+        BudgetBody: jsonSchema(budgetBodySchema, 'input'),
+        BudgetList: jsonSchema(budgetListSchema),
+        BudgetPut: jsonSchema(budgetPutSchema),
+        BudgetRemoved: jsonSchema(budgetRemovedSchema),
         Ready: jsonSchema(readySchema),
         Event: jsonSchema(zimageEventSchema),
         Error: jsonSchema(errorSchema),
@@ -178,6 +188,30 @@ export function openApiDocument() {
           summary: 'Cancel every job of the batch that has not finished',
           parameters: [pathId('id', 'Batch id'), idempotencyKey],
           responses: { '200': ok('What happened to its jobs', 'BatchCancel'), '404': failure('No such batch'), ...common },
+        },
+      },
+      '/v1/budgets': {
+        get: { operationId: 'listBudgets', summary: 'Every budget with its usage in the current period and the jobs parked on it', responses: { '200': ok('The budgets', 'BudgetList'), ...common } },
+      },
+      '/v1/budgets/{id}': {
+        put: {
+          operationId: 'putBudget',
+          summary: 'Create or replace a budget (its usage is kept); wakes the jobs parked on it',
+          parameters: [pathId('id', 'Budget id: [A-Za-z0-9_-]{1,64}')],
+          requestBody: { required: true, ...json(ref('BudgetBody')) },
+          responses: { '200': ok('The budget, with its usage and the parked jobs woken', 'BudgetPut'), '400': failure('Invalid budget: each field and its rule'), '415': failure('Not application/json'), ...common },
+        },
+        get: {
+          operationId: 'getBudget',
+          summary: 'One budget with its usage',
+          parameters: [pathId('id', 'Budget id')],
+          responses: { '200': ok('The budget', 'Budget'), '404': failure('No such budget'), ...common },
+        },
+        delete: {
+          operationId: 'removeBudget',
+          summary: 'Remove a budget; wakes the jobs parked on it',
+          parameters: [pathId('id', 'Budget id')],
+          responses: { '200': ok('Removed', 'BudgetRemoved'), '404': failure('No such budget'), ...common },
         },
       },
       '/v1/schedules': {

@@ -61,6 +61,7 @@ export async function workerFromEnv(
     connectTimeoutMs: env.ZIMAGE_CONNECT_TIMEOUT_MS,
     shutdownTimeoutMs: shutdownTimeoutMs(env),
     eventsMaxLen: env.ZIMAGE_EVENTS_MAXLEN,
+    budgets: env.ZIMAGE_BUDGETS,
   }).catch(async (error: unknown) => {
     // Bounded too: the usual reason to get here is Redis gone, and every close would wait for it.
     const deadline = Date.now() + shutdownTimeoutMs(env);

@@ -209,6 +209,42 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/budgets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every budget with its usage in the current period and the jobs parked on it */
+        get: operations["listBudgets"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/budgets/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One budget with its usage */
+        get: operations["getBudget"];
+        /** Create or replace a budget (its usage is kept); wakes the jobs parked on it */
+        put: operations["putBudget"];
+        post?: never;
+        /** Remove a budget; wakes the jobs parked on it */
+        delete: operations["removeBudget"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/jobs": {
         parameters: {
             query?: never;
@@ -401,6 +437,128 @@ export interface components {
             /** @description Pass as `cursor` for the next page; null on the last page */
             nextCursor: string | null;
         };
+        Budget: {
+            id: string;
+            /**
+             * @description hard: parks the jobs it covers when reached; soft: budget.warning only
+             * @enum {string}
+             */
+            kind: "hard" | "soft";
+            limitUsd: number;
+            /** @description Jobs parked on it until the period rolls over or the budget is raised */
+            parkedJobs: number;
+            /**
+             * @description UTC day, week (from Monday), month, or none
+             * @enum {string}
+             */
+            period: "day" | "week" | "month" | "none";
+            /** @enum {string} */
+            scope: "account" | "batch" | "pipeline" | "tenant";
+            /** @description Account id (or * for every account together), batch id, pipeline id or tenant */
+            subject: string;
+            usage: {
+                inFlight: number;
+                /** @description Calls whose outcome is unknown (timeout or reset after sending), counted against the limit */
+                maybeBilledUsd: number;
+                /** @description ISO 8601 time (UTC) */
+                periodEndsAt?: string;
+                periodKey: string;
+                remainingUsd: number;
+                /** @description Calls in flight */
+                reservedUsd: number;
+                spentUsd: number;
+            };
+        };
+        BudgetBody: {
+            /**
+             * @default hard
+             * @enum {string}
+             */
+            kind?: "hard" | "soft";
+            limitUsd: number;
+            /**
+             * @default none
+             * @enum {string}
+             */
+            period?: "day" | "week" | "month" | "none";
+            /** @enum {string} */
+            scope: "account" | "batch" | "pipeline" | "tenant";
+            subject: string;
+        };
+        BudgetList: {
+            budgets: {
+                id: string;
+                /**
+                 * @description hard: parks the jobs it covers when reached; soft: budget.warning only
+                 * @enum {string}
+                 */
+                kind: "hard" | "soft";
+                limitUsd: number;
+                /** @description Jobs parked on it until the period rolls over or the budget is raised */
+                parkedJobs: number;
+                /**
+                 * @description UTC day, week (from Monday), month, or none
+                 * @enum {string}
+                 */
+                period: "day" | "week" | "month" | "none";
+                /** @enum {string} */
+                scope: "account" | "batch" | "pipeline" | "tenant";
+                /** @description Account id (or * for every account together), batch id, pipeline id or tenant */
+                subject: string;
+                usage: {
+                    inFlight: number;
+                    /** @description Calls whose outcome is unknown (timeout or reset after sending), counted against the limit */
+                    maybeBilledUsd: number;
+                    /** @description ISO 8601 time (UTC) */
+                    periodEndsAt?: string;
+                    periodKey: string;
+                    remainingUsd: number;
+                    /** @description Calls in flight */
+                    reservedUsd: number;
+                    spentUsd: number;
+                };
+            }[];
+        };
+        BudgetPut: {
+            id: string;
+            /**
+             * @description hard: parks the jobs it covers when reached; soft: budget.warning only
+             * @enum {string}
+             */
+            kind: "hard" | "soft";
+            limitUsd: number;
+            /** @description Jobs parked on it until the period rolls over or the budget is raised */
+            parkedJobs: number;
+            /**
+             * @description UTC day, week (from Monday), month, or none
+             * @enum {string}
+             */
+            period: "day" | "week" | "month" | "none";
+            /** @enum {string} */
+            scope: "account" | "batch" | "pipeline" | "tenant";
+            /** @description Account id (or * for every account together), batch id, pipeline id or tenant */
+            subject: string;
+            usage: {
+                inFlight: number;
+                /** @description Calls whose outcome is unknown (timeout or reset after sending), counted against the limit */
+                maybeBilledUsd: number;
+                /** @description ISO 8601 time (UTC) */
+                periodEndsAt?: string;
+                periodKey: string;
+                remainingUsd: number;
+                /** @description Calls in flight */
+                reservedUsd: number;
+                spentUsd: number;
+            };
+            /** @description Parked jobs woken by this change */
+            woken: number;
+        };
+        BudgetRemoved: {
+            id: string;
+            /** @constant */
+            removed: true;
+            woken: number;
+        };
         BulkJobsRequest: {
             /**
              * @description Cancel the matching unfinished jobs, as DELETE /v1/jobs/{id} does (paid images still stored)
@@ -479,7 +637,7 @@ export interface components {
                  * @description Stable error code (docs/errors.md)
                  * @enum {string}
                  */
-                code: "REQUEST_INVALID" | "BATCH_INVALID" | "IDEMPOTENCY_CONFLICT" | "ROUTE_NOT_FOUND" | "UNAUTHORIZED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_IN_PROGRESS" | "JOB_CANCELLED" | "JOB_NOT_CANCELLABLE" | "WAIT_TIMEOUT" | "SCHEDULE_INVALID" | "SCHEDULE_NOT_FOUND" | "PAYLOAD_INVALID" | "JOB_STALLED" | "JOB_EXPIRED" | "JOB_NOT_FOUND" | "USAGE_INVALID" | "CONFIG_INVALID" | "UPSTREAM_INVALID_PARAMETER" | "UPSTREAM_CONTENT_REJECTED" | "UPSTREAM_IP_INFRINGEMENT" | "UPSTREAM_AUTH_INVALID" | "UPSTREAM_ACCESS_DENIED" | "UPSTREAM_BILLING" | "UPSTREAM_FREE_QUOTA_EXHAUSTED" | "UPSTREAM_MODEL_NOT_FOUND" | "UPSTREAM_OUTAGE" | "UPSTREAM_THROTTLED" | "UPSTREAM_UNAVAILABLE" | "UPSTREAM_INTERNAL" | "UPSTREAM_GATEWAY" | "UPSTREAM_BAD_RESPONSE" | "UPSTREAM_REJECTED" | "NETWORK_TIMEOUT" | "NETWORK_ERROR" | "IMAGE_URL_EXPIRED" | "IMAGE_HOST_NOT_ALLOWED" | "IMAGE_TOO_LARGE" | "IMAGE_INVALID" | "IMAGE_DOWNLOAD_FAILED" | "STORAGE_KEY_INVALID" | "STORAGE_WRITE_FAILED" | "STORAGE_REFUSED" | "STORAGE_UNAVAILABLE" | "WEBHOOK_URL_REFUSED" | "WEBHOOK_DELIVERY_FAILED" | "WEBHOOK_ENDPOINT_DISABLED" | "WEBHOOK_SECRET_MISSING" | "EVENT_NOT_FOUND" | "REDIS_UNAVAILABLE" | "INTERNAL";
+                code: "REQUEST_INVALID" | "BATCH_INVALID" | "IDEMPOTENCY_CONFLICT" | "ROUTE_NOT_FOUND" | "UNAUTHORIZED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_IN_PROGRESS" | "JOB_CANCELLED" | "JOB_NOT_CANCELLABLE" | "WAIT_TIMEOUT" | "SCHEDULE_INVALID" | "SCHEDULE_NOT_FOUND" | "PAYLOAD_INVALID" | "JOB_STALLED" | "JOB_EXPIRED" | "JOB_NOT_FOUND" | "BUDGET_NOT_FOUND" | "USAGE_INVALID" | "CONFIG_INVALID" | "UPSTREAM_INVALID_PARAMETER" | "UPSTREAM_CONTENT_REJECTED" | "UPSTREAM_IP_INFRINGEMENT" | "UPSTREAM_AUTH_INVALID" | "UPSTREAM_ACCESS_DENIED" | "UPSTREAM_BILLING" | "UPSTREAM_FREE_QUOTA_EXHAUSTED" | "UPSTREAM_MODEL_NOT_FOUND" | "UPSTREAM_OUTAGE" | "UPSTREAM_THROTTLED" | "UPSTREAM_UNAVAILABLE" | "UPSTREAM_INTERNAL" | "UPSTREAM_GATEWAY" | "UPSTREAM_BAD_RESPONSE" | "UPSTREAM_REJECTED" | "NETWORK_TIMEOUT" | "NETWORK_ERROR" | "IMAGE_URL_EXPIRED" | "IMAGE_HOST_NOT_ALLOWED" | "IMAGE_TOO_LARGE" | "IMAGE_INVALID" | "IMAGE_DOWNLOAD_FAILED" | "STORAGE_KEY_INVALID" | "STORAGE_WRITE_FAILED" | "STORAGE_REFUSED" | "STORAGE_UNAVAILABLE" | "WEBHOOK_URL_REFUSED" | "WEBHOOK_DELIVERY_FAILED" | "WEBHOOK_ENDPOINT_DISABLED" | "WEBHOOK_SECRET_MISSING" | "EVENT_NOT_FOUND" | "REDIS_UNAVAILABLE" | "INTERNAL";
                 /** @description Each invalid field and its rule */
                 issues?: {
                     field: string;
@@ -638,6 +796,51 @@ export interface components {
             type: "schedule.failed";
             /** @constant */
             version: 1;
+        } | {
+            data: {
+                budgetId: string;
+                /** @enum {string} */
+                kind: "hard" | "soft";
+                limitUsd: number;
+                maybeBilledUsd: number;
+                /** @enum {string} */
+                period: "day" | "week" | "month" | "none";
+                periodKey: string;
+                reservedUsd: number;
+                resumesAt?: string;
+                /** @enum {string} */
+                scope: "account" | "batch" | "pipeline" | "tenant";
+                spentUsd: number;
+                subject: string;
+            };
+            id: string;
+            timestamp: string;
+            /** @constant */
+            type: "budget.exhausted";
+            /** @constant */
+            version: 1;
+        } | {
+            data: {
+                budgetId: string;
+                /** @enum {string} */
+                kind: "hard" | "soft";
+                limitUsd: number;
+                maybeBilledUsd: number;
+                /** @enum {string} */
+                period: "day" | "week" | "month" | "none";
+                periodKey: string;
+                reservedUsd: number;
+                /** @enum {string} */
+                scope: "account" | "batch" | "pipeline" | "tenant";
+                spentUsd: number;
+                subject: string;
+            };
+            id: string;
+            timestamp: string;
+            /** @constant */
+            type: "budget.warning";
+            /** @constant */
+            version: 1;
         };
         Job: {
             attempts: number;
@@ -669,7 +872,7 @@ export interface components {
                 size: string;
                 /** @description A webhook by host only: its URL may hold a token */
                 webhook?: {
-                    events?: ("job.succeeded" | "job.failed" | "job.expired" | "batch.completed" | "batch.first_failure" | "batch.exhausted" | "schedule.failed")[];
+                    events?: ("job.succeeded" | "job.failed" | "job.expired" | "batch.completed" | "batch.first_failure" | "batch.exhausted" | "schedule.failed" | "budget.exhausted" | "budget.warning")[];
                     host: string;
                 };
             };
@@ -762,7 +965,7 @@ export interface components {
                     size: string;
                     /** @description A webhook by host only: its URL may hold a token */
                     webhook?: {
-                        events?: ("job.succeeded" | "job.failed" | "job.expired" | "batch.completed" | "batch.first_failure" | "batch.exhausted" | "schedule.failed")[];
+                        events?: ("job.succeeded" | "job.failed" | "job.expired" | "batch.completed" | "batch.first_failure" | "batch.exhausted" | "schedule.failed" | "budget.exhausted" | "budget.warning")[];
                         host: string;
                     };
                 };
@@ -836,10 +1039,11 @@ export interface components {
             promptExtend?: boolean;
             seed?: number;
             size?: string;
+            tenant?: string;
             /** @enum {string} */
             tier?: "1024" | "1280" | "1536";
             webhook?: {
-                events?: ("job.succeeded" | "job.failed" | "job.expired" | "batch.completed" | "batch.first_failure" | "batch.exhausted" | "schedule.failed")[];
+                events?: ("job.succeeded" | "job.failed" | "job.expired" | "batch.completed" | "batch.first_failure" | "batch.exhausted" | "schedule.failed" | "budget.exhausted" | "budget.warning")[];
                 /** Format: uri */
                 url: string;
             };
@@ -911,7 +1115,7 @@ export interface components {
                 tz?: string;
                 /** @description A webhook by host only: its URL may hold a token */
                 webhook?: {
-                    events?: ("job.succeeded" | "job.failed" | "job.expired" | "batch.completed" | "batch.first_failure" | "batch.exhausted" | "schedule.failed")[];
+                    events?: ("job.succeeded" | "job.failed" | "job.expired" | "batch.completed" | "batch.first_failure" | "batch.exhausted" | "schedule.failed" | "budget.exhausted" | "budget.warning")[];
                     host: string;
                 };
             };
@@ -958,7 +1162,7 @@ export interface components {
                     tz?: string;
                     /** @description A webhook by host only: its URL may hold a token */
                     webhook?: {
-                        events?: ("job.succeeded" | "job.failed" | "job.expired" | "batch.completed" | "batch.first_failure" | "batch.exhausted" | "schedule.failed")[];
+                        events?: ("job.succeeded" | "job.failed" | "job.expired" | "batch.completed" | "batch.first_failure" | "batch.exhausted" | "schedule.failed" | "budget.exhausted" | "budget.warning")[];
                         host: string;
                     };
                 };
@@ -1007,7 +1211,7 @@ export interface components {
                 tz?: string;
                 /** @description A webhook by host only: its URL may hold a token */
                 webhook?: {
-                    events?: ("job.succeeded" | "job.failed" | "job.expired" | "batch.completed" | "batch.first_failure" | "batch.exhausted" | "schedule.failed")[];
+                    events?: ("job.succeeded" | "job.failed" | "job.expired" | "batch.completed" | "batch.first_failure" | "batch.exhausted" | "schedule.failed" | "budget.exhausted" | "budget.warning")[];
                     host: string;
                 };
             };
@@ -1041,7 +1245,7 @@ export interface components {
             size?: string;
             tz?: string;
             webhook?: {
-                events?: ("job.succeeded" | "job.failed" | "job.expired" | "batch.completed" | "batch.first_failure" | "batch.exhausted" | "schedule.failed")[];
+                events?: ("job.succeeded" | "job.failed" | "job.expired" | "batch.completed" | "batch.first_failure" | "batch.exhausted" | "schedule.failed" | "budget.exhausted" | "budget.warning")[];
                 /** Format: uri */
                 url: string;
             };
@@ -1671,6 +1875,243 @@ export interface operations {
                 };
             };
             /** @description No such batch */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Redis unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Any other error, in the same shape */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listBudgets: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The budgets */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BudgetList"];
+                };
+            };
+            /** @description No valid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Redis unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Any other error, in the same shape */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getBudget: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Budget id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The budget */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Budget"];
+                };
+            };
+            /** @description No valid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such budget */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Redis unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Any other error, in the same shape */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    putBudget: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Budget id: [A-Za-z0-9_-]{1,64} */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BudgetBody"];
+            };
+        };
+        responses: {
+            /** @description The budget, with its usage and the parked jobs woken */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BudgetPut"];
+                };
+            };
+            /** @description Invalid budget: each field and its rule */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Redis unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Any other error, in the same shape */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    removeBudget: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Budget id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BudgetRemoved"];
+                };
+            };
+            /** @description No valid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such budget */
             404: {
                 headers: {
                     [name: string]: unknown;

@@ -4,7 +4,7 @@
  *
  * Each row becomes a job request: the prompt comes from `--prompt-template` filled from the row's
  * columns (or a `prompt` column); known columns (size, aspect, tier, seed, prompt_extend, priority,
- * deadline, idempotency_key, key, cache, cache_namespace, cache_ttl, cache_refresh) set those fields; every other column whose name is a valid
+ * deadline, idempotency_key, key, tenant, cache, cache_namespace, cache_ttl, cache_refresh) set those fields; every other column whose name is a valid
  * metadata key becomes metadata, and every column can be used in the key template.
  */
 import { createReadStream } from 'node:fs';
@@ -164,6 +164,7 @@ const KNOWN_COLUMNS: Record<string, keyof JobRequestInput> = {
   idempotencykey: 'idempotencyKey',
   key: 'key',
   cache: 'cache',
+  tenant: 'tenant',
   cache_namespace: 'cacheNamespace',
   cachenamespace: 'cacheNamespace',
   cache_ttl: 'cacheTtl',

@@ -19,3 +19,4 @@ export { BATCH_STATES, MAX_PAGE_LIMIT, type BatchPage, type ListBatchesOptions }
 export { LISTED_JOB_STATES, type JobPage, type ListJobsOptions } from './list-jobs.js';
 export { CANCELLABLE_STATES, type BulkCancelFilter, type BulkCancelOutcome, type CancellableState } from './bulk-cancel.js';
 export type { BulkRetryFilter, BulkRetryOutcome } from './bulk-retry.js';
+export type { BudgetView } from './budgets.js';

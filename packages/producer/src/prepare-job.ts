@@ -97,6 +97,7 @@ export function prepareJob(input: unknown, context: PrepareContext): PrepareOutc
     webhook: request.webhook,
     deadline: request.deadline,
     batchId,
+    tenant: request.tenant,
     cache: request.cache ? [request.cacheNamespace, request.cacheTtl, request.cacheRefresh] : undefined,
   };
   // Built field by field rather than filtered afterwards: fields not given are left out (the
@@ -109,6 +110,7 @@ export function prepareJob(input: unknown, context: PrepareContext): PrepareOutc
   if (request.webhook !== undefined) payload.webhook = webhookRefOf(request.webhook);
   if (request.deadline !== undefined) payload.deadline = Date.parse(request.deadline);
   if (batchId !== undefined) payload.batchId = batchId;
+  if (request.tenant !== undefined) payload.tenant = request.tenant;
   if (context.line !== undefined) payload.line = context.line;
   if (context.rowKey !== undefined) payload.rowKey = context.rowKey;
   if (request.cache) {

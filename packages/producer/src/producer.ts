@@ -6,11 +6,12 @@
  * touches Redis, and `enqueueMany` validates every item before adding any. The Redis connection
  * fails fast when Redis is down instead of queueing commands in memory.
  */
-import { createRedisConnection, type JobPayload, type JobRequestInput, type JobResult, type ManifestEntry, type StorageKeyLimits } from '@zimage/shared';
+import { createRedisConnection, type BudgetInput, type JobPayload, type JobRequestInput, type JobResult, type ManifestEntry, type StorageKeyLimits } from '@zimage/shared';
 import type { Queue } from 'bullmq';
 import { addPreparedJobs, type AddOutcome } from './add-jobs.js';
 import { abortBatch, adjustTotal, beginBatch, type BatchOptions } from './batch-record.js';
 import { bulkCancel, type BulkCancelFilter, type BulkCancelOutcome } from './bulk-cancel.js';
+import { getBudget, listBudgets, removeBudget, setBudget, type BudgetView } from './budgets.js';
 import { bulkRetry, type BulkRetryFilter, type BulkRetryOutcome } from './bulk-retry.js';
 import { cancelBatch, cancelJob, type BatchCancelOutcome, type CancelOutcome } from './cancel-job.js';
 import { enqueueBatch } from './enqueue-batch.js';
@@ -89,6 +90,13 @@ export interface Producer {
    */
   retryJobs(filter: BulkRetryFilter, options?: { dryRun?: boolean }): Promise<BulkRetryOutcome>;
   getBatch(batchId: string): Promise<BatchStatus | null>;
+  /** Every budget with its usage in the current period and the jobs parked on it. */
+  listBudgets(): Promise<BudgetView[]>;
+  getBudget(id: string): Promise<BudgetView | null>;
+  /** Creates or replaces a budget (REQUEST_INVALID names each bad field); wakes the jobs parked on it. */
+  setBudget(budget: BudgetInput): Promise<BudgetView & { woken: number }>;
+  /** Removes a budget (BUDGET_NOT_FOUND); wakes the jobs parked on it. */
+  removeBudget(id: string): Promise<{ woken: number }>;
   /** Batches newest first, by state and creation time, a page at a time (`nextCursor`). */
   listBatches(options?: ListBatchesOptions): Promise<BatchPage>;
   /** A batch's jobs (optionally in one state), or the queue's jobs in one state, a page at a time. */
@@ -125,6 +133,10 @@ export async function createProducer(options: ProducerOptions): Promise<Producer
     cancelJobs: (filter, bulkOptions) => bulkCancel(context, filter, bulkOptions),
     retryJobs: (filter, bulkOptions) => bulkRetry(context, filter, bulkOptions),
     getBatch: (batchId) => readBatch(context, batchId),
+    listBudgets: () => listBudgets(context),
+    getBudget: (id) => getBudget(context, id),
+    setBudget: (budget) => setBudget(context, budget),
+    removeBudget: (id) => removeBudget(context, id),
     listBatches: (listOptions) => listBatches(context, listOptions),
     listJobs: (listOptions) => listJobs(context, listOptions),
     pauseState: () => readPauseState(context),

@@ -4,6 +4,7 @@
  * Every problem is reported at once, each naming its variable. Nothing below an entry point reads
  * `process.env`; the parsed object is passed down. Secret values are never echoed in errors.
  */
+import { parseBudgets, type Budget } from './budgets/budget.js';
 import { z } from 'zod';
 import { AppError } from './errors.js';
 import { REGIONS, type Region } from './job-result.js';
@@ -166,6 +167,8 @@ export const workerEnvSchema = baseEnvSchema.extend({
   ZIMAGE_WEBHOOK_SECRET: parsedVar<Buffer[] | undefined>(parseWebhookSecrets, undefined),
   /** Registered endpoints (JSON; see webhooks/webhook-endpoints.ts), parsed with the raw env. */
   ZIMAGE_WEBHOOK_ENDPOINTS: z.preprocess(emptyAsUndefined, z.string().optional()),
+  /** Budgets applied (created or replaced by id) when the worker starts: a JSON array (docs/spend-control.md). */
+  ZIMAGE_BUDGETS: parsedVar<Budget[]>(parseBudgets, []),
   ZIMAGE_WEBHOOK_RETRY_SCHEDULE: parsedVar(parseRetrySchedule, parseRetrySchedule(DEFAULT_RETRY_SCHEDULE)),
   ZIMAGE_WEBHOOK_TIMEOUT_MS: intVar(100, 60_000, 15_000),
   /** Deliveries one worker process makes at once. */

@@ -135,6 +135,12 @@ export const ERROR_CATALOGUE = {
     summary: 'No job or batch with that id exists (or it was removed by retention).',
     action: 'Check the id.',
   },
+  BUDGET_NOT_FOUND: {
+    retry: 'never',
+    httpStatus: 404,
+    summary: 'No budget with that id exists.',
+    action: 'Check the id (`zimage budgets` lists them).',
+  },
   USAGE_INVALID: {
     retry: 'never',
     httpStatus: 400,

@@ -110,7 +110,9 @@ const jobIdOf = (event: StreamEvent): string =>
     ? event.event.data.batchId
     : event.event.type === 'schedule.failed'
       ? event.event.data.scheduleId
-      : event.event.data.jobId;
+      : event.event.type === 'budget.exhausted' || event.event.type === 'budget.warning'
+        ? event.event.data.budgetId
+        : event.event.data.jobId;
 
 /** Starts a consumer on its own connection with fast test timings; `stop()` aborts and awaits it. */
 function startConsumer(

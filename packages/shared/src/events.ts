@@ -97,6 +97,38 @@ export const scheduleFailedEventSchema = z.object({
   }),
 });
 
+const budgetState = {
+  budgetId: z.string(),
+  scope: z.enum(['account', 'batch', 'pipeline', 'tenant']),
+  subject: z.string(),
+  kind: z.enum(['hard', 'soft']),
+  limitUsd: z.number(),
+  period: z.enum(['day', 'week', 'month', 'none']),
+  /** The period it is about: `2026-12-03`, `w2026-11-30`, `2026-12` or `all`. */
+  periodKey: z.string(),
+  spentUsd: z.number(),
+  /** Calls whose outcome is unknown (a timeout or reset after sending), counted against the limit. */
+  maybeBilledUsd: z.number(),
+  reservedUsd: z.number(),
+};
+
+/**
+ * A hard budget reached: the jobs it covers are parked (not failed, attempts kept) until the
+ * period rolls over (`resumesAt`) or the budget is raised. Once per budget, period and limit.
+ */
+export const budgetExhaustedEventSchema = z.object({
+  ...base,
+  type: z.literal('budget.exhausted'),
+  data: z.object({ ...budgetState, resumesAt: z.string().optional() }),
+});
+
+/** A soft budget reached: nothing stops. Once per budget, period and limit. */
+export const budgetWarningEventSchema = z.object({
+  ...base,
+  type: z.literal('budget.warning'),
+  data: z.object(budgetState),
+});
+
 export const zimageEventSchema = z.discriminatedUnion('type', [
   jobSucceededEventSchema,
   jobFailedEventSchema,
@@ -105,6 +137,8 @@ export const zimageEventSchema = z.discriminatedUnion('type', [
   batchFirstFailureEventSchema,
   batchExhaustedEventSchema,
   scheduleFailedEventSchema,
+  budgetExhaustedEventSchema,
+  budgetWarningEventSchema,
 ]);
 
 export type ZimageEvent = z.output<typeof zimageEventSchema>;
@@ -115,6 +149,8 @@ export type BatchCompletedEvent = z.output<typeof batchCompletedEventSchema>;
 export type BatchFirstFailureEvent = z.output<typeof batchFirstFailureEventSchema>;
 export type BatchExhaustedEvent = z.output<typeof batchExhaustedEventSchema>;
 export type ScheduleFailedEvent = z.output<typeof scheduleFailedEventSchema>;
+export type BudgetExhaustedEvent = z.output<typeof budgetExhaustedEventSchema>;
+export type BudgetWarningEvent = z.output<typeof budgetWarningEventSchema>;
 export type JobEvent = JobSucceededEvent | JobFailedEvent | JobExpiredEvent;
 
 /** `evt_` + 24 hex chars of sha256(type:subject). No dots, as Standard Webhooks ids require. */

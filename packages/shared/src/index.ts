@@ -104,6 +104,8 @@ export { checkpointSchema, jobIncarnation, jobPayloadSchema, type Checkpoint, ty
 export { jobResultSchema, PRICE_USD, priceOf, REGIONS, type JobResult, type Region } from './job-result.js';
 export {
   batchCompletedEventSchema,
+  budgetExhaustedEventSchema,
+  budgetWarningEventSchema,
   EVENT_SCHEMA_VERSION,
   eventIdFor,
   jobExpiredEventSchema,
@@ -112,6 +114,8 @@ export {
   scheduleFailedEventSchema,
   zimageEventSchema,
   type BatchCompletedEvent,
+  type BudgetExhaustedEvent,
+  type BudgetWarningEvent,
   type ScheduleFailedEvent,
   type JobEvent,
   type JobExpiredEvent,
@@ -206,3 +210,20 @@ export {
 export { LATENCY_BUCKETS_SECONDS, readUpstreamMetrics, recordUpstreamCall, type UpstreamMetrics } from './upstream-metrics.js';
 export { makeEvent, type EventOfType } from './make-event.js';
 export { BACKOFF_TYPE, GENERATE_JOB_NAME, generateJobOptions, type GenerateJobPolicy } from './generate-job-options.js';
+export {
+  BUDGET_PERIODS,
+  BUDGET_SCOPES,
+  budgetFields,
+  budgetListSchema,
+  budgetSchema,
+  coversJob,
+  parseBudgets,
+  periodWindow,
+  type Budget,
+  type BudgetInput,
+  type BudgetPeriod,
+  type BudgetScope,
+  type BudgetSubject,
+} from './budgets/budget.js';
+export { BudgetStore, type BudgetUsage, type Reservation, type ReserveOutcome, type Settlement } from './budgets/budget-store.js';
+export { pipelineOfBatch, tickBatchId } from './tick-batch-id.js';

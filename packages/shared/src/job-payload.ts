@@ -52,6 +52,8 @@ export const jobPayloadSchema = z.object({
   /** Epoch ms; not started by then → expired, never sent upstream. */
   deadline: z.number().optional(),
   batchId: z.string().optional(),
+  /** Who the job is for (budgets per tenant). */
+  tenant: z.string().optional(),
   /** 1-based line of the batch file the job came from, for the results manifest. */
   line: z.number().int().positive().optional(),
   /** The row's identifying value (e.g. its SKU), echoed in the results manifest. */

@@ -16,7 +16,7 @@ import { ASPECTS, parseSize, TIERS, type Aspect, type Tier } from './size.js';
 import { parseDuration } from './duration.js';
 import { MAX_CACHE_TTL_MS, MIN_CACHE_TTL_MS, whyNotCacheable } from './render-cache.js';
 
-export const EVENT_TYPES = ['job.succeeded', 'job.failed', 'job.expired', 'batch.completed', 'batch.first_failure', 'batch.exhausted', 'schedule.failed'] as const;
+export const EVENT_TYPES = ['job.succeeded', 'job.failed', 'job.expired', 'batch.completed', 'batch.first_failure', 'batch.exhausted', 'schedule.failed', 'budget.exhausted', 'budget.warning'] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
 export const METADATA_KEY_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -127,6 +127,8 @@ export const jobRequestSchema = z
       .datetime({ offset: true, error: 'must be an ISO 8601 date-time with a time zone, e.g. 2026-11-24T06:00:00+08:00' })
       .optional(),
     batchId: z.string().regex(ID_PATTERN, { error: 'must match [A-Za-z0-9_-]{1,64}' }).optional(),
+    /** Who the job is for: budgets per tenant (and, later, fair share) count it. */
+    tenant: z.string().regex(ID_PATTERN, { error: 'must match [A-Za-z0-9_-]{1,64}' }).optional(),
     /** Reuse an image already stored for the same request (render cache; seeded, promptExtend off). */
     cache: z.boolean({ error: 'must be true or false' }).default(false),
     cacheNamespace: z.string().regex(ID_PATTERN, { error: 'must match [A-Za-z0-9_-]{1,64}' }).optional(),

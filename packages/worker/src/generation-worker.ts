@@ -3,6 +3,7 @@
  * stop switch (queue pause, storage health, the upstream circuit breaker, and the supervisor that
  * resumes what heals by itself), and an idempotent, time-boxed `close()` for graceful shutdown.
  */
+import { BudgetGate } from './budget-gate.js';
 import {
   AppError,
   cancelChannel,
@@ -15,6 +16,7 @@ import {
   metricsGovernorKey,
   toAppError,
   waitForRedis,
+  type Budget,
   type JobPayload,
   type JobResult,
   type AccountConfig,
@@ -58,6 +60,8 @@ export interface GenerationWorkerOptions {
   eventsMaxLen?: number;
   /** Generations allowed after the first because of expired URLs. @defaultValue 2 */
   maxRegenerations?: number;
+  /** Budgets created or replaced (by id) at start-up (ZIMAGE_BUDGETS); others, set through the API, stay. */
+  budgets?: readonly Budget[];
   /** Backoff for transient errors. @defaultValue RETRY_BACKOFF (1 s doubling to 60 s, 50% jitter) */
   retryBackoff?: BackoffPolicy;
   /** Overrides of the governor's pacing constants (tests, bench). */
@@ -138,6 +142,8 @@ export async function startGenerationWorker(options: GenerationWorkerOptions): P
 
   const pause = createQueuePause({ queue, redis, prefix: options.prefix, logger });
   const breaker = createCircuitBreaker({ redis, prefix: options.prefix, ...(options.circuitBreaker ? { config: options.circuitBreaker } : {}) });
+  const budgets = new BudgetGate({ redis, publish, logger });
+  for (const budget of options.budgets ?? []) await budgets.store.set(budget);
   const storageHealth = createStorageHealth({ redis, prefix: options.prefix, pause, logger, ...(options.storageHealth ? { config: options.storageHealth } : {}) });
 
   const processor = createProcessor({
@@ -156,6 +162,7 @@ export async function startGenerationWorker(options: GenerationWorkerOptions): P
     pause,
     breaker,
     storageHealth,
+    budgets,
     ...(options.maxRegenerations === undefined ? {} : { maxRegenerations: options.maxRegenerations }),
     ...(options.postGenerationBackoff === undefined ? {} : { postGenerationBackoff: options.postGenerationBackoff }),
   });

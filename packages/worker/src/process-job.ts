@@ -20,6 +20,7 @@ import {
   jobPayloadSchema,
   priceOf,
   recordUpstreamCall,
+  REGIONS,
   renderHash,
   toAppError,
   toFieldIssues,
@@ -32,6 +33,8 @@ import {
 import type { Redis } from 'ioredis';
 import { afterPaymentDecision } from './after-payment-decision.js';
 import { backoffDelay, RETRY_BACKOFF, type BackoffPolicy } from './backoff.js';
+import type { BudgetGate } from './budget-gate.js';
+import { billingOfFailure } from './call-billing.js';
 import { outageSignature, type CircuitBreaker } from './circuit-breaker.js';
 import type { DashscopeClient } from './dashscope-client.js';
 import type { GenerationJob } from './generation-job.js';
@@ -69,10 +72,15 @@ export interface ProcessorDeps {
   maxRegenerations?: number;
   /** Backoff between retries of a paid image's download and store. @defaultValue RETRY_BACKOFF (1 s doubling to 60 s) */
   postGenerationBackoff?: BackoffPolicy;
+  /** Budgets: each call reserved before it is sent, settled after; a job over a hard budget parked. */
+  budgets: BudgetGate;
 }
 
 /** The abort reason the worker gives BullMQ's `cancelJob` when the API cancels an active job. */
 export const CANCEL_REASON = 'zimage:cancelled';
+
+/** The price of a request in the cheapest region: a budget that cannot fit it cannot fit the call. */
+const LOWEST_PRICE = (promptExtend: boolean) => Math.min(...REGIONS.map((region) => priceOf(region, promptExtend)));
 
 /** A throttled or re-routed job waits this long (plus up to twice as much jitter). */
 const REQUEUE_DELAY_MS = 100;
@@ -132,6 +140,8 @@ export function createProcessor(deps: ProcessorDeps) {
     const { payload, signal } = ctx;
     const notStarted = await refuseToStart(ctx);
     if (notStarted) return ended(notStarted);
+    const overBudget = await deps.budgets.precheck(String(ctx.job.id), payload, LOWEST_PRICE(payload.promptExtend));
+    if (overBudget?.kind === 'parked') return ended({ kind: 'requeue', delayMs: overBudget.delayMs, why: overBudget.why });
     const lease = await deps.governor.acquire(signal, isPriorityJob(ctx.job.opts.priority));
     const { account } = lease;
     // The wait for a slot may outlast the deadline, a cancel arrive or the breaker open: then the
@@ -150,12 +160,21 @@ export function createProcessor(deps: ProcessorDeps) {
       await notSent();
       throw new AppError('INTERNAL', `no client for account ${account.id}`);
     }
+    const gate = await deps.budgets.reserve(String(ctx.job.id), payload, account.id, priceOf(account.region, payload.promptExtend)).catch(async (error: unknown) => {
+      await notSent();
+      throw error;
+    });
+    if (gate.kind === 'parked') {
+      await notSent();
+      return ended({ kind: 'requeue', delayMs: gate.delayMs, why: gate.why });
+    }
     const started = Date.now();
     let output: Awaited<ReturnType<typeof client.generate>>;
     try {
       output = await client.generate({ prompt: payload.prompt, width: payload.width, height: payload.height, seed: payload.seed, promptExtend: payload.promptExtend, signal });
     } catch (error) {
       const appError = toAppError(error);
+      await deps.budgets.settle(gate, billingOfFailure(appError, signal?.aborted === true));
       await deps.governor.report(lease, outcomeOf(appError));
       await recordCall(account.region, String(appError.details['upstreamCode'] ?? appError.code), Date.now() - started);
       return ended(await upstreamFailure(ctx, account.id, appError));
@@ -183,7 +202,7 @@ export function createProcessor(deps: ProcessorDeps) {
     // that save itself fail, the failure path still knows it, in memory).
     ctx.paid = checkpoint;
     await ctx.job.updateData({ ...ctx.job.data, checkpoint });
-    await recorded;
+    await Promise.all([recorded, deps.budgets.settle(gate, 'billed')]);
     ctx.log.debug({ requestId: output.requestId, account: account.id, generateMs: Date.now() - started }, 'Generated image');
     return { kind: 'generated', checkpoint, lease };
   }

@@ -14,6 +14,7 @@ import {
   discardBody,
   readCappedBody,
   systemResolver,
+  tickBatchId,
   type Resolver,
   type WebhookUrlPolicy,
 } from '@zimage/shared';
@@ -79,10 +80,7 @@ export async function prepareTickIngest(schedule: { id: string; spec: ScheduleSp
   };
 }
 
-/** A tick's batch id: derived from the schedule and the tick's time, so a tick run twice makes one batch. */
-export function tickBatchId(scheduleId: string, tickAt: Date): string {
-  return `sched-${scheduleId}-${tickAt.getTime()}`;
-}
+export { tickBatchId } from '@zimage/shared';
 
 function defaultsOf(spec: ScheduleSpec, tickAt: Date, deadlineMs: number | undefined) {
   return {

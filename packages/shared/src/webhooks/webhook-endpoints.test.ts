@@ -15,7 +15,7 @@ describe('parseWebhookEndpoints', () => {
     );
     expect(endpoints.map((e) => [e.id, e.events.length, e.keys.length])).toEqual([
       ['crm', 1, 1],
-      ['audit', 7, 2], // every event type, the batch lifecycle and schedule.failed included
+      ['audit', 9, 2], // every event type: the batch lifecycle, schedule.failed and the budget events included
     ]);
   });
 
