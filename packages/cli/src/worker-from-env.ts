@@ -62,6 +62,8 @@ export async function workerFromEnv(
     shutdownTimeoutMs: shutdownTimeoutMs(env),
     eventsMaxLen: env.ZIMAGE_EVENTS_MAXLEN,
     budgets: env.ZIMAGE_BUDGETS,
+    fairShare: env.ZIMAGE_FAIR_SHARE,
+    tenantWeights: env.ZIMAGE_TENANT_WEIGHTS,
   }).catch(async (error: unknown) => {
     // Bounded too: the usual reason to get here is Redis gone, and every close would wait for it.
     const deadline = Date.now() + shutdownTimeoutMs(env);

@@ -2,7 +2,7 @@
  * Adds prepared jobs to BullMQ: chunked `addBulk`, after the idempotency probe (which keys are
  * already in the queue) so a batch's total stays true, and with each job indexed in its batch.
  */
-import { batchJobsKey, GENERATE_JOB_NAME, storeWebhookTargets, type JobPayload } from '@zimage/shared';
+import { batchJobsKey, FAIR_HOLD_DELAY_MS, fairShareEnabled, GENERATE_JOB_NAME, holdInLanes, storeWebhookTargets, type JobPayload } from '@zimage/shared';
 import type { JobsOptions } from 'bullmq';
 import type { PreparedJob } from './prepare-job.js';
 import { batchRetentionSeconds, jobHashKey, type ProducerContext } from './producer-context.js';
@@ -15,12 +15,30 @@ export interface AddOutcome {
   existing: string[];
 }
 
-export function toBulkJob(context: ProducerContext, job: PreparedJob): { name: string; data: JobPayload; opts: JobsOptions } {
+/** `held`: fair share is on, so the job waits in its tenant's lane (`shared/src/fair-share/tenant-lanes.ts`). */
+export function toBulkJob(context: ProducerContext, job: PreparedJob, held: boolean): { name: string; data: JobPayload; opts: JobsOptions } {
   const { attempts, backoff, removeOnComplete, removeOnFail } = context.jobOptions;
   // A literal, not `{ ...shared, jobId, priority }`: V8 builds a spread-then-extended object
   // slowly (in dictionary mode), and BullMQ copies and encodes these options for every job.
-  const opts: JobsOptions = { attempts, backoff, removeOnComplete, removeOnFail, jobId: job.jobId, priority: job.bullPriority };
+  const opts: JobsOptions = held
+    ? { attempts, backoff, removeOnComplete, removeOnFail, jobId: job.jobId, priority: job.bullPriority, delay: FAIR_HOLD_DELAY_MS }
+    : { attempts, backoff, removeOnComplete, removeOnFail, jobId: job.jobId, priority: job.bullPriority };
   return { name: GENERATE_JOB_NAME, data: job.payload, opts };
+}
+
+/**
+ * Adds jobs to BullMQ as they are (BullMQ keeps an existing id's job), held in their lanes first
+ * while fair share is on.
+ */
+export async function queueJobs(context: ProducerContext, jobs: readonly PreparedJob[]): Promise<void> {
+  const held = await fairShareEnabled(context.connection, context.prefix);
+  if (held) await holdInLanes(context.connection, context.prefix, jobs.map((job) => ({ jobId: job.jobId, tenant: job.payload.tenant, bullPriority: job.bullPriority })));
+  if (jobs.length === 1 && jobs[0]) {
+    const bulk = toBulkJob(context, jobs[0], held);
+    await context.queue.add(bulk.name, bulk.data, bulk.opts);
+  } else {
+    await context.queue.addBulk(jobs.map((job) => toBulkJob(context, job, held)));
+  }
 }
 
 export async function addPreparedJobs(context: ProducerContext, jobs: readonly PreparedJob[]): Promise<AddOutcome> {
@@ -39,7 +57,7 @@ export async function addPreparedJobs(context: ProducerContext, jobs: readonly P
     if (chunk.length > 0) {
       await storeWebhookTargets(context.connection, context.prefix, chunk.flatMap((job) => (job.webhook ? [job.webhook] : [])));
       await indexBatchJobs(context, chunk);
-      await context.queue.addBulk(chunk.map((job) => toBulkJob(context, job)));
+      await queueJobs(context, chunk);
     }
     added.push(...chunk.map((job) => job.jobId));
   }

@@ -4,7 +4,7 @@
  */
 import { AppError, storeWebhookTargets, type FieldIssue, type JobPayload, type JobRequestInput, type JobResult, type WebhookSpec } from '@zimage/shared';
 import { Job } from 'bullmq';
-import { addPreparedJobs, releaseCancelled, toBulkJob } from './add-jobs.js';
+import { addPreparedJobs, queueJobs, releaseCancelled } from './add-jobs.js';
 import { adjustTotal, joinBatch } from './batch-record.js';
 import { prepareJob } from './prepare-job.js';
 import type { ProducerContext } from './producer-context.js';
@@ -35,8 +35,7 @@ export async function enqueueJob(context: ProducerContext, request: JobRequestIn
     }
   } else {
     if (job.idempotent) await releaseCancelled(context, [job.jobId]);
-    const bulk = toBulkJob(context, job);
-    await context.queue.add(bulk.name, bulk.data, bulk.opts);
+    await queueJobs(context, [job]);
   }
   if (!job.idempotent) return { jobId: job.jobId, key: job.payload.key, created: true };
   // BullMQ ignores an add whose id exists; tell a repeat from a conflicting reuse of the key.

@@ -5,6 +5,7 @@
  * `process.env`; the parsed object is passed down. Secret values are never echoed in errors.
  */
 import { parseBudgets, type Budget } from './budgets/budget.js';
+import { parseTenantWeights, type TenantWeights } from './fair-share/tenant-weights.js';
 import { z } from 'zod';
 import { AppError } from './errors.js';
 import { REGIONS, type Region } from './job-result.js';
@@ -99,6 +100,12 @@ export const baseEnvSchema = z.object({
   ),
 });
 
+function tenantWeightsOrThrow(text: string): TenantWeights {
+  const parsed = parseTenantWeights(text);
+  if (!parsed.ok) throw new TypeError(parsed.problems.join('; '));
+  return parsed.weights;
+}
+
 /** A variable parsed by `parse`, whose TypeError message becomes the problem reported. */
 function parsedVar<T>(parse: (value: string) => T, fallback: T) {
   return z.preprocess(
@@ -169,6 +176,10 @@ export const workerEnvSchema = baseEnvSchema.extend({
   ZIMAGE_WEBHOOK_ENDPOINTS: z.preprocess(emptyAsUndefined, z.string().optional()),
   /** Budgets applied (created or replaced by id) when the worker starts: a JSON array (docs/spend-control.md). */
   ZIMAGE_BUDGETS: parsedVar<Budget[]>(parseBudgets, []),
+  /** Fair share between tenants: producers hold new jobs in their tenants' lanes (docs/fair-share.md). */
+  ZIMAGE_FAIR_SHARE: boolVar(false),
+  /** `tenant=weight` pairs applied when the worker starts (weights set through the API stay). */
+  ZIMAGE_TENANT_WEIGHTS: parsedVar<TenantWeights>(tenantWeightsOrThrow, new Map()),
   ZIMAGE_WEBHOOK_RETRY_SCHEDULE: parsedVar(parseRetrySchedule, parseRetrySchedule(DEFAULT_RETRY_SCHEDULE)),
   ZIMAGE_WEBHOOK_TIMEOUT_MS: intVar(100, 60_000, 15_000),
   /** Deliveries one worker process makes at once. */

@@ -227,3 +227,28 @@ export {
 } from './budgets/budget.js';
 export { BudgetStore, type BudgetUsage, type Reservation, type ReserveOutcome, type Settlement } from './budgets/budget-store.js';
 export { pipelineOfBatch, tickBatchId } from './tick-batch-id.js';
+export {
+  FAIR_HOLD_DELAY_MS,
+  NO_TENANT_LANE,
+  fairShareEnabled,
+  fairShareKeys,
+  holdInLanes,
+  laneKey,
+  laneLabel,
+  laneOf,
+  leaveLane,
+  type FairShareKeys,
+  type HeldJob,
+} from './fair-share/tenant-lanes.js';
+export {
+  DEFAULT_TENANT_WEIGHT,
+  MAX_TENANT_WEIGHT,
+  parseTenantWeights,
+  readTenantWeights,
+  shareTargets,
+  tenantIdSchema,
+  tenantWeightSchema,
+  writeFairShareEnabled,
+  writeTenantWeights,
+  type TenantWeights,
+} from './fair-share/tenant-weights.js';

@@ -44,7 +44,7 @@ export function toBullPriority(priority: number): number {
 export function isPriorityJob(bullPriority: number | undefined): boolean {
   return bullPriority !== undefined && bullPriority < toBullPriority(MIN_PRIORITY);
 }
-const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+export const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
 const promptSchema = z
   .string({ error: 'must be a string' })

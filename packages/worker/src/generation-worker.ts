@@ -22,6 +22,9 @@ import {
   type AccountConfig,
   type Logger,
   type Storage,
+  type TenantWeights,
+  writeFairShareEnabled,
+  writeTenantWeights,
 } from '@zimage/shared';
 import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import { BACKOFF_TYPE, backoffDelay, RETRY_BACKOFF, type BackoffPolicy } from './backoff.js';
@@ -36,6 +39,7 @@ import { startPauseSupervisor } from './pause-supervisor.js';
 import { CANCEL_REASON, createProcessor } from './process-job.js';
 import { createQueuePause } from './queue-pause.js';
 import { createStorageHealth, type StorageHealthConfig } from './storage-health.js';
+import { startTenantAdmission } from './fair-share/tenant-admission.js';
 
 export interface GenerationWorkerOptions {
   redisUrl: string;
@@ -84,6 +88,15 @@ export interface GenerationWorkerOptions {
   stalledIntervalMs?: number;
   /** Stalls a job survives before BullMQ fails it (reported as JOB_STALLED). @defaultValue 1 (BullMQ's) */
   maxStalledCount?: number;
+  /**
+   * Fair share between tenants (ZIMAGE_FAIR_SHARE): written to Redis at start-up, where producers
+   * read it; unset leaves what is there. Every worker admits held jobs either way.
+   */
+  fairShare?: boolean;
+  /** Tenant weights set at start-up (ZIMAGE_TENANT_WEIGHTS); others, set through the API, stay. */
+  tenantWeights?: TenantWeights;
+  /** How often held jobs are admitted, ms (tests). @defaultValue 100 */
+  fairShareIntervalMs?: number;
 }
 
 export interface GenerationWorker {
@@ -99,6 +112,9 @@ export interface GenerationWorker {
   close(options?: { deadline?: number }): Promise<{ timedOut: boolean }>;
 }
 
+
+/** The fewest held jobs admitted to wait in BullMQ, whatever the pace. */
+const MIN_ADMISSION_WINDOW = 8;
 
 export async function startGenerationWorker(options: GenerationWorkerOptions): Promise<GenerationWorker> {
   const logger = options.logger.child({ component: 'worker' });
@@ -144,6 +160,8 @@ export async function startGenerationWorker(options: GenerationWorkerOptions): P
   const breaker = createCircuitBreaker({ redis, prefix: options.prefix, ...(options.circuitBreaker ? { config: options.circuitBreaker } : {}) });
   const budgets = new BudgetGate({ redis, publish, logger });
   for (const budget of options.budgets ?? []) await budgets.store.set(budget);
+  if (options.fairShare !== undefined) await writeFairShareEnabled(redis, options.prefix, options.fairShare);
+  if (options.tenantWeights) await writeTenantWeights(redis, options.prefix, options.tenantWeights);
   const storageHealth = createStorageHealth({ redis, prefix: options.prefix, pause, logger, ...(options.storageHealth ? { config: options.storageHealth } : {}) });
 
   const processor = createProcessor({
@@ -235,6 +253,18 @@ export async function startGenerationWorker(options: GenerationWorkerOptions): P
     await adjust().catch((error: unknown) => logger.warn({ err: error }, 'Could not set global concurrency'));
     timers.push(setInterval(() => void adjust().catch((error: unknown) => logger.warn({ err: error }, 'Could not set global concurrency')), 2_000));
   }
+  // Held jobs enter BullMQ's waiting set a window at a time: about a second of the accounts'
+  // pace, so the fleet never runs dry between rounds, and a tenant arriving late waits about a
+  // second for its first turn, not behind a backlog.
+  const admissionWindow = Math.max(MIN_ADMISSION_WINDOW, Math.ceil(options.accounts.reduce((sum, a) => sum + a.rpm, 0) / 60));
+  const admission = startTenantAdmission({
+    redis,
+    queue,
+    prefix: options.prefix,
+    logger,
+    window: () => admissionWindow,
+    ...(options.fairShareIntervalMs === undefined ? {} : { intervalMs: options.fairShareIntervalMs }),
+  });
   const logEvery = options.governorLogIntervalMs ?? 30_000;
   if (logEvery > 0) {
     timers.push(
@@ -289,6 +319,7 @@ export async function startGenerationWorker(options: GenerationWorkerOptions): P
       logger.info({ timeoutMs: Math.max(0, deadline - Date.now()) }, 'Shutting down: no new jobs; waiting for in-flight ones');
       for (const timer of timers) clearInterval(timer);
       supervisor.stop();
+      admission.stop();
       const abandoned: string[] = [];
       const drained = await settlesBy(
         worker.close().catch((error: unknown) => logger.warn({ err: error }, 'Closing the BullMQ worker failed')),

@@ -19,3 +19,4 @@ export { createCircuitBreaker, DEFAULT_CIRCUIT_BREAKER, type CircuitBreaker, typ
 export { createStorageHealth, DEFAULT_STORAGE_HEALTH, type StorageHealth, type StorageHealthConfig } from './storage-health.js';
 export { countParked, listParked, retryParkedJob, type ParkedReason } from './parked-jobs.js';
 export { afterPaymentDecision, urlExpired, type AfterPaymentDecision } from './after-payment-decision.js';
+export { createTenantAdmission, startTenantAdmission, type TenantAdmission, type TenantAdmissionOptions } from './fair-share/tenant-admission.js';

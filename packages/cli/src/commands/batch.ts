@@ -12,6 +12,7 @@ export interface BatchFlags {
   promptExtend?: boolean;
   cache?: boolean;
   cacheNamespace?: string;
+  tenant?: string;
   cacheTtl?: string;
   cacheRefresh?: boolean;
   priority?: string;
@@ -49,6 +50,7 @@ export async function batchCommand(file: string, flags: BatchFlags): Promise<num
           ...(flags.cacheTtl !== undefined ? { cacheTtl: flags.cacheTtl } : {}),
           ...(flags.cacheRefresh ? { cacheRefresh: true } : {}),
           ...(priority !== undefined ? { priority } : {}),
+          ...(flags.tenant !== undefined ? { tenant: flags.tenant } : {}),
           ...(webhook ? { webhook } : {}),
         },
         webhook,

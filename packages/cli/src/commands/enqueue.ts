@@ -16,6 +16,7 @@ export interface EnqueueFlags {
   key?: string;
   metadata: string[];
   priority?: string;
+  tenant?: string;
   deadline?: string;
   idempotencyKey?: string;
   webhook?: string;
@@ -40,6 +41,7 @@ export async function enqueueCommand(flags: EnqueueFlags): Promise<number> {
     key: flags.key,
     metadata: parseMetadataPairs(flags.metadata),
     priority: parseInteger('--priority', flags.priority),
+    tenant: flags.tenant,
     deadline: flags.deadline,
     idempotencyKey: flags.idempotencyKey,
     webhook: flags.webhook ? { url: flags.webhook, ...(flags.webhookEvents ? { events: parseEventTypes(flags.webhookEvents) } : {}) } : undefined,

@@ -1,0 +1,124 @@
+/**
+ * Fair share between tenants, on plain BullMQ (its Pro groups are not available): while fair share
+ * is on, a job does not enter the queue's waiting set when it is enqueued. It is added to BullMQ
+ * *held* — delayed by FAIR_HOLD_DELAY_MS, a delay nothing else uses — and its id goes into its
+ * tenant's lane (jobs without a tenant share one lane). The workers' admission
+ * (`worker/src/fair-share/tenant-admission.ts`) keeps only a short window of jobs waiting in
+ * BullMQ and fills it from the lanes by stride scheduling, so the order in which jobs reach the
+ * accounts' pace is the tenants' weighted turn, whatever one of them has queued.
+ *
+ * Stride scheduling: every lane with jobs has a *pass* (a sorted set, lane → pass). The lane with
+ * the lowest pass gives the next job and its pass grows by 1 / weight; so while several lanes have
+ * jobs, each gets turns in proportion to its weight, and a lane that empties leaves the set at
+ * once (its turns go to the others). The virtual time is the pass of the last turn given: a lane
+ * that comes back starts at no less than it, so a tenant that was idle cannot bank turns and one
+ * that arrives late gets its share from its first job on. Within a lane, jobs go by priority, then
+ * in the order they came (the lane's score is BullMQ priority × 2³² + a sequence number).
+ *
+ * The hold is also the fallback: a job whose lane entry were lost would still run when its delay
+ * ends (after a week), never be stuck for ever.
+ */
+import type { Redis } from 'ioredis';
+
+/** The delay of a held job: a week and a millisecond, a value no other delay in zimage takes. */
+export const FAIR_HOLD_DELAY_MS = 7 * 86_400_000 + 1;
+
+/** The lane of jobs without a tenant (tenant ids cannot be empty). */
+export const NO_TENANT_LANE = '';
+
+export function laneOf(tenant: string | undefined): string {
+  return tenant ?? NO_TENANT_LANE;
+}
+
+/** How a lane is shown: its tenant, or `(none)`. */
+export function laneLabel(lane: string): string {
+  return lane === NO_TENANT_LANE ? '(none)' : lane;
+}
+
+export interface FairShareKeys {
+  /** "1" while producers hold new jobs in lanes (written by the workers from ZIMAGE_FAIR_SHARE). */
+  enabled: string;
+  /** Lanes with jobs: lane → pass. */
+  active: string;
+  /** The pass a lane had when it emptied: lane → pass. */
+  idlePass: string;
+  /** The pass of the last turn given. */
+  virtualTime: string;
+  sequence: string;
+  /** Tenant → weight (default 1). */
+  weights: string;
+  /** Jobs taken from a lane whose promotion into BullMQ's waiting set is not confirmed yet: id → ms. */
+  admitting: string;
+  /** Per minute (epoch minute), lane → jobs admitted: the shares the `/quota` page shows. */
+  admittedPrefix: string;
+  lanePrefix: string;
+}
+
+export function fairShareKeys(prefix: string): FairShareKeys {
+  const base = `${prefix}:fair`;
+  return {
+    enabled: `${base}:enabled`,
+    active: `${base}:active`,
+    idlePass: `${base}:idle-pass`,
+    virtualTime: `${base}:vtime`,
+    sequence: `${base}:seq`,
+    weights: `${base}:weights`,
+    admitting: `${base}:admitting`,
+    admittedPrefix: `${base}:admitted:`,
+    lanePrefix: `${base}:lane:`,
+  };
+}
+
+export function laneKey(prefix: string, lane: string): string {
+  return `${fairShareKeys(prefix).lanePrefix}${lane}`;
+}
+
+// KEYS: active, idle pass, virtual time, sequence, the lane. ARGV: the lane, then (BullMQ priority, job id) pairs.
+const HOLD = `
+for i = 2, #ARGV, 2 do
+  local seq = redis.call('INCR', KEYS[4]) % 4294967296
+  redis.call('ZADD', KEYS[5], tonumber(ARGV[i]) * 4294967296 + seq, ARGV[i + 1])
+end
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  local idle = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+  local now = tonumber(redis.call('GET', KEYS[3]) or '0')
+  redis.call('ZADD', KEYS[1], math.max(idle, now), ARGV[1])
+end
+return 1
+`;
+
+export interface HeldJob {
+  jobId: string;
+  tenant: string | undefined;
+  /** BullMQ priority (1 is served first). */
+  bullPriority: number;
+}
+
+/** Whether producers hold new jobs in lanes now. */
+export async function fairShareEnabled(redis: Redis, prefix: string): Promise<boolean> {
+  return (await redis.get(fairShareKeys(prefix).enabled)) === '1';
+}
+
+/**
+ * Puts jobs in their lanes — before they are added to BullMQ held, so that a crash in between
+ * leaves a lane entry without a job (dropped by the admission), never a held job without an entry.
+ */
+export async function holdInLanes(redis: Redis, prefix: string, jobs: readonly HeldJob[]): Promise<void> {
+  const byLane = new Map<string, string[]>();
+  for (const job of jobs) {
+    const lane = laneOf(job.tenant);
+    const args = byLane.get(lane) ?? [];
+    args.push(String(job.bullPriority), job.jobId);
+    byLane.set(lane, args);
+  }
+  if (byLane.size === 0) return;
+  const keys = fairShareKeys(prefix);
+  const pipeline = redis.pipeline();
+  for (const [lane, args] of byLane) pipeline.eval(HOLD, 5, keys.active, keys.idlePass, keys.virtualTime, keys.sequence, laneKey(prefix, lane), lane, ...args);
+  for (const [error] of (await pipeline.exec()) ?? []) if (error) throw error;
+}
+
+/** Takes a job out of its lane (a held job that was cancelled). */
+export async function leaveLane(redis: Redis, prefix: string, tenant: string | undefined, jobId: string): Promise<void> {
+  await redis.zrem(laneKey(prefix, laneOf(tenant)), jobId);
+}
