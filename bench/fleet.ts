@@ -28,6 +28,8 @@ export interface FleetOptions {
   concurrency?: number;
   /** How long the workers may take to register (default 60 s: a busy 2-CPU machine needs 30+; more when several fleets start at once). */
   startupTimeoutMs?: number;
+  /** More environment for the workers (ZIMAGE_FAIR_SHARE, …). */
+  env?: Record<string, string>;
   /** Workers from the CLI bundled once per run (`bundledCli`: same code, half the start-up CPU) instead of through tsx. */
   bundled?: boolean;
 }
@@ -53,6 +55,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     STORAGE_URL: `file:${output}`,
     ZIMAGE_RPM: String(options.rpm),
     ZIMAGE_CONCURRENCY: String(options.concurrency ?? 16),
+    ...options.env,
   }, cli);
   let closing: Promise<void> | undefined;
   const close = () =>

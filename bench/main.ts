@@ -4,7 +4,7 @@
  * measured side by side in the same run. Prints a table; writes bench/results/latest.json and
  * latest.md. Tests assert behaviour; this is where speed is measured.
  *
- *   --only=quota|overhead|ingest|interactive|limiters|cache   one scenario
+ *   --only=quota|overhead|ingest|interactive|limiters|cache|fairness|budget   one scenario
  *   --only=limiters:fixed-window[,drift…]               some limiter models
  *   --out=DIR                                           results elsewhere (default bench/results)
  */
@@ -14,7 +14,9 @@ import { cpus, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { startRedisServer } from '@zimage/shared';
 import type { FleetBatchRun } from './fleet.js';
+import { runBudgetOverrunScenario } from './scenarios/budget-overrun.js';
 import { runCacheScenario } from './scenarios/cache.js';
+import { runFairnessScenario } from './scenarios/fairness.js';
 import { runIngestScenario } from './scenarios/ingest.js';
 import { runInteractiveScenario } from './scenarios/interactive.js';
 import {
@@ -33,7 +35,7 @@ import { runOverheadScenario } from './scenarios/overhead.js';
 import { runQuotaScenario, type QuotaRun } from './scenarios/quota.js';
 import { killAllChildren, ROOT } from './support.js';
 
-const SCENARIOS = ['quota', 'overhead', 'ingest', 'interactive', 'limiters', 'cache'] as const;
+const SCENARIOS = ['quota', 'overhead', 'ingest', 'interactive', 'limiters', 'cache', 'fairness', 'budget'] as const;
 const quick = process.argv.includes('--quick');
 const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 const [only, onlyModels] = (arg('only') ?? '').split(':') as [string, string | undefined];
@@ -56,8 +58,8 @@ const runs = (name: (typeof SCENARIOS)[number]) => !only || only === name;
 // 6.2 min + limiters 9 + overhead ~1 + ingest ~0.5 + interactive ~1–3 < 20 min; quick ≈ quota 1.1 +
 // limiters 2 + the rest ~0.8 < 4 min. A shared, busy machine stretches the fleets' start-up most.
 const plan = quick
-  ? { quotaJobs: 400, misconfiguredJobs: 150, quotaPerMinute: 1200, baselineLimitSeconds: 12, bullmqLimitSeconds: 8, overheadJobs: 1000, ingestRows: 20_000, bulkJobs: 400, priorityJobs: 12, cacheRows: 2000 }
-  : { quotaJobs: 1200, misconfiguredJobs: 600, quotaPerMinute: 600, baselineLimitSeconds: 60, bullmqLimitSeconds: 40, overheadJobs: 12_000, ingestRows: 100_000, bulkJobs: 1500, priorityJobs: 25, cacheRows: 20_000 };
+  ? { quotaJobs: 400, misconfiguredJobs: 150, quotaPerMinute: 1200, baselineLimitSeconds: 12, bullmqLimitSeconds: 8, overheadJobs: 1000, ingestRows: 20_000, bulkJobs: 400, priorityJobs: 12, cacheRows: 2000, fairBulkJobs: 2000, fairSmallJobs: 100, budgetJobs: 300, budgetFits: 100 }
+  : { quotaJobs: 1200, misconfiguredJobs: 600, quotaPerMinute: 600, baselineLimitSeconds: 60, bullmqLimitSeconds: 40, overheadJobs: 12_000, ingestRows: 100_000, bulkJobs: 1500, priorityJobs: 25, cacheRows: 20_000, fairBulkJobs: 10_000, fairSmallJobs: 200, budgetJobs: 600, budgetFits: 200 };
 const limiterPlan = LIMITER_PLANS[quick ? 'quick' : 'full'];
 
 const redis = await startRedisServer();
@@ -135,6 +137,14 @@ try {
     log(`6. render cache: a ${plan.cacheRows}-row seeded CSV with cache: true, run, then re-run as a new batch`);
     await attempt('cache', () => runCacheScenario({ redisUrl: redis.url, rows: plan.cacheRows }));
   }
+  if (runs('fairness')) {
+    log(`7. fair share: tenant A enqueues ${plan.fairBulkJobs}, then B and C ${plan.fairSmallJobs} each at equal weight (2 workers, ZIMAGE_FAIR_SHARE, 1200/min quota)`);
+    await attempt('fairness', () => runFairnessScenario({ redisUrl: redis.url, bulkJobs: plan.fairBulkJobs, smallJobs: plan.fairSmallJobs }));
+  }
+  if (runs('budget')) {
+    log(`8. budget overrun: a hard budget that fits ${plan.budgetFits} images, ${plan.budgetJobs} jobs, 2 workers × 32, 5% of calls dropped after billing`);
+    await attempt('budget', () => runBudgetOverrunScenario({ redisUrl: redis.url, jobs: plan.budgetJobs, fits: plan.budgetFits }));
+  }
 } finally {
   await redis.stop();
 }
@@ -207,6 +217,36 @@ if (cache) {
     `| re-run | ${cache.rerun.seconds} | ${cache.rerun.upstreamCalls} | ${cache.rerun.cached} | ${cache.rerun.costUsd} | ${cache.rerun.savedUsd} |`,
     '',
     `Re-run / first wall time: ${cache.rerunToFirstTime}. Index: ${cache.index.entries} entries, ${cache.index.megabytes} MB (${cache.index.bytesPerEntry} bytes each). Goal (0 upstream calls on the re-run): ${cache.goal.met ? '✓' : '✗'}`,
+    '',
+  );
+}
+
+const fairness = ok<Awaited<ReturnType<typeof runFairnessScenario>>>(results['fairness']);
+if (fairness) {
+  lines.push(
+    '## 7. Fair share between tenants',
+    '',
+    `Tenant A: ${fairness.bulkJobs} jobs queued first; B and C: ${fairness.smallJobs} each, enqueued while A's backlog waits; equal weights; quota ${fairness.rpm}/min.`,
+    '',
+    '| tenant | seconds to finish | implied by its share | ratio | goal |',
+    '|---|---|---|---|---|',
+    `| B | ${fairness.B.seconds} | ${fairness.B.impliedSeconds} | ${fairness.B.ratio} | ≤ ${fairness.goal.ratio} ${fairness.B.ratio <= fairness.goal.ratio ? '✓' : '✗'} |`,
+    `| C | ${fairness.C.seconds} | ${fairness.C.impliedSeconds} | ${fairness.C.ratio} | ≤ ${fairness.goal.ratio} ${fairness.C.ratio <= fairness.goal.ratio ? '✓' : '✗'} |`,
+    '',
+    `Achieved shares while all three had work (target ${fairness.shares.target}): A ${fairness.shares.A}, B ${fairness.shares.B}, C ${fairness.shares.C}. Fleet ${fairness.fleetJobsPerSecond} jobs/s meanwhile vs A alone ${fairness.aloneJobsPerSecond} (${fairness.fleetToAlone}).`,
+    '',
+  );
+}
+const budget = ok<Awaited<ReturnType<typeof runBudgetOverrunScenario>>>(results['budget']);
+if (budget) {
+  lines.push(
+    '## 8. Worst budget overrun',
+    '',
+    `A hard budget of US$${budget.limitUsd} (${budget.imagesThatFit} images), ${budget.jobs} jobs, up to ${budget.peakReservedCalls} calls reserved at once, 5% dropped after billing.`,
+    '',
+    '| billed (emulator) | spent (zimage) | maybe billed | upstream calls | parked | worst overrun US$ | goal |',
+    '|---|---|---|---|---|---|---|',
+    `| ${budget.billedUsd} | ${budget.spentUsd} | ${budget.maybeBilledUsd} | ${budget.upstreamCalls} | ${budget.parkedJobs} | ${budget.worstOverrunUsd} | 0 ${budget.goal.met ? '✓' : '✗'} |`,
     '',
   );
 }

@@ -219,6 +219,37 @@ export const budgetViewSchema = z.object({
 export const budgetListSchema = z.object({ budgets: z.array(budgetViewSchema) });
 export const budgetPutSchema = budgetViewSchema.extend({ woken: z.number().int().describe('Parked jobs woken by this change') });
 export const budgetRemovedSchema = z.object({ id: z.string(), removed: z.literal(true), woken: z.number().int() });
+export const accountQuotaSchema = z.object({
+  id: z.string(),
+  region: z.string(),
+  rpm: z.number().describe("The fleet-wide pace now, requests a minute (the governor's)"),
+  ceilingRpm: z.number().nullable().describe('The highest pace the account has shown it takes (learned from throttles), or null'),
+  targetRpm: z.number(),
+  sentLastMinute: z.number().int(),
+  inFlight: z.number().int(),
+  probing: z.boolean(),
+  utilisation: z.number(),
+  throttleRatio: z.number().describe('Throttled share of the calls over the last minute'),
+  blockedForMs: z.number(),
+  disabledReason: z.string().nullable(),
+  at: isoTime.describe('When a worker last reported it'),
+});
+export const laneStatusSchema = z.object({
+  tenant: z.string().nullable().describe('The tenant, or null for jobs without one'),
+  weight: z.number().int(),
+  waiting: z.number().int().describe('Jobs held in its lane, waiting for their turn'),
+  targetShare: z.number().describe('Its share of the pace while the lanes with work now keep it'),
+  admittedRecently: z.number().int().describe('Jobs admitted from it over the last two minutes'),
+  share: z.number().describe('Their share of all jobs admitted over the last two minutes'),
+});
+export const quotaSchema = z.object({
+  accounts: z.array(accountQuotaSchema).describe('Accounts a running worker reported in the last minute'),
+  fairShare: z.object({ enabled: z.boolean(), lanes: z.array(laneStatusSchema) }),
+  budgets: z.array(budgetViewSchema),
+});
+export const tenantWeightBodySchema = z.object({ weight: z.number().int().min(1).max(1000).describe('Turns for each turn of a weight-1 tenant (default 1)') });
+export const tenantWeightSchema = z.object({ tenant: z.string(), weight: z.number().int() });
+
 /** The body of PUT /v1/budgets/:id: the budget without its id (the path has it). */
 export const budgetBodySchema = budgetFields.omit({ id: true });
 

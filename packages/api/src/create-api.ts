@@ -22,6 +22,7 @@ import { openApiDocument } from './openapi.js';
 import { createSchedules } from '@zimage/producer';
 import { galleryRoutes } from './routes-gallery.js';
 import { batchIndexRoutes } from './routes-batch-index.js';
+import { quotaPageRoutes } from './routes-quota-page.js';
 import { scheduleRoutes } from './routes-schedules.js';
 import { jobRoutes } from './routes-jobs.js';
 import { answerClientError } from './client-error.js';
@@ -76,7 +77,7 @@ export async function createApi(options: ApiOptions): Promise<FastifyInstance> {
     if (path === '/metrics' && (options.metrics?.public === true || isScraper(request.headers.authorization))) return;
     if (!isAuthorised(request.headers.authorization)) {
       // Browsers (gallery, Bull Board) get a Basic challenge: the token is the password.
-      const html = path === '/batches' || path.startsWith('/batches/') || path.startsWith('/admin/');
+      const html = path === '/batches' || path === '/quota' || path.startsWith('/batches/') || path.startsWith('/admin/');
       reply.header('www-authenticate', html ? 'Basic realm="zimage", charset="UTF-8"' : 'Bearer realm="zimage"');
       return sendError(reply, new AppError('UNAUTHORIZED', 'a valid bearer token is required (Authorization: Bearer <token>)'));
     }
@@ -119,6 +120,7 @@ export async function createApi(options: ApiOptions): Promise<FastifyInstance> {
   budgetRoutes(app, options.producer);
   galleryRoutes(app, options.producer, options.redis, options.storage, options.prefix);
   batchIndexRoutes(app, options.producer);
+  quotaPageRoutes(app, options.producer);
   const schedules = createSchedules(options.redis, options.prefix, { filesDir: options.scheduleFilesDir, producer: options.producer });
   scheduleRoutes(app, schedules);
   app.addHook('onClose', () => schedules.close());

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { eventsStreamKey } from '@zimage/shared';
+import { BudgetStore, eventsStreamKey, holdInLanes } from '@zimage/shared';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { createMetrics } from './metrics.js';
@@ -46,5 +46,35 @@ describe('createMetrics: the event stream', () => {
     const text = await scrape(`metrics-${randomUUID().slice(0, 8)}`);
     expect(text).toMatch(/^zimage_events_stream_length 0$/m);
     expect(text).not.toMatch(/^zimage_events_group_lag\{/m);
+  });
+});
+
+describe('createMetrics: budgets and tenants', () => {
+  it("exposes each budget's limit, spend, maybe-billed, reserved and parked jobs, and each tenant's waiting jobs", async () => {
+    const prefix = `metrics-${randomUUID().slice(0, 8)}`;
+    const store = new BudgetStore(redis, prefix);
+    const budget = { id: 'acme-daily', scope: 'tenant', subject: 'acme', limitUsd: 5, kind: 'hard', period: 'day' } as const;
+    await store.set(budget);
+    const now = Date.now();
+    const reserved = await store.reserve([budget], 'job-1', 0.015, now);
+    if (reserved.kind !== 'reserved') throw new Error('expected a reservation');
+    await store.settle(reserved.reservation, 'billed');
+    await store.reserve([budget], 'job-2', 0.03, now);
+    await store.park('acme-daily', 'job-3');
+    await holdInLanes(redis, prefix, [
+      { jobId: 'a1', tenant: 'acme', bullPriority: 101 },
+      { jobId: 'a2', tenant: 'acme', bullPriority: 101 },
+      { jobId: 'n1', tenant: undefined, bullPriority: 101 },
+    ]);
+
+    const text = await scrape(prefix);
+    const labels = 'budget="acme-daily",scope="tenant",kind="hard"';
+    expect(text).toContain(`zimage_budget_limit_usd{${labels}} 5`);
+    expect(text).toContain(`zimage_budget_spent_usd{${labels}} 0.015`);
+    expect(text).toContain(`zimage_budget_reserved_usd{${labels}} 0.03`);
+    expect(text).toContain(`zimage_budget_maybe_billed_usd{${labels}} 0`);
+    expect(text).toContain(`zimage_budget_parked_jobs{${labels}} 1`);
+    expect(text).toMatch(/^zimage_tenant_waiting_jobs\{tenant="acme"\} 2$/m);
+    expect(text).toMatch(/^zimage_tenant_waiting_jobs\{tenant=""\} 1$/m);
   });
 });

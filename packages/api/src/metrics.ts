@@ -6,24 +6,28 @@
  * So any API replica answers for the whole deployment.
  */
 import {
+  BudgetStore,
   eventsStreamKey,
+  readFairShare,
   GENERATE_QUEUE,
-  metricsGovernorKey,
   metricsTotalsKey,
   parkedJobsKey,
   pauseReasonKey,
   readEventGroups,
+  readGovernorSnapshots,
   readUpstreamMetrics,
   WEBHOOK_QUEUE,
+  type Budget,
+  type BudgetUsage,
   type EventGroupStatus,
+  type FairShareStatus,
+  type LaneStatus,
 } from '@zimage/shared';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Counter, Gauge, Registry, type Metric } from 'prom-client';
 
 const JOB_STATES = ['waiting', 'prioritized', 'active', 'delayed', 'completed', 'failed'] as const;
-/** A governor snapshot older than this is from a worker that stopped: not shown. */
-const SNAPSHOT_MAX_AGE_MS = 60_000;
 
 export interface Metrics {
   registry: Registry;
@@ -169,13 +173,7 @@ export function createMetrics(redis: Redis, prefix: string): Metrics {
     },
   } as unknown as Metric);
 
-  const snapshots = async () => {
-    const hash = await redis.hgetall(metricsGovernorKey(prefix));
-    const now = Date.now();
-    return Object.values(hash)
-      .map((v) => JSON.parse(v) as { id: string; region: string; rpm: number; targetRpm: number; utilisation: number; throttleRatio: number; at: string })
-      .filter((s) => now - Date.parse(s.at) < SNAPSHOT_MAX_AGE_MS);
-  };
+  const snapshots = () => readGovernorSnapshots(redis, prefix);
   for (const [name, help, field] of [
     ['zimage_quota_utilisation', 'Calls a minute over the sustainable pace, per account (governor).', 'utilisation'],
     ['zimage_throttle_ratio', 'Throttled share of upstream calls over the last minute, per account (governor).', 'throttleRatio'],
@@ -189,6 +187,50 @@ export function createMetrics(redis: Redis, prefix: string): Metrics {
       async collect() {
         this.reset();
         for (const s of await snapshots()) this.set({ account: s.id, region: s.region }, s[field]);
+      },
+    });
+  }
+
+  // Every budget's usage (and every lane's state) from one read per scrape.
+  let budgetRead: Promise<Array<{ budget: Budget; usage: BudgetUsage; parked: number }>> | undefined;
+  const readBudgets = () =>
+    (budgetRead ??= (async () => {
+      const store = new BudgetStore(redis, prefix);
+      const now = Date.now();
+      return Promise.all((await store.list()).map(async (budget) => ({ budget, usage: await store.usage(budget, now), parked: await store.countParked(budget.id) })));
+    })().finally(() => setTimeout(() => (budgetRead = undefined), 0)));
+  for (const [name, help, value] of [
+    ['zimage_budget_limit_usd', 'Each budget\'s limit for its current period, US$.', (b) => b.budget.limitUsd],
+    ['zimage_budget_spent_usd', 'Billed calls counted against each budget in its current period, US$.', (b) => b.usage.spentUsd],
+    ['zimage_budget_maybe_billed_usd', 'Calls whose outcome is unknown (timeout or reset after sending), counted against each budget, US$.', (b) => b.usage.maybeBilledUsd],
+    ['zimage_budget_reserved_usd', 'Calls in flight reserved on each budget, US$.', (b) => b.usage.reservedUsd],
+    ['zimage_budget_parked_jobs', 'Jobs parked on each budget until its period rolls over or it is raised.', (b) => b.parked],
+  ] as const satisfies ReadonlyArray<readonly [string, string, (b: { budget: Budget; usage: BudgetUsage; parked: number }) => number]>) {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['budget', 'scope', 'kind'],
+      registers: [registry],
+      async collect() {
+        this.reset();
+        for (const b of await readBudgets()) this.set({ budget: b.budget.id, scope: b.budget.scope, kind: b.budget.kind }, value(b));
+      },
+    });
+  }
+  let laneRead: Promise<FairShareStatus> | undefined;
+  const readLanes = () => (laneRead ??= readFairShare(redis, prefix).finally(() => setTimeout(() => (laneRead = undefined), 0)));
+  for (const [name, help, value] of [
+    ['zimage_tenant_waiting_jobs', 'Jobs held in each tenant\'s fair-share lane, waiting for their turn ("" = no tenant).', (l) => l.waiting],
+    ['zimage_tenant_share', 'Each tenant\'s share of the jobs admitted over the last two minutes (fair share).', (l) => l.share],
+  ] as const satisfies ReadonlyArray<readonly [string, string, (l: LaneStatus) => number]>) {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['tenant'],
+      registers: [registry],
+      async collect() {
+        this.reset();
+        for (const lane of (await readLanes()).lanes) this.set({ tenant: lane.tenant ?? '' }, value(lane));
       },
     });
   }

@@ -14,6 +14,9 @@ import {
   budgetPutSchema,
   budgetRemovedSchema,
   budgetViewSchema,
+  quotaSchema,
+  tenantWeightBodySchema,
+  tenantWeightSchema,
   bulkJobsRequestSchema,
   bulkJobsResultSchema,
   batchCancelSchema,
@@ -99,6 +102,9 @@ export function openApiDocument() {
         BudgetList: jsonSchema(budgetListSchema),
         BudgetPut: jsonSchema(budgetPutSchema),
         BudgetRemoved: jsonSchema(budgetRemovedSchema),
+        Quota: jsonSchema(quotaSchema),
+        TenantWeightBody: jsonSchema(tenantWeightBodySchema, 'input'),
+        TenantWeight: jsonSchema(tenantWeightSchema),
         Ready: jsonSchema(readySchema),
         Event: jsonSchema(zimageEventSchema),
         Error: jsonSchema(errorSchema),
@@ -214,6 +220,22 @@ export function openApiDocument() {
           responses: { '200': ok('Removed', 'BudgetRemoved'), '404': failure('No such budget'), ...common },
         },
       },
+      '/v1/quota': {
+        get: {
+          operationId: 'getQuota',
+          summary: "Per account the governor's pace, ceiling and throttles; fair share's lanes and each tenant's share; every budget with its usage",
+          responses: { '200': ok('The quota overview', 'Quota'), ...common },
+        },
+      },
+      '/v1/tenants/{tenant}': {
+        put: {
+          operationId: 'putTenantWeight',
+          summary: "Set a tenant's fair-share weight",
+          parameters: [pathId('tenant', 'Tenant: [A-Za-z0-9_-]{1,64}')],
+          requestBody: { required: true, ...json(ref('TenantWeightBody')) },
+          responses: { '200': ok('The weight set', 'TenantWeight'), '400': failure('Invalid tenant or weight'), '415': failure('Not application/json'), ...common },
+        },
+      },
       '/v1/schedules': {
         get: { operationId: 'listSchedules', summary: 'Every pipeline with its next and last run', responses: { '200': ok('The pipelines', 'ScheduleList'), ...common } },
       },
@@ -240,6 +262,9 @@ export function openApiDocument() {
       },
       '/batches': {
         get: { operationId: 'batchIndexPage', summary: 'HTML index of batches, newest first (HTTP Basic: the token as password)', parameters: queryParameters(batchListQuerySchema), responses: { '200': { description: 'HTML', content: { 'text/html': { schema: { type: 'string' } } } }, ...common } },
+      },
+      '/quota': {
+        get: { operationId: 'quotaPage', summary: 'HTML quota page: accounts, fair share, budgets; refreshes every 5 s (HTTP Basic: the token as password)', responses: { '200': { description: 'HTML', content: { 'text/html': { schema: { type: 'string' } } } }, ...common } },
       },
       '/batches/{id}/gallery': {
         get: {

@@ -123,6 +123,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/quota": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** HTML quota page: accounts, fair share, budgets; refreshes every 5 s (HTTP Basic: the token as password) */
+        get: operations["quotaPage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/readyz": {
         parameters: {
             query?: never;
@@ -298,6 +315,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/quota": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Per account the governor's pace, ceiling and throttles; fair share's lanes and each tenant's share; every budget with its usage */
+        get: operations["getQuota"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/schedules": {
         parameters: {
             query?: never;
@@ -329,6 +363,23 @@ export interface paths {
         post?: never;
         /** Remove a pipeline (batches it made are not touched) */
         delete: operations["removeSchedule"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tenants/{tenant}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Set a tenant's fair-share weight */
+        put: operations["putTenantWeight"];
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -1058,6 +1109,76 @@ export interface components {
             /** @enum {string} */
             status: "succeeded" | "failed" | "expired" | "cancelled";
         };
+        Quota: {
+            /** @description Accounts a running worker reported in the last minute */
+            accounts: {
+                /** @description When a worker last reported it */
+                at: string;
+                blockedForMs: number;
+                /** @description The highest pace the account has shown it takes (learned from throttles), or null */
+                ceilingRpm: number | null;
+                disabledReason: string | null;
+                id: string;
+                inFlight: number;
+                probing: boolean;
+                region: string;
+                /** @description The fleet-wide pace now, requests a minute (the governor's) */
+                rpm: number;
+                sentLastMinute: number;
+                targetRpm: number;
+                /** @description Throttled share of the calls over the last minute */
+                throttleRatio: number;
+                utilisation: number;
+            }[];
+            budgets: {
+                id: string;
+                /**
+                 * @description hard: parks the jobs it covers when reached; soft: budget.warning only
+                 * @enum {string}
+                 */
+                kind: "hard" | "soft";
+                limitUsd: number;
+                /** @description Jobs parked on it until the period rolls over or the budget is raised */
+                parkedJobs: number;
+                /**
+                 * @description UTC day, week (from Monday), month, or none
+                 * @enum {string}
+                 */
+                period: "day" | "week" | "month" | "none";
+                /** @enum {string} */
+                scope: "account" | "batch" | "pipeline" | "tenant";
+                /** @description Account id (or * for every account together), batch id, pipeline id or tenant */
+                subject: string;
+                usage: {
+                    inFlight: number;
+                    /** @description Calls whose outcome is unknown (timeout or reset after sending), counted against the limit */
+                    maybeBilledUsd: number;
+                    /** @description ISO 8601 time (UTC) */
+                    periodEndsAt?: string;
+                    periodKey: string;
+                    remainingUsd: number;
+                    /** @description Calls in flight */
+                    reservedUsd: number;
+                    spentUsd: number;
+                };
+            }[];
+            fairShare: {
+                enabled: boolean;
+                lanes: {
+                    /** @description Jobs admitted from it over the last two minutes */
+                    admittedRecently: number;
+                    /** @description Their share of all jobs admitted over the last two minutes */
+                    share: number;
+                    /** @description Its share of the pace while the lanes with work now keep it */
+                    targetShare: number;
+                    /** @description The tenant, or null for jobs without one */
+                    tenant: string | null;
+                    /** @description Jobs held in its lane, waiting for their turn */
+                    waiting: number;
+                    weight: number;
+                }[];
+            };
+        };
         Ready: {
             fleet?: {
                 parkedJobs: number;
@@ -1249,6 +1370,14 @@ export interface components {
                 /** Format: uri */
                 url: string;
             };
+        };
+        TenantWeight: {
+            tenant: string;
+            weight: number;
+        };
+        TenantWeightBody: {
+            /** @description Turns for each turn of a weight-1 tenant (default 1) */
+            weight: number;
         };
     };
     responses: never;
@@ -1525,6 +1654,53 @@ export interface operations {
                 };
                 content: {
                     "application/json": Record<string, never>;
+                };
+            };
+        };
+    };
+    quotaPage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description HTML */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description No valid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Redis unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Any other error, in the same shape */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -2502,6 +2678,53 @@ export interface operations {
             };
         };
     };
+    getQuota: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The quota overview */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Quota"];
+                };
+            };
+            /** @description No valid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Redis unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Any other error, in the same shape */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     listSchedules: {
         parameters: {
             query?: never;
@@ -2721,6 +2944,78 @@ export interface operations {
             };
             /** @description No such pipeline */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Redis unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Any other error, in the same shape */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    putTenantWeight: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Tenant: [A-Za-z0-9_-]{1,64} */
+                tenant: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TenantWeightBody"];
+            };
+        };
+        responses: {
+            /** @description The weight set */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TenantWeight"];
+                };
+            };
+            /** @description Invalid tenant or weight */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not application/json */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -20,3 +20,4 @@ export { LISTED_JOB_STATES, type JobPage, type ListJobsOptions } from './list-jo
 export { CANCELLABLE_STATES, type BulkCancelFilter, type BulkCancelOutcome, type CancellableState } from './bulk-cancel.js';
 export type { BulkRetryFilter, BulkRetryOutcome } from './bulk-retry.js';
 export type { BudgetView } from './budgets.js';
+export type { QuotaOverview } from './quota-overview.js';

@@ -12,6 +12,7 @@ import { addPreparedJobs, type AddOutcome } from './add-jobs.js';
 import { abortBatch, adjustTotal, beginBatch, type BatchOptions } from './batch-record.js';
 import { bulkCancel, type BulkCancelFilter, type BulkCancelOutcome } from './bulk-cancel.js';
 import { getBudget, listBudgets, removeBudget, setBudget, type BudgetView } from './budgets.js';
+import { readQuota, setTenantWeight, type QuotaOverview } from './quota-overview.js';
 import { bulkRetry, type BulkRetryFilter, type BulkRetryOutcome } from './bulk-retry.js';
 import { cancelBatch, cancelJob, type BatchCancelOutcome, type CancelOutcome } from './cancel-job.js';
 import { enqueueBatch } from './enqueue-batch.js';
@@ -97,6 +98,10 @@ export interface Producer {
   setBudget(budget: BudgetInput): Promise<BudgetView & { woken: number }>;
   /** Removes a budget (BUDGET_NOT_FOUND); wakes the jobs parked on it. */
   removeBudget(id: string): Promise<{ woken: number }>;
+  /** Per account the governor's pace, ceiling and throttles; fair share's lanes and shares; budgets with usage. */
+  quota(): Promise<QuotaOverview>;
+  /** Sets a tenant's fair-share weight (whole number 1–1000; 1 is the default). */
+  setTenantWeight(tenant: string, weight: number): Promise<{ tenant: string; weight: number }>;
   /** Batches newest first, by state and creation time, a page at a time (`nextCursor`). */
   listBatches(options?: ListBatchesOptions): Promise<BatchPage>;
   /** A batch's jobs (optionally in one state), or the queue's jobs in one state, a page at a time. */
@@ -135,6 +140,8 @@ export async function createProducer(options: ProducerOptions): Promise<Producer
     getBatch: (batchId) => readBatch(context, batchId),
     listBudgets: () => listBudgets(context),
     getBudget: (id) => getBudget(context, id),
+    quota: () => readQuota(context),
+    setTenantWeight: (tenant, weight) => setTenantWeight(context, tenant, weight),
     setBudget: (budget) => setBudget(context, budget),
     removeBudget: (id) => removeBudget(context, id),
     listBatches: (listOptions) => listBatches(context, listOptions),

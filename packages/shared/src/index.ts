@@ -252,3 +252,5 @@ export {
   writeTenantWeights,
   type TenantWeights,
 } from './fair-share/tenant-weights.js';
+export { readGovernorSnapshots, type GovernorSnapshot } from './governor-snapshots.js';
+export { readFairShare, type FairShareStatus, type LaneStatus } from './fair-share/fair-share-status.js';
