@@ -20,6 +20,8 @@ export interface ApiHarnessOptions {
   maxBodyBytes?: number;
   /** ZIMAGE_SCHEDULE_FILES_DIR. */
   scheduleFilesDir?: string;
+  /** ZIMAGE_API_TENANT_TOKENS: token → tenant. */
+  tenantTokens?: ReadonlyMap<string, string>;
   /** ZIMAGE_METRICS_TOKEN, ZIMAGE_METRICS_PUBLIC. */
   metrics?: { token?: string; public?: boolean };
 }

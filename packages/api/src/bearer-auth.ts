@@ -10,14 +10,20 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 const digest = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest();
 
 export function createTokenCheck(tokens: readonly string[]): (authorization: string | undefined) => boolean {
-  const digests = tokens.map(digest);
+  const resolve = createTokenResolver(tokens.map((token) => [token, true] as const));
+  return (authorization) => resolve(authorization) === true;
+}
+
+/** Which value the presented token stands for (a tenant's token → its tenant), or undefined. */
+export function createTokenResolver<T>(entries: ReadonlyArray<readonly [token: string, value: T]>): (authorization: string | undefined) => T | undefined {
+  const digests = entries.map(([token, value]) => [digest(token), value] as const);
   return (authorization) => {
     const presented = presentedToken(authorization);
-    if (presented === undefined) return false;
+    if (presented === undefined) return undefined;
     const candidate = digest(presented);
-    let ok = false;
-    for (const d of digests) ok = timingSafeEqual(d, candidate) || ok;
-    return ok;
+    let found: T | undefined;
+    for (const [d, value] of digests) if (timingSafeEqual(d, candidate)) found = value;
+    return found;
   };
 }
 

@@ -13,7 +13,8 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Producer } from '@zimage/producer';
 import { errorHandler, sendError } from './api-error.js';
-import { createTokenCheck } from './bearer-auth.js';
+import { bindTenant, forbidden, tenantMayCall } from './tenant-scope.js';
+import { createTokenCheck, createTokenResolver } from './bearer-auth.js';
 import { createIdempotency, type IdempotencyOptions } from './idempotency.js';
 import { batchRoutes } from './routes-batches.js';
 import { budgetRoutes } from './routes-budgets.js';
@@ -35,6 +36,8 @@ export interface ApiOptions {
   storage: Storage;
   prefix: string;
   tokens: readonly string[];
+  /** Tenants' tokens (ZIMAGE_API_TENANT_TOKENS): token → tenant; see tenant-scope.ts. */
+  tenantTokens?: ReadonlyMap<string, string>;
   logger: Logger;
   /** Largest request body (batches). @defaultValue 64 MiB */
   maxBodyBytes?: number;
@@ -66,6 +69,11 @@ export async function createApi(options: ApiOptions): Promise<FastifyInstance> {
   });
   recordRoutes(app);
   const isAuthorised = createTokenCheck(options.tokens);
+  const tenantTokens = [...(options.tenantTokens ?? new Map<string, string>())];
+  for (const [token, tenant] of tenantTokens) {
+    if (options.tokens.includes(token)) throw new AppError('CONFIG_INVALID', `ZIMAGE_API_TENANT_TOKENS: the token of tenant ${tenant} is also an operator token (ZIMAGE_API_TOKENS)`);
+  }
+  const tenantOfToken = createTokenResolver(tenantTokens);
   const isScraper = createTokenCheck(options.metrics?.token ? [options.metrics.token] : []);
   const idempotency = createIdempotency(options.redis, options.prefix, options.idempotency);
 
@@ -75,12 +83,17 @@ export async function createApi(options: ApiOptions): Promise<FastifyInstance> {
     const path = request.url.split('?')[0] ?? '';
     if (isPublic(path)) return;
     if (path === '/metrics' && (options.metrics?.public === true || isScraper(request.headers.authorization))) return;
-    if (!isAuthorised(request.headers.authorization)) {
-      // Browsers (gallery, Bull Board) get a Basic challenge: the token is the password.
-      const html = path === '/batches' || path === '/quota' || path.startsWith('/batches/') || path.startsWith('/admin/');
-      reply.header('www-authenticate', html ? 'Basic realm="zimage", charset="UTF-8"' : 'Bearer realm="zimage"');
-      return sendError(reply, new AppError('UNAUTHORIZED', 'a valid bearer token is required (Authorization: Bearer <token>)'));
+    if (isAuthorised(request.headers.authorization)) return;
+    const tenant = tenantOfToken(request.headers.authorization);
+    if (tenant !== undefined) {
+      if (!tenantMayCall(request.method, request.routeOptions.url)) return sendError(reply, forbidden(tenant));
+      bindTenant(request, tenant);
+      return;
     }
+    // Browsers (gallery, Bull Board) get a Basic challenge: the token is the password.
+    const html = path === '/batches' || path === '/quota' || path.startsWith('/batches/') || path.startsWith('/admin/');
+    reply.header('www-authenticate', html ? 'Basic realm="zimage", charset="UTF-8"' : 'Bearer realm="zimage"');
+    return sendError(reply, new AppError('UNAUTHORIZED', 'a valid bearer token is required (Authorization: Bearer <token>)'));
   });
 
   app.get('/healthz', async () => ({ ok: true }));

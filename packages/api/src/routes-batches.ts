@@ -14,6 +14,7 @@ import { pipeline } from 'node:stream/promises';
 import { AppError, EVENT_TYPES, isAppError, type FieldIssue } from '@zimage/shared';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
+import { tenantOf, visibleTo } from './tenant-scope.js';
 import { ingestBatchFile, MAX_BATCH_ITEMS, readBatchRows, type BatchState, type BatchStatus, type ListBatchesOptions, type Producer, type RejectedRow } from '@zimage/producer';
 import { fingerprintOf, type Idempotency } from './idempotency.js';
 import { drainRefusedBody } from './drain-refused-body.js';
@@ -42,8 +43,10 @@ export function batchRoutes(app: FastifyInstance, producer: Producer, idempotenc
     try {
       const path = join(dir, format === 'csv' ? 'batch.csv' : 'batch.jsonl');
       const bodyHash = await spool(request, format, path, maxBodyBytes).catch(uploadBroken);
-      const fingerprint = fingerprintOf(format, JSON.stringify(query), bodyHash);
-      const outcome = await idempotency.run(request.headers['idempotency-key'], BATCHES_SCOPE, fingerprint, async ({ key }) => {
+      const tenant = tenantOf(request);
+      const fingerprint = tenant === undefined ? fingerprintOf(format, JSON.stringify(query), bodyHash) : fingerprintOf(format, JSON.stringify(query), bodyHash, tenant);
+      const scope = tenant === undefined ? BATCHES_SCOPE : `${BATCHES_SCOPE} tenant=${tenant}`;
+      const outcome = await idempotency.run(request.headers['idempotency-key'], scope, fingerprint, async ({ key }) => {
         // The idempotency record alone cannot stop a second batch: it can be lost (Redis restarted,
         // or the process died mid-upload and the marker expired). So an idempotent upload's batch
         // id is named after the key and the request, and beginBatch refuses an id that exists.
@@ -60,7 +63,7 @@ export function batchRoutes(app: FastifyInstance, producer: Producer, idempotenc
         const earlier = await replay();
         if (earlier) return earlier;
         try {
-          const report = await ingest(producer, path, format, query, derivedId);
+          const report = await ingest(producer, path, format, query, derivedId, tenant);
           return accepted(report.batchId, report.rows, report.enqueued, report.alreadyQueued);
         } catch (error) {
           // A concurrent twin (both past a lost marker) created the batch first: beginBatch said so.
@@ -86,13 +89,14 @@ export function batchRoutes(app: FastifyInstance, producer: Producer, idempotenc
 
   app.get<{ Params: { id: string } }>('/v1/batches/:id', async (request) => {
     const status = await producer.getBatch(checkBatchId(request.params.id));
-    if (!status) throw new AppError('JOB_NOT_FOUND', `no batch ${request.params.id}`);
+    if (!status || !visibleTo(request, status.tenant)) throw new AppError('JOB_NOT_FOUND', `no batch ${request.params.id}`);
     return batchResponse(status, Date.now());
   });
 
   app.get<{ Params: { id: string } }>('/v1/batches/:id/results', async (request, reply) => {
     const id = checkBatchId(request.params.id);
-    if (!(await producer.getBatch(id))) throw new AppError('JOB_NOT_FOUND', `no batch ${id}`);
+    const status = await producer.getBatch(id);
+    if (!status || !visibleTo(request, status.tenant)) throw new AppError('JOB_NOT_FOUND', `no batch ${id}`);
     const entries = await producer.batchResults(id);
     const lines = (function* () {
       for (const entry of entries) yield `${JSON.stringify(entry)}\n`;
@@ -259,7 +263,7 @@ async function spool(request: FastifyRequest, format: Format, path: string, maxB
   return hash.digest('hex');
 }
 
-async function ingest(producer: Producer, path: string, format: Format, query: BatchQuery, batchId = query.batchId) {
+async function ingest(producer: Producer, path: string, format: Format, query: BatchQuery, batchId = query.batchId, tenant?: string) {
   const events = query.webhookEvents?.split(',').map((e) => e.trim()).filter(Boolean);
   if (events && !events.every((e) => (EVENT_TYPES as readonly string[]).includes(e))) {
     throw new AppError('REQUEST_INVALID', `query.webhookEvents: must list event types among ${EVENT_TYPES.join(', ')}`);
@@ -286,6 +290,7 @@ async function ingest(producer: Producer, path: string, format: Format, query: B
       },
       ...(webhook ? { webhook } : {}),
       ...(batchId ? { batchId } : {}),
+      ...(tenant ? { tenant } : {}),
       maxRows: MAX_BATCH_ITEMS,
     });
   } catch (error) {

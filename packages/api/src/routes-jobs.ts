@@ -7,6 +7,8 @@ import type { z } from 'zod';
 import { parseQuery } from './parse-query.js';
 import { fingerprintOf, type Idempotency } from './idempotency.js';
 import { jobResponse } from './job-view.js';
+import { tenantOf, visibleTo } from './tenant-scope.js';
+import { foreignTenant } from '@zimage/producer';
 
 /** A single job request is small; anything bigger is not one. */
 export const JOB_BODY_LIMIT = 64 * 1024;
@@ -16,11 +18,19 @@ export function jobRoutes(app: FastifyInstance, producer: Producer, idempotency:
   app.post('/v1/jobs', { bodyLimit: JOB_BODY_LIMIT }, async (request, reply) => {
     const type = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
     if (type !== 'application/json') throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'content-type: a job request is application/json');
-    const body = request.body;
-    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    const sent = request.body;
+    if (sent === null || typeof sent !== 'object' || Array.isArray(sent)) {
       throw new AppError('REQUEST_INVALID', 'body: must be a JSON object (a job request)');
     }
-    const outcome = await idempotency.run(request.headers['idempotency-key'], 'POST /v1/jobs', fingerprintOf(JSON.stringify(body)), async () => {
+    // A tenant's token enqueues for its tenant only, under idempotency keys of its own.
+    const tenant = tenantOf(request);
+    if (tenant !== undefined && (sent as { tenant?: unknown }).tenant !== undefined && (sent as { tenant?: unknown }).tenant !== tenant) {
+      const issue = foreignTenant(tenant);
+      throw new AppError('REQUEST_INVALID', `Invalid job request: ${issue.field}: ${issue.message}`, { details: { issues: [issue] } });
+    }
+    const body = tenant === undefined ? sent : { ...sent, tenant };
+    const scope = tenant === undefined ? 'POST /v1/jobs' : `POST /v1/jobs tenant=${tenant}`;
+    const outcome = await idempotency.run(request.headers['idempotency-key'], scope, fingerprintOf(JSON.stringify(body)), async () => {
       // Not checked here: enqueue validates at run time and answers REQUEST_INVALID field by field.
       const job = await producer.enqueue(body as JobRequestInput);
       return {
@@ -66,7 +76,7 @@ export function jobRoutes(app: FastifyInstance, producer: Producer, idempotency:
   app.get<{ Params: { id: string } }>('/v1/jobs/:id', async (request) => {
     const id = checkId(request.params.id);
     const view = await producer.getJob(id);
-    if (!view) throw new AppError('JOB_NOT_FOUND', `no job ${id}`);
+    if (!view || !visibleTo(request, view.payload.tenant)) throw new AppError('JOB_NOT_FOUND', `no job ${id}`);
     return jobResponse(view);
   });
 

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { apiCommand } from './commands/api.js';
+import { budgetsListCommand, budgetsRemoveCommand, budgetsSetCommand, budgetsUsageCommand, quotaCommand } from './commands/budgets.js';
 import { batchCommand } from './commands/batch.js';
 import { batchesCommand } from './commands/batches.js';
 import { cancelCommand } from './commands/cancel.js';
@@ -175,6 +176,28 @@ jobs
   .option('--json', 'print JSON')
   .action(runCommand(jobsRetryAnyCommand));
 
+
+const budgets = program.command('budgets').description('hard and soft US$ budgets with their usage (docs/spend-control.md)');
+budgets.command('list').description('every budget with its usage in the current period and the jobs parked on it').option('--json', 'print JSON').action(runCommand(budgetsListCommand));
+budgets
+  .command('set')
+  .description('create or replace a budget (its usage is kept); wakes the jobs parked on it')
+  .argument('<id>', 'budget id: [A-Za-z0-9_-]{1,64}')
+  .requiredOption('--scope <scope>', 'account, batch, pipeline or tenant')
+  .requiredOption('--subject <id>', 'the account (or * for every account together), batch, pipeline or tenant')
+  .requiredOption('--limit <usd>', 'the limit in US$, e.g. 25')
+  .addOption(new Option('--kind <kind>', 'hard parks the jobs it covers; soft only warns (default hard)').choices(['hard', 'soft']))
+  .addOption(new Option('--period <period>', 'UTC period (default none: in all)').choices(['day', 'week', 'month', 'none']))
+  .option('--json', 'print JSON')
+  .action(runCommand(budgetsSetCommand));
+budgets.command('usage').description("one budget's usage: spent, maybe billed, in flight, left, parked jobs").argument('<id>').option('--json', 'print JSON').action(runCommand(budgetsUsageCommand));
+budgets.command('remove').description('remove a budget; wakes the jobs parked on it').argument('<id>').option('--json', 'print JSON').action(runCommand(budgetsRemoveCommand));
+
+program
+  .command('quota')
+  .description("per account the governor's pace, ceiling and throttles; each tenant's share under fair share; budgets")
+  .option('--json', 'print JSON')
+  .action(runCommand(quotaCommand));
 
 const schedule = program.command('schedule').description('scheduled pipelines (cron or interval → a batch per tick)');
 schedule

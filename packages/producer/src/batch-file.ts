@@ -30,6 +30,8 @@ export interface RowMapping {
   rowKeyColumn?: string | undefined;
   /** Fields applied to every row unless the row sets them (size, promptExtend, priority, ...). */
   defaults?: Partial<JobRequestInput> | undefined;
+  /** The only tenant rows may name (a tenant's API token): every row gets it; a row naming another is refused. */
+  tenant?: string | undefined;
 }
 
 export interface BatchRow {
@@ -246,6 +248,10 @@ export function rowToRequest(row: BatchRow, mapping: RowMapping): RowOutcome {
     issues.push({ field: 'prompt', message: 'is required: add a "prompt" column or pass --prompt-template' });
   }
   if (mapping.keyTemplate && request['key'] === undefined) request['key'] = mapping.keyTemplate;
+  if (mapping.tenant !== undefined) {
+    if (request['tenant'] !== undefined && request['tenant'] !== mapping.tenant) issues.push(foreignTenant(mapping.tenant));
+    request['tenant'] = mapping.tenant;
+  }
   if (firstKey(metadata) !== undefined) {
     const base = request['metadata'] as Record<string, string> | undefined;
     request['metadata'] = base === undefined ? metadata : { ...base, ...metadata };
@@ -256,6 +262,11 @@ export function rowToRequest(row: BatchRow, mapping: RowMapping): RowOutcome {
   const rowKeyValue = rowKeyColumn === undefined ? undefined : row.fields[rowKeyColumn];
   const rowKey = typeof rowKeyValue === 'string' || typeof rowKeyValue === 'number' ? String(rowKeyValue).slice(0, 200) : undefined;
   return { ok: true, request: request as unknown as JobRequestInput, templateValues, rowKey };
+}
+
+/** A request naming another tenant than the API token's. */
+export function foreignTenant(tenant: string): FieldIssue {
+  return { field: 'tenant', message: `must be ${tenant} (the API token's tenant) or left out` };
 }
 
 /**

@@ -10,6 +10,8 @@ import { batchRetentionSeconds, type ProducerContext } from './producer-context.
 export interface BatchOptions {
   batchId?: string;
   source?: string;
+  /** Set when a tenant's API token created it: only that token (and operators) may read it. */
+  tenant?: string;
   /** Called back with `batch.completed` (and, when set on each job, the jobs' events). */
   webhook?: WebhookSpec;
 }
@@ -31,6 +33,7 @@ export async function beginBatch(context: ProducerContext, batch: BatchOptions &
     .hset(key, {
       createdAt: new Date(now).toISOString(),
       source: batch.source ?? '',
+      ...(batch.tenant ? { tenant: batch.tenant } : {}),
       streamFrom,
       succeeded: 0,
       failed: 0,

@@ -180,7 +180,7 @@ export async function ingestBatchFile(producer: Producer, options: IngestOptions
     if (options.validateOnly) return { batchId, rows, enqueued: 0, alreadyQueued: 0, rejectedCount, rejected, rejectedPath: undefined };
 
     // Pass 2: enqueue the spilled jobs in chunks.
-    await producer.beginBatch({ batchId, total: valid, source: options.source ?? options.path, ...(options.webhook ? { webhook: options.webhook } : {}) });
+    await producer.beginBatch({ batchId, total: valid, source: options.source ?? options.path, ...(options.tenant ? { tenant: options.tenant } : {}), ...(options.webhook ? { webhook: options.webhook } : {}) });
     const added: string[] = [];
     const existing: string[] = [];
     const inFlight: Promise<void>[] = [];

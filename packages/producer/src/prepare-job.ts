@@ -67,7 +67,7 @@ export function prepareJob(input: unknown, context: PrepareContext): PrepareOutc
     issues.push({ field: 'deadline', message: `is in the past (${request.deadline})` });
   }
   const batchId = context.batchId ?? request.batchId;
-  const jobId = request.idempotencyKey ? idempotentJobId(request.idempotencyKey) : randomJobId();
+  const jobId = request.idempotencyKey ? idempotentJobId(request.idempotencyKey, request.tenant) : randomJobId();
   const size = request.size ?? (request.aspect ? recommendedSize(request.aspect, request.tier) : DEFAULT_SIZE);
 
   const template = request.key ?? (batchId ? DEFAULT_BATCH_KEY_TEMPLATE : DEFAULT_KEY_TEMPLATE);
@@ -152,8 +152,12 @@ export class DuplicateFinder {
   }
 }
 
-export function idempotentJobId(idempotencyKey: string): string {
-  return `idem-${sha256(idempotencyKey).slice(0, 32)}`;
+/**
+ * An idempotency key names one job per tenant: two tenants using the same key get two jobs, so
+ * one cannot reach (or learn of) the other's by guessing its key.
+ */
+export function idempotentJobId(idempotencyKey: string, tenant?: string): string {
+  return `idem-${sha256(tenant === undefined ? idempotencyKey : `${tenant}\n${idempotencyKey}`).slice(0, 32)}`;
 }
 
 function randomJobId(): string {

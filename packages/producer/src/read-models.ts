@@ -37,6 +37,8 @@ export interface BatchStatus {
   createdAt: string | undefined;
   completedAt: string | undefined;
   source: string | undefined;
+  /** The tenant whose API token created it, if one did. */
+  tenant: string | undefined;
   /** Estimated spend of the batch's succeeded jobs so far (list prices), US$. */
   costUsd: number;
   /** Succeeded jobs served from the render cache (no upstream call). */
@@ -116,6 +118,7 @@ export function batchStatusOf(batchId: string, hash: Record<string, string>): Ba
     createdAt: hash['createdAt'] || undefined,
     completedAt,
     source: hash['source'] || undefined,
+    tenant: hash['tenant'] || undefined,
     costUsd: n('costMicroUsd') / 1e6,
     cached: n('cached'),
     savedUsd: n('savedMicroUsd') / 1e6,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { dashscopeBaseUrl, loadConfig, producerEnvSchema, REGION_BASE_URLS, workerEnvSchema } from './config.js';
+import { apiEnvSchema, dashscopeBaseUrl, loadConfig, producerEnvSchema, REGION_BASE_URLS, workerEnvSchema } from './config.js';
 import { isAppError, type AppError } from './errors.js';
 
 function configError(env: Record<string, string | undefined>): AppError {
@@ -190,5 +190,42 @@ describe('dashscopeBaseUrl', () => {
 
   it('works on a loaded config', () => {
     expect(dashscopeBaseUrl(loadConfig(workerEnvSchema, { DASHSCOPE_BASE_URL: 'http://localhost:9000/' }))).toBe('http://localhost:9000');
+  });
+});
+
+describe('loadConfig: budgets, fair share and tenant tokens', () => {
+  it('reads ZIMAGE_FAIR_SHARE, ZIMAGE_TENANT_WEIGHTS and ZIMAGE_BUDGETS', () => {
+    const config = loadConfig(workerEnvSchema, {
+      ZIMAGE_FAIR_SHARE: 'true',
+      ZIMAGE_TENANT_WEIGHTS: 'acme=3,globex=1',
+      ZIMAGE_BUDGETS: '[{"id":"daily","scope":"account","subject":"*","limitUsd":25,"period":"day"}]',
+    });
+    expect(config.ZIMAGE_FAIR_SHARE).toBe(true);
+    expect(config.ZIMAGE_TENANT_WEIGHTS).toEqual(new Map([['acme', 3], ['globex', 1]]));
+    expect(config.ZIMAGE_BUDGETS).toEqual([{ id: 'daily', scope: 'account', subject: '*', limitUsd: 25, kind: 'hard', period: 'day' }]);
+    expect(loadConfig(workerEnvSchema, {})).toMatchObject({ ZIMAGE_FAIR_SHARE: false, ZIMAGE_TENANT_WEIGHTS: new Map(), ZIMAGE_BUDGETS: [] });
+  });
+
+  it('names the variable, the entry and the rule for bad weights and budgets, in one error', () => {
+    const error = configError({ ZIMAGE_TENANT_WEIGHTS: 'acme=0', ZIMAGE_BUDGETS: '[{"id":"daily","scope":"account","subject":"*","limitUsd":-1}]', ZIMAGE_FAIR_SHARE: 'sometimes' });
+    expect(error.message).toContain('ZIMAGE_TENANT_WEIGHTS: pair 1 ("acme=0"): weight must be a whole number from 1 to 1000');
+    expect(error.message).toMatch(/ZIMAGE_BUDGETS: .*limitUsd.*must be more than 0/);
+    expect(error.message).toContain('ZIMAGE_FAIR_SHARE: must be true or false');
+  });
+
+  it('reads ZIMAGE_API_TENANT_TOKENS and never shows a token in its errors', () => {
+    const env = { ZIMAGE_API_TOKENS: 'operator-token-0123456789' };
+    expect(loadConfig(apiEnvSchema, { ...env, ZIMAGE_API_TENANT_TOKENS: 'acme=acme-token-0123456789abc' }).ZIMAGE_API_TENANT_TOKENS).toEqual(new Map([['acme-token-0123456789abc', 'acme']]));
+    let message = '';
+    try {
+      loadConfig(apiEnvSchema, { ...env, ZIMAGE_API_TENANT_TOKENS: 'acme=short-secret,glo bex=globex-token-0123456789,initech' });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toContain('ZIMAGE_API_TENANT_TOKENS: pair 1 (tenant acme): the token must be at least 16 characters');
+    expect(message).toContain('pair 2 (tenant glo bex): the tenant must match');
+    expect(message).toContain('pair 3: must be tenant=token');
+    expect(message).not.toContain('short-secret');
+    expect(message).not.toContain('globex-token');
   });
 });

@@ -5,7 +5,7 @@
  * `process.env`; the parsed object is passed down. Secret values are never echoed in errors.
  */
 import { parseBudgets, type Budget } from './budgets/budget.js';
-import { parseTenantWeights, type TenantWeights } from './fair-share/tenant-weights.js';
+import { parseTenantWeights, tenantIdSchema, type TenantWeights } from './fair-share/tenant-weights.js';
 import { z } from 'zod';
 import { AppError } from './errors.js';
 import { REGIONS, type Region } from './job-result.js';
@@ -19,7 +19,7 @@ export const REGION_BASE_URLS: Record<Region, string> = {
   beijing: 'https://dashscope.aliyuncs.com',
 };
 
-const SECRET_VARIABLES = new Set(['DASHSCOPE_API_KEY', 'AWS_SECRET_ACCESS_KEY', 'AWS_ACCESS_KEY_ID', 'ZIMAGE_WEBHOOK_SECRET', 'ZIMAGE_API_TOKENS']);
+const SECRET_VARIABLES = new Set(['DASHSCOPE_API_KEY', 'AWS_SECRET_ACCESS_KEY', 'AWS_ACCESS_KEY_ID', 'ZIMAGE_WEBHOOK_SECRET', 'ZIMAGE_API_TOKENS', 'ZIMAGE_API_TENANT_TOKENS']);
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const emptyAsUndefined = (value: unknown) => (typeof value === 'string' && value.trim() === '' ? undefined : value);
@@ -99,6 +99,26 @@ export const baseEnvSchema = z.object({
       .optional(),
   ),
 });
+
+/** `acme=<token>,globex=<token>` → token → tenant. Never echoes a token in its problems. */
+function parseTenantTokens(text: string): Map<string, string> {
+  const byToken = new Map<string, string>();
+  const problems: string[] = [];
+  for (const [n, raw] of text.split(',').entries()) {
+    const pair = raw.trim();
+    const equals = pair.indexOf('=');
+    const tenant = equals < 0 ? '' : pair.slice(0, equals).trim();
+    const token = equals < 0 ? '' : pair.slice(equals + 1).trim();
+    const where = `pair ${n + 1}${tenant ? ` (tenant ${tenant})` : ''}`;
+    if (equals < 0) problems.push(`${where}: must be tenant=token`);
+    else if (!tenantIdSchema.safeParse(tenant).success) problems.push(`${where}: the tenant must match [A-Za-z0-9_-]{1,64}`);
+    else if (token.length < 16) problems.push(`${where}: the token must be at least 16 characters`);
+    else if (byToken.has(token)) problems.push(`${where}: the token is also given to tenant ${byToken.get(token)}`);
+    else byToken.set(token, tenant);
+  }
+  if (problems.length > 0) throw new TypeError(problems.join('; '));
+  return byToken;
+}
 
 function tenantWeightsOrThrow(text: string): TenantWeights {
   const parsed = parseTenantWeights(text);
@@ -225,6 +245,8 @@ export const apiEnvSchema = producerEnvSchema.extend({
       .transform((v) => v.split(',').map((t) => t.trim()).filter(Boolean))
       .pipe(z.array(z.string().min(16, { error: 'each token must be at least 16 characters' })).min(1, { error: 'must list at least one token' })),
   ),
+  /** `tenant=token` pairs: a token that enqueues and reads for that tenant only (docs/fair-share.md). */
+  ZIMAGE_API_TENANT_TOKENS: parsedVar<Map<string, string>>(parseTenantTokens, new Map()),
   /** A bearer token that may read /metrics only (a scraper need not hold an API token). */
   ZIMAGE_METRICS_TOKEN: z.preprocess(emptyAsUndefined, z.string().min(16, { error: 'must be at least 16 characters' }).optional()),
   /** /metrics without any token (it shows spend, account ids and queue sizes): only on a private network. */

@@ -63,6 +63,12 @@ export const ERROR_CATALOGUE = {
     summary: 'The HTTP API request has no valid bearer token.',
     action: 'Send `Authorization: Bearer <token>` with one of ZIMAGE_API_TOKENS.',
   },
+  FORBIDDEN: {
+    retry: 'never',
+    httpStatus: 403,
+    summary: "The request's token is a tenant's (ZIMAGE_API_TENANT_TOKENS): it may enqueue and read its own jobs and batches only.",
+    action: 'Use an operator token (ZIMAGE_API_TOKENS) for budgets, weights, bulk operations, schedules and the pages.',
+  },
   PAYLOAD_TOO_LARGE: {
     retry: 'never',
     httpStatus: 413,

@@ -9,13 +9,13 @@ import { storageFromEnv } from '../storage-from-env.js';
 export async function apiCommand(flags: { port?: string; host?: string; json?: boolean }): Promise<number> {
   const env = loadConfig(apiEnvSchema, process.env);
   const port = parseInteger('--port', flags.port) ?? env.PORT;
-  const logger = createLogger({ level: env.LOG_LEVEL, secrets: [...env.ZIMAGE_API_TOKENS, env.AWS_SECRET_ACCESS_KEY], ...(flags.json ? { pretty: false } : {}) });
+  const logger = createLogger({ level: env.LOG_LEVEL, secrets: [...env.ZIMAGE_API_TOKENS, ...env.ZIMAGE_API_TENANT_TOKENS.keys(), env.AWS_SECRET_ACCESS_KEY], ...(flags.json ? { pretty: false } : {}) });
   const storage = storageFromEnv(env);
   const producer = await producerFromEnv(env);
   // The API's own connection waits out Redis restarts instead of failing requests at once.
   const redis = createRedisConnection(env.REDIS_URL, 'worker');
   await waitForRedis(redis, env.REDIS_URL);
-  const app = await createApi({ producer, redis, storage, prefix: env.ZIMAGE_PREFIX, tokens: env.ZIMAGE_API_TOKENS, logger, maxBodyBytes: env.ZIMAGE_API_MAX_BODY_BYTES, scheduleFilesDir: env.ZIMAGE_SCHEDULE_FILES_DIR, metrics: { token: env.ZIMAGE_METRICS_TOKEN, public: env.ZIMAGE_METRICS_PUBLIC } });
+  const app = await createApi({ producer, redis, storage, prefix: env.ZIMAGE_PREFIX, tokens: env.ZIMAGE_API_TOKENS, tenantTokens: env.ZIMAGE_API_TENANT_TOKENS, logger, maxBodyBytes: env.ZIMAGE_API_MAX_BODY_BYTES, scheduleFilesDir: env.ZIMAGE_SCHEDULE_FILES_DIR, metrics: { token: env.ZIMAGE_METRICS_TOKEN, public: env.ZIMAGE_METRICS_PUBLIC } });
   const address = await app.listen({ port, host: flags.host ?? env.ZIMAGE_API_HOST });
   logger.info({ address }, `API listening on ${address}`);
   process.stderr.write(`zimage api listening on ${address}\n`);
