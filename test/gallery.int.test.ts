@@ -1,7 +1,8 @@
 /**
  * The batch review page in a real headless Chromium (Debian's `chromium`, driven by
  * playwright-core): thumbnails load through the API, failed items show their error, user text is
- * escaped, and a screenshot is saved to test-results/gallery.png.
+ * escaped, the batch's budgets are shown with their usage, and a screenshot is saved to
+ * test-results/gallery.png.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,6 +24,8 @@ describe('the batch gallery', () => {
     const created = await api.call('POST', '/v1/batches', { body: items });
     expect(created.status).toBe(202);
     const galleryUrl = `${api.url}${created.body.galleryUrl}`;
+    await api.call('PUT', '/v1/budgets/catalogue', { body: { scope: 'batch', subject: created.body.batchId, limitUsd: 1 } });
+    await api.call('PUT', '/v1/budgets/other-batch', { body: { scope: 'batch', subject: 'b_other', limitUsd: 1 } });
 
     let browser: Browser | undefined;
     try {
@@ -52,6 +55,10 @@ describe('the batch gallery', () => {
       ]);
       expect(await page.locator('article[data-state="succeeded"]').first().innerText()).toContain('sku: MUG-1');
       expect(await page.getByText('一只坐着的橘猫').count()).toBe(1);
+
+      // The budgets its jobs spend against, with their usage; not other batches' budgets.
+      expect(await page.locator('li[data-budget="catalogue"]').innerText()).toMatch(/^catalogue \(batch b_[^,]+, hard\): \$0\.030 spent of \$1\.00$/);
+      expect(await page.locator('li[data-budget="other-batch"]').count()).toBe(0);
 
       const failed = page.locator('article[data-state="failed"]');
       expect(await failed.count()).toBe(1);

@@ -1,13 +1,14 @@
 /**
  * The batch review page, `GET /batches/:id/gallery`: server-rendered HTML, one card per job with
  * its image (served through the API from storage, so a private bucket works), prompt, metadata and
- * status; failed items show their error. While the batch runs the page refreshes itself.
+ * status; failed items show their error; the budgets its jobs spend against, with their usage.
+ * While the batch runs the page refreshes itself.
  * Browsers authenticate with HTTP Basic (the token as password), see create-api.ts.
  */
-import { AppError, batchJobsKey, type Storage } from '@zimage/shared';
+import { AppError, batchJobsKey, pipelineOfBatch, type Storage } from '@zimage/shared';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
-import type { JobView, Producer } from '@zimage/producer';
+import type { BudgetView, JobView, Producer } from '@zimage/producer';
 import { batchResponse } from './routes-batches.js';
 
 const PAGE_SIZE = 200;
@@ -23,7 +24,13 @@ export function galleryRoutes(app: FastifyInstance, producer: Producer, redis: R
     const views = (await Promise.all(ids.slice((page - 1) * PAGE_SIZE, page * PAGE_SIZE).map((id) => producer.getJob(id)))).filter((v): v is JobView => v !== null);
     views.sort((a, b) => (a.payload.line ?? 0) - (b.payload.line ?? 0));
     const summary = batchResponse(status, Date.now());
-    return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(renderGallery(summary, views, page, Math.ceil(ids.length / PAGE_SIZE)));
+    // The budgets its jobs spend against: the batch's, its pipeline's, its tenants', and the accounts'.
+    const tenants = new Set([status.tenant, ...views.map((v) => v.payload.tenant)].filter((t): t is string => t !== undefined));
+    const pipeline = pipelineOfBatch(batchId);
+    const budgets = (await producer.listBudgets()).filter(
+      (b) => b.scope === 'account' || (b.scope === 'batch' && b.subject === batchId) || (b.scope === 'pipeline' && b.subject === pipeline) || (b.scope === 'tenant' && tenants.has(b.subject)),
+    );
+    return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(renderGallery(summary, views, page, Math.ceil(ids.length / PAGE_SIZE), budgets));
   });
 
   app.get<{ Params: { id: string; jobId: string } }>('/batches/:id/images/:jobId', async (request, reply) => {
@@ -40,7 +47,7 @@ export function galleryRoutes(app: FastifyInstance, producer: Producer, redis: R
 
 type BatchSummary = ReturnType<typeof batchResponse>;
 
-export function renderGallery(batch: BatchSummary, jobs: readonly JobView[], page: number, pages: number): string {
+export function renderGallery(batch: BatchSummary, jobs: readonly JobView[], page: number, pages: number, budgets: readonly BudgetView[] = []): string {
   const running = batch.state !== 'completed';
   const cards = jobs.map((job) => card(batch.batchId, job)).join('\n');
   const c = batch.counts;
@@ -67,6 +74,7 @@ ${running ? `<meta http-equiv="refresh" content="${REFRESH_SECONDS}">` : ''}
   .prompt { margin: 4px 0; word-break: break-word; }
   .meta { color: #555; font-size: 12px; word-break: break-word; }
   .error { color: #b42318; font-size: 12px; word-break: break-word; }
+  .budgets { margin: 6px 0; padding-left: 18px; color: #555; } .budgets .exhausted { color: #b42318; }
 </style>
 </head>
 <body>
@@ -85,6 +93,7 @@ ${running ? `<meta http-equiv="refresh" content="${REFRESH_SECONDS}">` : ''}
     <span>${batch.imagesPerMinute} images/min</span>
     <span>~$${batch.estimatedCostUsd.toFixed(3)}</span>
   </div>
+  ${budgets.length > 0 ? budgetLine(budgets) : ''}
   ${pages > 1 ? `<nav>page ${page} of ${pages}${page > 1 ? ` · <a href="?page=${page - 1}">previous</a>` : ''}${page < pages ? ` · <a href="?page=${page + 1}">next</a>` : ''}</nav>` : ''}
 </header>
 <main class="grid">
@@ -92,6 +101,16 @@ ${cards}
 </main>
 </body>
 </html>`;
+}
+
+/** The budgets covering the batch, one line each: spend against the limit, and what is parked. */
+function budgetLine(budgets: readonly BudgetView[]): string {
+  const items = budgets.map((b) => {
+    const u = b.usage;
+    const exhausted = b.kind === 'hard' && u.remainingUsd <= 0;
+    return `<li data-budget="${esc(b.id)}" class="${exhausted ? 'exhausted' : ''}">${esc(b.id)} (${esc(b.scope)} ${esc(b.subject)}, ${esc(b.kind)}${b.period === 'none' ? '' : `, ${esc(u.periodKey)}`}): $${u.spentUsd.toFixed(3)} spent${u.maybeBilledUsd > 0 ? ` + $${u.maybeBilledUsd.toFixed(3)} maybe billed` : ''} of $${b.limitUsd.toFixed(2)}${b.parkedJobs > 0 ? ` · ${b.parkedJobs} jobs parked` : ''}${exhausted ? ' · exhausted' : ''}</li>`;
+  });
+  return `<ul class="budgets">${items.join('')}</ul>`;
 }
 
 function card(batchId: string, job: JobView): string {
