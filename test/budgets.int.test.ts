@@ -84,6 +84,18 @@ describe('budgets', () => {
     await stack.startWorker();
     expect(await stack.waitForBatch(batchId, BUDGET_MS)).toMatchObject({ succeeded: 1 });
     expect((await stack.producer.getBudget('b'))?.usage).toMatchObject({ spentUsd: PRICE, maybeBilledUsd: PRICE, reservedUsd: 0, inFlight: 0 });
+    // The batch counts it too, apart from its spend.
+    expect(await stack.producer.getBatch(batchId)).toMatchObject({ costUsd: PRICE, maybeBilledUsd: PRICE, running: 0 });
+  });
+
+  it("counts a batch's running jobs live: those a worker holds now", async () => {
+    await using stack = await startStack({ worker: false, emulator: { latency: { minMs: 1500, maxMs: 1500 } } });
+    const { batchId } = await stack.producer.enqueueMany(requests(3));
+    expect(await stack.producer.getBatch(batchId)).toMatchObject({ pending: 3, running: 0 });
+    await stack.startWorker({ concurrency: 2, adaptiveConcurrency: false });
+    await until(async () => (await stack.producer.getBatch(batchId))?.running === 2, BUDGET_MS);
+    expect((await stack.producer.listBatches()).batches[0]).toMatchObject({ batchId, running: 2 });
+    expect(await stack.waitForBatch(batchId, BUDGET_MS)).toMatchObject({ succeeded: 3, running: 0, pending: 0 });
   });
 
   it('refuses a bad budget naming each field, and an unknown one', async () => {

@@ -400,6 +400,8 @@ export interface components {
                 expired: number;
                 failed: number;
                 pending: number;
+                /** @description Of the pending jobs, those a worker holds now */
+                running: number;
                 succeeded: number;
             };
             /** @description ISO 8601 time (UTC) */
@@ -416,6 +418,8 @@ export interface components {
             firstFailureAt?: string;
             galleryUrl: string;
             imagesPerMinute: number;
+            /** @description Calls whose outcome is unknown (timeout or reset after sending): they may have been billed */
+            maybeBilledUsd: number;
             /** @description Finished jobs over total, 0–1 */
             progress: number;
             resultsUrl: string;
@@ -459,6 +463,8 @@ export interface components {
                     expired: number;
                     failed: number;
                     pending: number;
+                    /** @description Of the pending jobs, those a worker holds now */
+                    running: number;
                     succeeded: number;
                 };
                 /** @description ISO 8601 time (UTC) */
@@ -475,6 +481,8 @@ export interface components {
                 firstFailureAt?: string;
                 galleryUrl: string;
                 imagesPerMinute: number;
+                /** @description Calls whose outcome is unknown (timeout or reset after sending): they may have been billed */
+                maybeBilledUsd: number;
                 /** @description Finished jobs over total, 0–1 */
                 progress: number;
                 resultsUrl: string;

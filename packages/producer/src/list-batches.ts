@@ -8,7 +8,7 @@
  */
 import { AppError, batchIndexKey, batchKey } from '@zimage/shared';
 import type { ProducerContext } from './producer-context.js';
-import { batchStatusOf, type BatchState, type BatchStatus } from './read-models.js';
+import { batchStatusOf, withRunning, type BatchState, type BatchStatus } from './read-models.js';
 import { decodeCursor, encodeCursor } from './page-cursor.js';
 
 export const BATCH_STATES: readonly BatchState[] = ['running', 'cancelling', 'completed'];
@@ -80,7 +80,7 @@ export async function listBatches(context: ProducerContext, options: ListBatches
       }
     }
   }
-  return { batches, nextCursor: more && last ? encodeCursor(last) : null };
+  return { batches: await withRunning(context, batches), nextCursor: more && last ? encodeCursor(last) : null };
 }
 
 export function pageLimit(limit: number | undefined): number {

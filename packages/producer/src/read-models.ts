@@ -1,5 +1,5 @@
 /** What callers read back: one job, one batch, a batch's results manifest, the queue's pause state. */
-import { batchKey, FAIR_HOLD_DELAY_MS, batchResultsKey, cancelledJobKey, parkedJobsKey, pauseReasonKey, type JobPayload, type JobResult, type ManifestEntry } from '@zimage/shared';
+import { batchJobsKey, batchKey, FAIR_HOLD_DELAY_MS, batchResultsKey, cancelledJobKey, parkedJobsKey, pauseReasonKey, type JobPayload, type JobResult, type ManifestEntry } from '@zimage/shared';
 import { Job } from 'bullmq';
 import type { CancelledRecord } from './cancel-job.js';
 import type { ProducerContext } from './producer-context.js';
@@ -39,6 +39,10 @@ export interface BatchStatus {
   source: string | undefined;
   /** The tenant whose API token created it, if one did. */
   tenant: string | undefined;
+  /** Of the pending jobs, those a worker holds now (`withRunning`). */
+  running: number;
+  /** Calls whose outcome is unknown (timeout or reset after sending): they may have been billed, US$. */
+  maybeBilledUsd: number;
   /** Estimated spend of the batch's succeeded jobs so far (list prices), US$. */
   costUsd: number;
   /** Succeeded jobs served from the render cache (no upstream call). */
@@ -94,7 +98,22 @@ export async function readJob(context: ProducerContext, jobId: string): Promise<
 }
 
 export async function readBatch(context: ProducerContext, batchId: string): Promise<BatchStatus | null> {
-  return batchStatusOf(batchId, await context.connection.hgetall(batchKey(context.prefix, batchId)));
+  const status = batchStatusOf(batchId, await context.connection.hgetall(batchKey(context.prefix, batchId)));
+  return status ? ((await withRunning(context, [status]))[0] ?? status) : null;
+}
+
+/**
+ * Fills in `running`: the batch's jobs a worker holds now, counted against BullMQ's active list
+ * (never longer than the fleet's concurrency), so it is exact whatever retries and requeues did.
+ */
+export async function withRunning(context: ProducerContext, statuses: BatchStatus[]): Promise<BatchStatus[]> {
+  const open = statuses.filter((s) => !s.completedAt);
+  if (open.length === 0) return statuses;
+  const active = await context.connection.lrange(context.queue.toKey('active'), 0, -1);
+  if (active.length === 0) return statuses;
+  const counts = await Promise.all(open.map(async (s) => (await context.connection.smismember(batchJobsKey(context.prefix, s.batchId), ...active)).filter((m) => m === 1).length));
+  const running = new Map(open.map((s, i) => [s.batchId, counts[i] ?? 0]));
+  return statuses.map((s) => ({ ...s, running: running.get(s.batchId) ?? 0 }));
 }
 
 /** A batch record's hash as callers see it; null when there is none (never made, or expired). */
@@ -115,6 +134,8 @@ export function batchStatusOf(batchId: string, hash: Record<string, string>): Ba
     cancelled: n('cancelled'),
     failedByCode: Object.fromEntries(Object.entries(hash).filter(([field]) => field.startsWith('failedCode:')).map(([field, count]) => [field.slice('failedCode:'.length), Number(count)])),
     pending: Math.max(0, total - done),
+    running: 0,
+    maybeBilledUsd: n('maybeMicroUsd') / 1e6,
     createdAt: hash['createdAt'] || undefined,
     completedAt,
     source: hash['source'] || undefined,

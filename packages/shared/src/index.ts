@@ -219,6 +219,7 @@ export {
   coversJob,
   parseBudgets,
   periodWindow,
+  toMicroUsd,
   type Budget,
   type BudgetInput,
   type BudgetPeriod,

@@ -35,6 +35,7 @@ import { afterPaymentDecision } from './after-payment-decision.js';
 import { backoffDelay, RETRY_BACKOFF, type BackoffPolicy } from './backoff.js';
 import type { BudgetGate } from './budget-gate.js';
 import { billingOfFailure } from './call-billing.js';
+import { countMaybeBilled } from './count-maybe-billed.js';
 import { outageSignature, type CircuitBreaker } from './circuit-breaker.js';
 import type { DashscopeClient } from './dashscope-client.js';
 import type { GenerationJob } from './generation-job.js';
@@ -174,7 +175,11 @@ export function createProcessor(deps: ProcessorDeps) {
       output = await client.generate({ prompt: payload.prompt, width: payload.width, height: payload.height, seed: payload.seed, promptExtend: payload.promptExtend, signal });
     } catch (error) {
       const appError = toAppError(error);
-      await deps.budgets.settle(gate, billingOfFailure(appError, signal?.aborted === true));
+      const billing = billingOfFailure(appError, signal?.aborted === true);
+      await deps.budgets.settle(gate, billing);
+      if (billing === 'maybe') {
+        await countMaybeBilled(deps.redis, deps.publish.prefix, payload.batchId, priceOf(account.region, payload.promptExtend)).catch((e: unknown) => ctx.log.warn({ err: e }, 'Could not count a maybe-billed call in its batch'));
+      }
       await deps.governor.report(lease, outcomeOf(appError));
       await recordCall(account.region, String(appError.details['upstreamCode'] ?? appError.code), Date.now() - started);
       return ended(await upstreamFailure(ctx, account.id, appError));

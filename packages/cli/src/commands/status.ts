@@ -64,8 +64,8 @@ async function printStatus(producer: Producer, id: string, json: boolean): Promi
   if (batch) {
     process.stdout.write(
       `batch ${batch.batchId}${batch.source ? ` (${batch.source})` : ''}: ${batch.state}\n` +
-        `  total ${batch.total} · succeeded ${batch.succeeded} · failed ${batch.failed} · expired ${batch.expired} · cancelled ${batch.cancelled} · pending ${batch.pending}\n` +
-        `  created ${batch.createdAt ?? '?'}${batch.completedAt ? ` · completed ${batch.completedAt}` : ''} · spend $${batch.costUsd.toFixed(3)}${batch.cached > 0 ? ` · ${batch.cached} from the render cache (saved $${batch.savedUsd.toFixed(3)})` : ''}\n`,
+        `  total ${batch.total} · succeeded ${batch.succeeded} · failed ${batch.failed} · expired ${batch.expired} · cancelled ${batch.cancelled} · pending ${batch.pending} (running ${batch.running})\n` +
+        `  created ${batch.createdAt ?? '?'}${batch.completedAt ? ` · completed ${batch.completedAt}` : ''} · spend $${batch.costUsd.toFixed(3)}${batch.maybeBilledUsd > 0 ? ` (+ $${batch.maybeBilledUsd.toFixed(3)} maybe billed)` : ''}${batch.cached > 0 ? ` · ${batch.cached} from the render cache (saved $${batch.savedUsd.toFixed(3)})` : ''}\n`,
     );
   } else if (job) {
     process.stdout.write(
