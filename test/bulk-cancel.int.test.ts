@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { startApi } from './support/api-harness.js';
 import { runCli } from './support/run-cli.js';
 import { until } from './support/until.js';
+import { tickBatchId } from '@zimage/shared';
 
 describe('bulk cancel by filter', () => {
   it('counts on a dry run without changing anything, then cancels only the unfinished jobs created in the window', async () => {
@@ -64,5 +65,34 @@ describe('bulk cancel by filter', () => {
     const badState = await runCli(['jobs', 'cancel', '--batch', batchId, '--state', 'done'], { REDIS_URL: api.stack.redisUrl, ZIMAGE_PREFIX: api.stack.prefix });
     expect(badState.code).toBe(2);
     expect(badState.stderr).toMatch(/^error USAGE_INVALID: --state: must be one of waiting, delayed, active\n/);
+  });
+
+  it("cancels a tenant's or a pipeline's unfinished jobs, and nobody else's; the scope is exactly one of batch, pipeline, tenant", async () => {
+    await using api = await startApi({ worker: false });
+    const { producer } = api.stack;
+    const acme = [await producer.enqueue({ prompt: 'acme 1', size: '512*512', tenant: 'acme' }), await producer.enqueue({ prompt: 'acme 2', size: '512*512', tenant: 'acme' })];
+    const globex = await producer.enqueue({ prompt: 'globex 1', size: '512*512', tenant: 'globex' });
+    const nightly = await producer.enqueueMany([1, 2].map((i) => ({ prompt: `nightly ${i}`, size: '512*512' })), { batchId: tickBatchId('nightly', new Date('2026-12-01T02:00:00Z')) });
+    const other = await producer.enqueueMany([{ prompt: 'weekly 1', size: '512*512' }], { batchId: tickBatchId('weekly', new Date('2026-12-01T02:00:00Z')) });
+
+    expect(await producer.cancelJobs({ tenant: 'acme' }, { dryRun: true })).toMatchObject({ matched: 2, cancelled: 0 });
+    const byTenant = await api.call('POST', '/v1/jobs/bulk', { body: { action: 'cancel', tenant: 'acme' } });
+    expect(byTenant.body).toEqual({ action: 'cancel', matched: 2, cancelled: 2, cancelling: 0, storing: 0, finished: 0, dryRun: false });
+    for (const job of acme) expect((await producer.getJob(job.jobId))?.state).toBe('cancelled');
+    expect((await producer.getJob(globex.jobId))?.state).not.toBe('cancelled');
+
+    const env = { REDIS_URL: api.stack.redisUrl, ZIMAGE_PREFIX: api.stack.prefix };
+    const cli = await runCli(['jobs', 'cancel', '--pipeline', 'nightly', '--json'], env);
+    expect(cli.code, cli.stderr).toBe(0);
+    expect(JSON.parse(cli.stdout)).toMatchObject({ pipeline: 'nightly', matched: 2, cancelled: 2 });
+    expect(await producer.getBatch(nightly.batchId)).toMatchObject({ cancelled: 2, pending: 0 });
+    expect(await producer.getBatch(other.batchId)).toMatchObject({ cancelled: 0, pending: 1 });
+
+    const both = await api.call('POST', '/v1/jobs/bulk', { body: { action: 'cancel', tenant: 'acme', pipeline: 'nightly' } });
+    expect(both.status).toBe(400);
+    expect(both.body.error.message).toContain('batchId, pipeline, tenant: give exactly one of batchId, pipeline, tenant (got pipeline and tenant)');
+    const neither = await runCli(['jobs', 'cancel', '--dry-run'], env);
+    expect(neither.code).not.toBe(0);
+    expect(neither.stderr).toContain('give exactly one of --batch, --pipeline, --tenant');
   });
 });

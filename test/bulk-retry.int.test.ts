@@ -80,6 +80,18 @@ describe('bulk retry', () => {
     expect(stack.emulator.stats().imagesGenerated).toBe(1);
   });
 
+  it("retries a tenant's failed jobs only", async () => {
+    await using stack = await startStack({ worker: false });
+    const acme = await stack.producer.enqueue({ prompt: 'An acme kettle', size: '512*512', tenant: 'acme' });
+    const globex = await stack.producer.enqueue({ prompt: 'A globex kettle', size: '512*512', tenant: 'globex' });
+    stack.emulator.failNext('DataInspectionFailed', 'DataInspectionFailed');
+    await stack.startWorker({ concurrency: 1 });
+    for (const job of [acme, globex]) await stack.waitForJob(job.jobId, (j) => j.state === 'failed', BUDGET_MS);
+    expect(await stack.producer.retryJobs({ tenant: 'acme' })).toEqual({ matched: 1, retried: 1, finished: 0, byCode: { UPSTREAM_CONTENT_REJECTED: 1 }, dryRun: false });
+    expect((await stack.waitForJob(acme.jobId, (j) => j.state === 'completed', BUDGET_MS)).state).toBe('completed');
+    expect((await stack.producer.getJob(globex.jobId))?.state).toBe('failed');
+  });
+
   it('refuses codes it never retries, and an unknown batch', async () => {
     await using stack = await startStack({ worker: false });
     const { batchId } = await stack.producer.enqueueMany([{ prompt: 'A lamp', size: '512*512' }]);
@@ -112,7 +124,7 @@ describe('bulk retry', () => {
 
     const both = await runCli(['jobs', 'retry', 'some-job', '--batch', batchId], env);
     expect(both.code).toBe(2);
-    expect(both.stderr).toMatch(/^error USAGE_INVALID: jobs retry: give a parked JOB_ID or --batch ID/);
+    expect(both.stderr).toMatch(/^error USAGE_INVALID: jobs retry: give a parked JOB_ID or one of --batch, --pipeline, --tenant/);
     const stray = await runCli(['jobs', 'retry', 'some-job', '--code', 'UPSTREAM_CONTENT_REJECTED'], env);
     expect(stray.stderr).toMatch(/^error USAGE_INVALID: jobs retry: --code goes with --batch/);
   });

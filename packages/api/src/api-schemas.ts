@@ -160,9 +160,11 @@ export const jobListQuerySchema = z.strictObject({
   cursor,
 });
 
-/** `POST /v1/jobs/bulk` body: an action on a batch's jobs chosen by filter. */
+/** `POST /v1/jobs/bulk` body: an action on a batch's, a pipeline's or a tenant's jobs chosen by filter (exactly one of the three). */
 const bulkFilterFields = {
-  batchId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { error: 'must match [A-Za-z0-9_-]{1,64}' }),
+  batchId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { error: 'must match [A-Za-z0-9_-]{1,64}' }).optional().describe("This batch's jobs (give exactly one of batchId, pipeline, tenant)"),
+  pipeline: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { error: 'must match [A-Za-z0-9_-]{1,64}' }).optional().describe('The jobs of every batch this pipeline ticked'),
+  tenant: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { error: 'must match [A-Za-z0-9_-]{1,64}' }).optional().describe("This tenant's jobs"),
   createdAfter: z.iso.datetime({ offset: true }).optional().describe('Only jobs created at or after this time'),
   createdBefore: z.iso.datetime({ offset: true }).optional().describe('Only jobs created before this time'),
   dryRun: z.boolean().optional().describe('Count the matching jobs; change nothing'),

@@ -48,6 +48,8 @@ export function jobRoutes(app: FastifyInstance, producer: Producer, idempotency:
     const body = parseQuery(bulkJobsRequestSchema, request.body, 'body');
     const filter = {
       batchId: body.batchId,
+      pipeline: body.pipeline,
+      tenant: body.tenant,
       createdAfter: body.createdAfter === undefined ? undefined : new Date(body.createdAfter),
       createdBefore: body.createdBefore === undefined ? undefined : new Date(body.createdBefore),
     };

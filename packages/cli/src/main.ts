@@ -154,8 +154,10 @@ program.command('resume').description('resume a paused queue (an account-wide er
 const jobs = program.command('jobs').description('jobs by filter, and paid images parked for an operator');
 jobs
   .command('cancel')
-  .description("cancel a batch's unfinished jobs by state and creation time (a paid image is still stored)")
-  .requiredOption('--batch <id>', 'the batch')
+  .description("cancel a batch's, a pipeline's or a tenant's unfinished jobs by state and creation time (a paid image is still stored)")
+  .option('--batch <id>', 'the jobs of this batch')
+  .option('--pipeline <id>', 'the jobs of every batch this pipeline ticked')
+  .option('--tenant <id>', "this tenant's jobs")
   .option('--state <state>', 'only jobs waiting, delayed or active')
   .option('--created-after <iso>', 'only jobs created at or after this time')
   .option('--created-before <iso>', 'only jobs created before this time')
@@ -169,7 +171,9 @@ jobs
   .argument('[jobId]', 'a parked job (zimage jobs parked)')
   .option('--key <key>', 'JOB_ID: the object key to store it at instead')
   .option('--batch <id>', "retry this batch's failed jobs (not cancelled or expired ones)")
-  .option('--code <code>', '--batch: only jobs that failed with this error code, e.g. UPSTREAM_CONTENT_REJECTED')
+  .option('--pipeline <id>', "retry the failed jobs of every batch this pipeline ticked")
+  .option('--tenant <id>', "retry this tenant's failed jobs")
+  .option('--code <code>', '--batch/--pipeline/--tenant: only jobs that failed with this error code, e.g. UPSTREAM_CONTENT_REJECTED')
   .option('--created-after <iso>', '--batch: only jobs created at or after this time')
   .option('--created-before <iso>', '--batch: only jobs created before this time')
   .option('--dry-run', '--batch: count the matching jobs (by code); change nothing')

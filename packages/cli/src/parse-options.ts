@@ -38,3 +38,17 @@ export function parseTime(option: string, text: string | undefined): Date | unde
   if (!/^\d{4}-\d{2}-\d{2}T/.test(text) || Number.isNaN(time.getTime())) throw new AppError('USAGE_INVALID', `${option}: must be an ISO 8601 time such as 2026-12-01T08:00:00Z (got "${text}")`);
   return time;
 }
+
+/** `--batch`, `--pipeline` or `--tenant` (exactly one): what a bulk command works on, and how to name it. */
+export function bulkScope(command: string, flags: { batch?: string | undefined; pipeline?: string | undefined; tenant?: string | undefined }): {
+  scope: { batchId?: string; pipeline?: string; tenant?: string };
+  label: string;
+  json: Record<string, string>;
+} {
+  const given = (['batch', 'pipeline', 'tenant'] as const).filter((name) => flags[name] !== undefined);
+  if (given.length !== 1) throw new AppError('USAGE_INVALID', `${command}: give exactly one of --batch, --pipeline, --tenant`);
+  const name = given[0] as 'batch' | 'pipeline' | 'tenant';
+  const value = flags[name] as string;
+  const field = name === 'batch' ? 'batchId' : name;
+  return { scope: { [field]: value }, label: `${name} ${value}`, json: { [field]: value } };
+}

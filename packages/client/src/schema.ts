@@ -624,7 +624,8 @@ export interface components {
              * @constant
              */
             action: "cancel";
-            batchId: string;
+            /** @description This batch's jobs (give exactly one of batchId, pipeline, tenant) */
+            batchId?: string;
             /**
              * Format: date-time
              * @description Only jobs created at or after this time
@@ -637,18 +638,23 @@ export interface components {
             createdBefore?: string;
             /** @description Count the matching jobs; change nothing */
             dryRun?: boolean;
+            /** @description The jobs of every batch this pipeline ticked */
+            pipeline?: string;
             /**
              * @description Only jobs in this state (waiting includes prioritized)
              * @enum {string}
              */
             state?: "waiting" | "delayed" | "active";
+            /** @description This tenant's jobs */
+            tenant?: string;
         } | {
             /**
              * @description Retry the matching failed jobs, with their checkpoints (no paid image is paid again) and fresh attempts
              * @constant
              */
             action: "retry";
-            batchId: string;
+            /** @description This batch's jobs (give exactly one of batchId, pipeline, tenant) */
+            batchId?: string;
             /** @description Only jobs that failed with this error code */
             code?: string;
             /**
@@ -663,6 +669,10 @@ export interface components {
             createdBefore?: string;
             /** @description Count the matching jobs; change nothing */
             dryRun?: boolean;
+            /** @description The jobs of every batch this pipeline ticked */
+            pipeline?: string;
+            /** @description This tenant's jobs */
+            tenant?: string;
         };
         BulkJobsResult: {
             /** @constant */

@@ -1,5 +1,5 @@
 /**
- * Retrying a batch's failed jobs by filter: error code and creation time, with a dry run that
+ * Retrying a batch's, a pipeline's or a tenant's failed jobs by filter: error code and creation time, with a dry run that
  * counts what would be retried (by code) and changes nothing.
  *
  * A retried job goes back to the queue with its data, so its checkpoint comes along: an image it
@@ -12,15 +12,16 @@
  * Cancelled and expired jobs are not retried: a cancel was asked for, and an expired job's
  * deadline has passed (it would expire again at once); enqueue those again instead.
  */
-import { AppError, batchJobsKey, batchKey, reopenBatchJob, type JobPayload, type JobResult } from '@zimage/shared';
+import { AppError, reopenBatchJob, type JobPayload, type JobResult } from '@zimage/shared';
 import { Job } from 'bullmq';
 import type { ProducerContext } from './producer-context.js';
+import { inScope, scopeJobIds, scopeOf, type ScopeFields } from './job-scope.js';
 
 const NOT_RETRIED = new Set(['JOB_CANCELLED', 'JOB_EXPIRED']);
 const CODE = /^[A-Z][A-Z0-9_]{1,63}$/;
 
-export interface BulkRetryFilter {
-  batchId: string;
+/** Exactly one of batchId, pipeline (every batch its ticks made) or tenant. */
+export interface BulkRetryFilter extends ScopeFields {
   /** Only jobs that failed with this error code (docs/errors.md), e.g. UPSTREAM_CONTENT_REJECTED. */
   code?: string | undefined;
   /** Jobs created at or after this time. */
@@ -41,38 +42,33 @@ export interface BulkRetryOutcome {
   dryRun: boolean;
 }
 
-const SCAN_COUNT = 500;
-
 export async function bulkRetry(context: ProducerContext, filter: BulkRetryFilter, options: { dryRun?: boolean } = {}): Promise<BulkRetryOutcome> {
   if (filter.code !== undefined && !CODE.test(filter.code)) throw new AppError('REQUEST_INVALID', 'code: must be an error code such as UPSTREAM_CONTENT_REJECTED (docs/errors.md)');
   if (filter.code !== undefined && NOT_RETRIED.has(filter.code)) {
     throw new AppError('REQUEST_INVALID', `code: ${filter.code} jobs are not retried (a cancel was asked for, or the deadline has passed); enqueue them again`);
   }
-  if (!(await context.connection.exists(batchKey(context.prefix, filter.batchId)))) throw new AppError('JOB_NOT_FOUND', `no batch ${filter.batchId}`);
+  const scope = await scopeOf(context, filter);
   const dryRun = options.dryRun === true;
   const outcome: BulkRetryOutcome = { matched: 0, retried: 0, finished: 0, byCode: {}, dryRun };
-  let cursor = '0';
-  do {
-    const [next, ids] = await context.connection.sscan(batchJobsKey(context.prefix, filter.batchId), cursor, 'COUNT', SCAN_COUNT);
-    cursor = next;
+  for await (const ids of scopeJobIds(context, scope, 'failed')) {
     for (const id of ids) {
       const job = (await Job.fromId(context.queue, id)) as Job<JobPayload, JobResult> | undefined;
-      if (!job?.finishedOn || !job.failedReason) continue;
+      if (!job?.finishedOn || !job.failedReason || !inScope(scope, job.data)) continue;
       const code = failureCode(job.failedReason);
       if (NOT_RETRIED.has(code) || !matches(filter, code, job.timestamp)) continue;
       if ((await job.getState()) !== 'failed') continue;
       outcome.matched += 1;
       outcome.byCode[code] = (outcome.byCode[code] ?? 0) + 1;
       if (dryRun) continue;
-      if (await retryFailed(context, job, filter.batchId, code)) outcome.retried += 1;
+      if (await retryFailed(context, job, code)) outcome.retried += 1;
       else outcome.finished += 1;
     }
-  } while (cursor !== '0');
+  }
   return outcome;
 }
 
 /** Moves one failed job back to the queue; false when it was no longer failed. */
-async function retryFailed(context: ProducerContext, job: Job<JobPayload, JobResult>, batchId: string, code: string): Promise<boolean> {
+async function retryFailed(context: ProducerContext, job: Job<JobPayload, JobResult>, code: string): Promise<boolean> {
   // The new count first: whichever run takes the job after the move has its own incarnation. If
   // the move then fails (someone else moved it), the count has only gone up: still unique.
   await job.updateData({ ...job.data, retries: (job.data.retries ?? 0) + 1 });
@@ -81,7 +77,7 @@ async function retryFailed(context: ProducerContext, job: Job<JobPayload, JobRes
   } catch {
     return false;
   }
-  await reopenBatchJob(context.connection, batchId, code, context.publish);
+  if (job.data.batchId) await reopenBatchJob(context.connection, job.data.batchId, code, context.publish);
   return true;
 }
 
