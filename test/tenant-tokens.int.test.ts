@@ -21,6 +21,12 @@ describe("tenants' API tokens", () => {
     const mine = await api.call('POST', '/v1/jobs', { body: job(), token: ACME });
     expect(mine.status).toBe(202);
     expect((await api.stack.producer.getJob(mine.body.id))?.payload.tenant).toBe('acme');
+    // What it writes is under its tenant's prefix: it cannot overwrite another tenant's objects.
+    expect(mine.body.key).toMatch(/^tenants\/acme\/images\//);
+    const keyed = await api.call('POST', '/v1/jobs', { body: job({ key: 'catalogue/{sku}.png', metadata: { sku: 'B-1' } }), token: ACME });
+    expect(keyed.body.key).toBe('tenants/acme/catalogue/B-1.png');
+    const cached = await api.call('POST', '/v1/jobs', { body: job({ seed: 7, cache: true }), token: ACME });
+    expect((await api.stack.producer.getJob(cached.body.id))?.payload.cache?.namespace).toBe('tenant:acme:default');
     expect((await api.call('POST', '/v1/jobs', { body: job({ tenant: 'acme' }), token: ACME })).status).toBe(202);
 
     const other = await api.call('POST', '/v1/jobs', { body: job({ tenant: 'globex' }), token: ACME });
@@ -60,6 +66,12 @@ describe("tenants' API tokens", () => {
     expect((await api.call('GET', `/v1/batches/${created.body.batchId}/results`, { token: GLOBEX })).status).toBe(404);
     const operators = await api.stack.producer.enqueueMany([job()]);
     expect((await api.call('GET', `/v1/batches/${operators.batchId}`, { token: ACME })).status).toBe(404);
+    // Nor can it add jobs to a batch that is not its own (its counts, budgets and gallery).
+    const joined = await api.call('POST', '/v1/jobs', { body: job({ batchId: operators.batchId }), token: ACME });
+    expect(joined.status).toBe(404);
+    expect((await api.stack.producer.getBatch(operators.batchId))?.total).toBe(1);
+    expect((await api.call('POST', '/v1/jobs', { body: job({ batchId: created.body.batchId }), token: ACME })).status).toBe(202);
+    expect((await api.stack.producer.getBatch(created.body.batchId))?.total).toBe(3);
   });
 
   it('may not call any operator endpoint, and an unknown token is still unauthorised', async () => {

@@ -8,7 +8,6 @@ import { parseQuery } from './parse-query.js';
 import { fingerprintOf, type Idempotency } from './idempotency.js';
 import { jobResponse } from './job-view.js';
 import { tenantOf, visibleTo } from './tenant-scope.js';
-import { foreignTenant } from '@zimage/producer';
 
 /** A single job request is small; anything bigger is not one. */
 export const JOB_BODY_LIMIT = 64 * 1024;
@@ -18,21 +17,22 @@ export function jobRoutes(app: FastifyInstance, producer: Producer, idempotency:
   app.post('/v1/jobs', { bodyLimit: JOB_BODY_LIMIT }, async (request, reply) => {
     const type = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
     if (type !== 'application/json') throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'content-type: a job request is application/json');
-    const sent = request.body;
-    if (sent === null || typeof sent !== 'object' || Array.isArray(sent)) {
+    const body = request.body;
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
       throw new AppError('REQUEST_INVALID', 'body: must be a JSON object (a job request)');
     }
-    // A tenant's token enqueues for its tenant only, under idempotency keys of its own.
+    // A tenant's token enqueues for its tenant only (the producer refuses another tenant and keeps
+    // its keys, cache and idempotency keys apart), and only into its own batches.
     const tenant = tenantOf(request);
-    if (tenant !== undefined && (sent as { tenant?: unknown }).tenant !== undefined && (sent as { tenant?: unknown }).tenant !== tenant) {
-      const issue = foreignTenant(tenant);
-      throw new AppError('REQUEST_INVALID', `Invalid job request: ${issue.field}: ${issue.message}`, { details: { issues: [issue] } });
+    const batchId = (body as { batchId?: unknown }).batchId;
+    if (tenant !== undefined && typeof batchId === 'string') {
+      const batch = /^[A-Za-z0-9_-]{1,64}$/.test(batchId) ? await producer.getBatch(batchId) : null;
+      if (!batch || batch.tenant !== tenant) throw new AppError('JOB_NOT_FOUND', `no batch ${batchId} of tenant ${tenant}`);
     }
-    const body = tenant === undefined ? sent : { ...sent, tenant };
     const scope = tenant === undefined ? 'POST /v1/jobs' : `POST /v1/jobs tenant=${tenant}`;
     const outcome = await idempotency.run(request.headers['idempotency-key'], scope, fingerprintOf(JSON.stringify(body)), async () => {
       // Not checked here: enqueue validates at run time and answers REQUEST_INVALID field by field.
-      const job = await producer.enqueue(body as JobRequestInput);
+      const job = await producer.enqueue(body as JobRequestInput, { tenant });
       return {
         status: 202,
         body: { id: job.jobId, status: 'queued', created: job.created, key: job.key, statusUrl: `/v1/jobs/${encodeURIComponent(job.jobId)}` } satisfies z.input<typeof jobAcceptedSchema>,

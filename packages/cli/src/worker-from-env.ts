@@ -62,7 +62,7 @@ export async function workerFromEnv(
     shutdownTimeoutMs: shutdownTimeoutMs(env),
     eventsMaxLen: env.ZIMAGE_EVENTS_MAXLEN,
     budgets: env.ZIMAGE_BUDGETS,
-    fairShare: env.ZIMAGE_FAIR_SHARE,
+    ...(env.ZIMAGE_FAIR_SHARE === undefined ? {} : { fairShare: env.ZIMAGE_FAIR_SHARE }),
     tenantWeights: env.ZIMAGE_TENANT_WEIGHTS,
   }).catch(async (error: unknown) => {
     // Bounded too: the usual reason to get here is Redis gone, and every close would wait for it.

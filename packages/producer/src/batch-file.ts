@@ -13,6 +13,7 @@ import { parse } from 'csv-parse';
 import { renderTemplate, type FieldIssue, type JobRequestInput } from '@zimage/shared';
 import { METADATA_KEY_PATTERN } from '@zimage/shared';
 import { unreadableBatchFileKind } from './batch-file-kind.js';
+import { foreignTenant } from './prepare-job.js';
 
 export type BatchFormat = 'csv' | 'jsonl';
 
@@ -262,11 +263,6 @@ export function rowToRequest(row: BatchRow, mapping: RowMapping): RowOutcome {
   const rowKeyValue = rowKeyColumn === undefined ? undefined : row.fields[rowKeyColumn];
   const rowKey = typeof rowKeyValue === 'string' || typeof rowKeyValue === 'number' ? String(rowKeyValue).slice(0, 200) : undefined;
   return { ok: true, request: request as unknown as JobRequestInput, templateValues, rowKey };
-}
-
-/** A request naming another tenant than the API token's. */
-export function foreignTenant(tenant: string): FieldIssue {
-  return { field: 'tenant', message: `must be ${tenant} (the API token's tenant) or left out` };
 }
 
 /**

@@ -17,8 +17,9 @@ export interface EnqueuedJob {
 }
 
 /** `request` is validated at run time too: callers without types (HTTP bodies, JavaScript) get REQUEST_INVALID. */
-export async function enqueueJob(context: ProducerContext, request: JobRequestInput): Promise<EnqueuedJob> {
-  const prepared = prepareJob(request, { now: Date.now(), keyLimits: context.keyLimits });
+/** `tenant`: the tenant of the API token that sent it (see PrepareContext.boundTenant). */
+export async function enqueueJob(context: ProducerContext, request: JobRequestInput, options: { tenant?: string | undefined } = {}): Promise<EnqueuedJob> {
+  const prepared = prepareJob(request, { now: Date.now(), keyLimits: context.keyLimits, boundTenant: options.tenant });
   if (!prepared.ok) throw requestInvalid(prepared.issues);
   const { job } = prepared;
   await refuseWebhook(context, job.webhook);

@@ -9,7 +9,7 @@ export { TERMINAL_JOB_STATES, type BatchState, type BatchStatus, type JobState, 
 export { DEFAULT_WAIT_TIMEOUT_MS, type WaitOptions } from './wait-for.js';
 export type { EventFeedOptions, FeedEvent } from './event-feed.js';
 export { DEFAULT_BATCH_KEY_TEMPLATE, DEFAULT_KEY_TEMPLATE, DuplicateFinder, idempotentJobId, newBatchId, prepareJob, stableStringify, type PrepareContext, type PrepareOutcome, type PreparedJob } from './prepare-job.js';
-export { detectFormat, foreignTenant, locateRecord, readBatchRows, rowToRequest, type BatchFormat, type BatchRow, type RowMapping, type RowOutcome, type UnreadableRow } from './batch-file.js';
+export { detectFormat, locateRecord, readBatchRows, rowToRequest, type BatchFormat, type BatchRow, type RowMapping, type RowOutcome, type UnreadableRow } from './batch-file.js';
 export { ingestBatchFile, type IngestOptions, type IngestReport, type RejectedRow } from './ingest-batch-file.js';
 export { createSchedules, SCHEDULES_QUEUE, schedulesKey, type ApplyOutcome, type Schedules, type ScheduleView, type StoredSchedule } from './schedules/schedules.js';
 export { startScheduleRunner, type ScheduleRunner, type ScheduleRunnerOptions } from './schedules/schedule-runner.js';
@@ -21,3 +21,4 @@ export { CANCELLABLE_STATES, type BulkCancelFilter, type BulkCancelOutcome, type
 export type { BulkRetryFilter, BulkRetryOutcome } from './bulk-retry.js';
 export type { BudgetView } from './budgets.js';
 export type { QuotaOverview } from './quota-overview.js';
+export { foreignTenant } from './prepare-job.js';

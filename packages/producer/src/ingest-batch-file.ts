@@ -95,6 +95,7 @@ export async function ingestBatchFile(producer: Producer, options: IngestOptions
       templateValues: mapped.templateValues,
       rowKey: mapped.rowKey,
       keyLimits: producer.keyLimits,
+      boundTenant: options.tenant,
     });
     return prepared.ok ? { job: prepared.job } : { issues: prepared.issues };
   };

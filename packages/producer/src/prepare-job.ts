@@ -40,6 +40,13 @@ export interface PrepareContext {
    * rules every store shares are checked, and a key too long for this one fails after it was paid for.
    */
   keyLimits?: StorageKeyLimits | undefined;
+  /**
+   * The tenant of the API token that sent it (a tenant's token): the job is that tenant's — a
+   * request naming another is refused — and what it writes and reuses is the tenant's own: its
+   * key goes under `tenants/{tenant}/`, its render cache namespace and its idempotency key are
+   * the tenant's, so one tenant can neither overwrite nor reach another's objects or jobs.
+   */
+  boundTenant?: string | undefined;
 }
 
 export interface PreparedJob {
@@ -60,17 +67,19 @@ export const DEFAULT_BATCH_KEY_TEMPLATE = '{batchId}/{id}.png';
 export function prepareJob(input: unknown, context: PrepareContext): PrepareOutcome {
   const parsed = jobRequestSchema.safeParse(input);
   if (!parsed.success) return { ok: false, issues: toFieldIssues(parsed.error, input) };
-  const request: JobRequest = parsed.data;
   const issues: FieldIssue[] = [];
+  const bound = context.boundTenant;
+  if (bound !== undefined && parsed.data.tenant !== undefined && parsed.data.tenant !== bound) issues.push(foreignTenant(bound));
+  const request: JobRequest = bound === undefined ? parsed.data : { ...parsed.data, tenant: bound, ...(parsed.data.cacheNamespace === undefined ? {} : { cacheNamespace: tenantCacheNamespace(bound, parsed.data.cacheNamespace) }) };
 
   if (request.deadline !== undefined && Date.parse(request.deadline) <= context.now) {
     issues.push({ field: 'deadline', message: `is in the past (${request.deadline})` });
   }
   const batchId = context.batchId ?? request.batchId;
-  const jobId = request.idempotencyKey ? idempotentJobId(request.idempotencyKey, request.tenant) : randomJobId();
+  const jobId = request.idempotencyKey ? idempotentJobId(request.idempotencyKey, bound) : randomJobId();
   const size = request.size ?? (request.aspect ? recommendedSize(request.aspect, request.tier) : DEFAULT_SIZE);
 
-  const template = request.key ?? (batchId ? DEFAULT_BATCH_KEY_TEMPLATE : DEFAULT_KEY_TEMPLATE);
+  const template = `${bound === undefined ? '' : `tenants/${bound}/`}${request.key ?? (batchId ? DEFAULT_BATCH_KEY_TEMPLATE : DEFAULT_KEY_TEMPLATE)}`;
   const rendered = renderKeyTemplate(template, keyTemplateValues(template, context.templateValues, request.metadata, jobId, batchId, utcDate(context.now)));
   let key = '';
   if (typeof rendered !== 'string') {
@@ -114,7 +123,7 @@ export function prepareJob(input: unknown, context: PrepareContext): PrepareOutc
   if (context.line !== undefined) payload.line = context.line;
   if (context.rowKey !== undefined) payload.rowKey = context.rowKey;
   if (request.cache) {
-    payload.cache = { namespace: request.cacheNamespace ?? DEFAULT_CACHE_NAMESPACE, ttlMs: parseDuration(request.cacheTtl ?? '') ?? DEFAULT_CACHE_TTL_MS };
+    payload.cache = { namespace: request.cacheNamespace ?? (bound === undefined ? DEFAULT_CACHE_NAMESPACE : tenantCacheNamespace(bound, DEFAULT_CACHE_NAMESPACE)), ttlMs: parseDuration(request.cacheTtl ?? '') ?? DEFAULT_CACHE_TTL_MS };
     if (request.cacheRefresh) payload.cache.refresh = true;
   }
   payload.requestHash = sha256(stableStringify(normalised));
@@ -153,11 +162,21 @@ export class DuplicateFinder {
 }
 
 /**
- * An idempotency key names one job per tenant: two tenants using the same key get two jobs, so
- * one cannot reach (or learn of) the other's by guessing its key.
+ * A tenant's token's idempotency keys are its own: two tenants using the same key get two jobs,
+ * so one cannot reach (or learn of) the other's by guessing its key.
  */
 export function idempotentJobId(idempotencyKey: string, tenant?: string): string {
   return `idem-${sha256(tenant === undefined ? idempotencyKey : `${tenant}\n${idempotencyKey}`).slice(0, 32)}`;
+}
+
+/** A request naming another tenant than the API token's. */
+export function foreignTenant(tenant: string): FieldIssue {
+  return { field: 'tenant', message: `must be ${tenant} (the API token's tenant) or left out` };
+}
+
+/** A bound tenant's render cache namespace: `:` cannot occur in a namespace a request names. */
+function tenantCacheNamespace(tenant: string, namespace: string): string {
+  return `tenant:${tenant}:${namespace}`;
 }
 
 function randomJobId(): string {

@@ -34,7 +34,8 @@ export interface Producer {
    * Enqueues one job. Typed for TypeScript callers (a misspelt field does not compile) and
    * validated at run time for everyone else: REQUEST_INVALID names each field and its rule.
    */
-  enqueue(request: JobRequestInput): Promise<EnqueuedJob>;
+  /** `tenant`: enqueue as a tenant's API token does — the job is the tenant's, under its own key prefix, cache namespace and idempotency keys. */
+  enqueue(request: JobRequestInput, options?: { tenant?: string | undefined }): Promise<EnqueuedJob>;
   /** Enqueues a batch: every item is validated before any is added (BATCH_INVALID lists them all). */
   enqueueMany(requests: readonly JobRequestInput[], options?: BatchOptions): Promise<{ batchId: string; jobs: EnqueuedJob[] }>;
   /**
@@ -122,7 +123,7 @@ export async function createProducer(options: ProducerOptions): Promise<Producer
   return {
     queue: context.queue,
     keyLimits: context.keyLimits,
-    enqueue: (request) => enqueueJob(context, request),
+    enqueue: (request, options) => enqueueJob(context, request, options),
     enqueueMany: (requests, batchOptions) => enqueueBatch(context, requests, batchOptions),
     waitForJob: (jobId, waitOptions) => waitForJob(context, tail, jobId, waitOptions),
     waitForBatch: (batchId, waitOptions) => waitForBatch(context, tail, batchId, waitOptions),

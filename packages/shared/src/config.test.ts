@@ -203,7 +203,10 @@ describe('loadConfig: budgets, fair share and tenant tokens', () => {
     expect(config.ZIMAGE_FAIR_SHARE).toBe(true);
     expect(config.ZIMAGE_TENANT_WEIGHTS).toEqual(new Map([['acme', 3], ['globex', 1]]));
     expect(config.ZIMAGE_BUDGETS).toEqual([{ id: 'daily', scope: 'account', subject: '*', limitUsd: 25, kind: 'hard', period: 'day' }]);
-    expect(loadConfig(workerEnvSchema, {})).toMatchObject({ ZIMAGE_FAIR_SHARE: false, ZIMAGE_TENANT_WEIGHTS: new Map(), ZIMAGE_BUDGETS: [] });
+    expect(loadConfig(workerEnvSchema, {})).toMatchObject({ ZIMAGE_TENANT_WEIGHTS: new Map(), ZIMAGE_BUDGETS: [] });
+    // Unset leaves the fleet's setting as it is: a worker started without it does not turn it off.
+    expect(loadConfig(workerEnvSchema, {}).ZIMAGE_FAIR_SHARE).toBeUndefined();
+    expect(loadConfig(workerEnvSchema, { ZIMAGE_FAIR_SHARE: 'false' }).ZIMAGE_FAIR_SHARE).toBe(false);
   });
 
   it('names the variable, the entry and the rule for bad weights and budgets, in one error', () => {

@@ -196,8 +196,14 @@ export const workerEnvSchema = baseEnvSchema.extend({
   ZIMAGE_WEBHOOK_ENDPOINTS: z.preprocess(emptyAsUndefined, z.string().optional()),
   /** Budgets applied (created or replaced by id) when the worker starts: a JSON array (docs/spend-control.md). */
   ZIMAGE_BUDGETS: parsedVar<Budget[]>(parseBudgets, []),
-  /** Fair share between tenants: producers hold new jobs in their tenants' lanes (docs/fair-share.md). */
-  ZIMAGE_FAIR_SHARE: boolVar(false),
+  /** Fair share between tenants: producers hold new jobs in their tenants' lanes (docs/fair-share.md). Unset: left as the fleet has it. */
+  ZIMAGE_FAIR_SHARE: z.preprocess(
+    emptyAsUndefined,
+    z
+      .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' })
+      .transform((v) => v === 'true' || v === '1' || v === 'yes')
+      .optional(),
+  ),
   /** `tenant=weight` pairs applied when the worker starts (weights set through the API stay). */
   ZIMAGE_TENANT_WEIGHTS: parsedVar<TenantWeights>(tenantWeightsOrThrow, new Map()),
   ZIMAGE_WEBHOOK_RETRY_SCHEDULE: parsedVar(parseRetrySchedule, parseRetrySchedule(DEFAULT_RETRY_SCHEDULE)),
