@@ -77,6 +77,19 @@ describe('fair share between tenants', () => {
     await queue.close();
   });
 
+  it('keeps a re-submitted idempotent job where it waits in its lane', async () => {
+    await using stack = await startStack({ worker: false });
+    await writeFairShareEnabled(stack.redis, stack.prefix, true);
+    const lane = `${stack.prefix}:fair:lane:acme`;
+    const first = await stack.producer.enqueue({ prompt: 'A lamp', size: '512*512', tenant: 'acme', idempotencyKey: 'lamp-1' });
+    await stack.producer.enqueueMany(requests('acme', 3));
+    const place = await stack.redis.zscore(lane, first.jobId);
+    const again = await stack.producer.enqueue({ prompt: 'A lamp', size: '512*512', tenant: 'acme', idempotencyKey: 'lamp-1' });
+    expect(again).toMatchObject({ jobId: first.jobId, created: false });
+    expect(await stack.redis.zscore(lane, first.jobId)).toBe(place);
+    expect(await stack.redis.zcard(lane)).toBe(4);
+  });
+
   it('recovers jobs a worker took from a lane but died before admitting, and never starts one waiting for its backoff', async () => {
     await using stack = await startStack({ worker: false });
     await writeFairShareEnabled(stack.redis, stack.prefix, true);

@@ -7,7 +7,7 @@ import { Job } from 'bullmq';
 import { addPreparedJobs, queueJobs, releaseCancelled } from './add-jobs.js';
 import { adjustTotal, joinBatch } from './batch-record.js';
 import { prepareJob } from './prepare-job.js';
-import type { ProducerContext } from './producer-context.js';
+import { jobHashKey, type ProducerContext } from './producer-context.js';
 
 export interface EnqueuedJob {
   jobId: string;
@@ -36,7 +36,10 @@ export async function enqueueJob(context: ProducerContext, request: JobRequestIn
     }
   } else {
     if (job.idempotent) await releaseCancelled(context, [job.jobId]);
-    await queueJobs(context, [job]);
+    // A repeat finds its job there (BullMQ would keep it anyway): adding it again would also put it
+    // back at the end of its tenant's lane, or give its tenant a turn for nothing.
+    const repeat = job.idempotent && (await context.connection.exists(jobHashKey(context, job.jobId))) === 1;
+    if (!repeat) await queueJobs(context, [job]);
   }
   if (!job.idempotent) return { jobId: job.jobId, key: job.payload.key, created: true };
   // BullMQ ignores an add whose id exists; tell a repeat from a conflicting reuse of the key.
