@@ -74,6 +74,32 @@ describe("tenants' API tokens", () => {
     expect((await api.stack.producer.getBatch(created.body.batchId))?.total).toBe(3);
   });
 
+  it("name the batches they choose {tenant}.{name}, so they cannot take or probe another's batch id; nobody takes a schedule tick's id", async () => {
+    await using api = await startApi({ worker: false }, { tenantTokens });
+    // The operator's batch id, and a tick's the scheduler will make, are out of a tenant's reach.
+    const plain = await api.call('POST', '/v1/batches?batchId=catalogue-2026-12', { body: [job()], token: ACME });
+    expect(plain.status).toBe(400);
+    expect(plain.body.error.message).toBe("batchId: this token's batches are named acme.{name} (it is tenant acme's)");
+    const foreign = await api.call('POST', '/v1/batches?batchId=globex.catalogue', { body: [job()], token: ACME });
+    expect(foreign.status).toBe(400);
+    const tick = `sched-hero-${Date.parse('2026-12-05T06:00:00Z')}`;
+    expect((await api.call('POST', `/v1/batches?batchId=${tick}`, { body: [job()], token: ACME })).status).toBe(400);
+    const operatorTick = await api.call('POST', `/v1/batches?batchId=${tick}`, { body: [job()] });
+    expect(operatorTick.status).toBe(400);
+    expect(operatorTick.body.error.message).toContain('sched-{pipeline}-{time} ids are the batches of schedule ticks');
+    expect((await api.stack.producer.listBatches()).batches).toHaveLength(0);
+
+    // Under its own tenant it names them as it likes; another tenant's same name is another batch.
+    const mine = await api.call('POST', '/v1/batches?batchId=acme.catalogue', { body: [job()], token: ACME });
+    expect(mine.status).toBe(202);
+    expect(mine.body.batchId).toBe('acme.catalogue');
+    expect((await api.call('POST', '/v1/batches?batchId=globex.catalogue', { body: [job()], token: GLOBEX })).status).toBe(202);
+    expect((await api.call('GET', '/v1/batches/acme.catalogue', { token: ACME })).status).toBe(200);
+    expect((await api.call('GET', '/v1/batches/acme.catalogue', { token: GLOBEX })).status).toBe(404);
+    expect((await api.call('POST', '/v1/jobs', { body: job({ batchId: 'acme.catalogue' }), token: ACME })).status).toBe(202);
+    expect((await api.stack.producer.getBatch('acme.catalogue'))?.total).toBe(2);
+  });
+
   it('may not call any operator endpoint, and an unknown token is still unauthorised', async () => {
     await using api = await startApi({ worker: false }, { tenantTokens });
     const { jobId } = await api.stack.producer.enqueue(job({ tenant: 'acme' }));

@@ -4,7 +4,7 @@
  * client generated from it and the server cannot disagree). Requests are described by the
  * schemas that validate them, in `@zimage/shared` and `@zimage/producer`.
  */
-import { BUDGET_PERIODS, BUDGET_SCOPES, budgetFields, EVENT_TYPES, jobResultSchema } from '@zimage/shared';
+import { BUDGET_PERIODS, BUDGET_SCOPES, batchIdSchema, budgetFields, EVENT_TYPES, jobResultSchema, nameSchema, tenantWeightSchema as weightSchema } from '@zimage/shared';
 import { BATCH_STATES, CANCELLABLE_STATES, LISTED_JOB_STATES, MAX_PAGE_LIMIT, scheduleSpecFields } from '@zimage/producer';
 import { z } from 'zod';
 
@@ -154,7 +154,7 @@ export const batchListQuerySchema = z.strictObject({
 
 /** `GET /v1/jobs` query. */
 export const jobListQuerySchema = z.strictObject({
-  batchId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { error: 'must match [A-Za-z0-9_-]{1,64}' }).optional(),
+  batchId: batchIdSchema.optional(),
   state: z.enum(LISTED_JOB_STATES as [string, ...string[]]).optional().describe('Required without batchId (and then not cancelled)'),
   limit,
   cursor,
@@ -162,9 +162,9 @@ export const jobListQuerySchema = z.strictObject({
 
 /** `POST /v1/jobs/bulk` body: an action on a batch's, a pipeline's or a tenant's jobs chosen by filter (exactly one of the three). */
 const bulkFilterFields = {
-  batchId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { error: 'must match [A-Za-z0-9_-]{1,64}' }).optional().describe("This batch's jobs (give exactly one of batchId, pipeline, tenant)"),
-  pipeline: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { error: 'must match [A-Za-z0-9_-]{1,64}' }).optional().describe('The jobs of every batch this pipeline ticked'),
-  tenant: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { error: 'must match [A-Za-z0-9_-]{1,64}' }).optional().describe("This tenant's jobs"),
+  batchId: batchIdSchema.optional().describe("This batch's jobs (give exactly one of batchId, pipeline, tenant)"),
+  pipeline: nameSchema.optional().describe('The jobs of every batch this pipeline ticked'),
+  tenant: nameSchema.optional().describe("This tenant's jobs"),
   createdAfter: z.iso.datetime({ offset: true }).optional().describe('Only jobs created at or after this time'),
   createdBefore: z.iso.datetime({ offset: true }).optional().describe('Only jobs created before this time'),
   dryRun: z.boolean().optional().describe('Count the matching jobs; change nothing'),
@@ -257,7 +257,7 @@ export const quotaSchema = z.object({
   fairShare: z.object({ enabled: z.boolean(), lanes: z.array(laneStatusSchema) }),
   budgets: z.array(budgetViewSchema),
 });
-export const tenantWeightBodySchema = z.object({ weight: z.number().int().min(1).max(1000).describe('Turns for each turn of a weight-1 tenant (default 1)') });
+export const tenantWeightBodySchema = z.strictObject({ weight: weightSchema.describe('Turns for each turn of a weight-1 tenant (default 1)') });
 export const tenantWeightSchema = z.object({ tenant: z.string(), weight: z.number().int() });
 
 /** The body of PUT /v1/budgets/:id: the budget without its id (the path has it). */

@@ -1,7 +1,6 @@
 /** `POST /v1/batches` query: the same template and key options as `zimage batch`. */
+import { batchIdSchema } from '@zimage/shared';
 import { z } from 'zod';
-
-export const BATCH_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 export const batchQuerySchema = z.strictObject({
   promptTemplate: z.string().min(1).max(2000).optional(),
@@ -18,6 +17,6 @@ export const batchQuerySchema = z.strictObject({
   metadataColumns: z.string().max(4000).optional(),
   webhook: z.string().max(2048).optional(),
   webhookEvents: z.string().max(200).optional(),
-  batchId: z.string().regex(BATCH_ID, { error: 'must match [A-Za-z0-9_-]{1,64}' }).optional(),
+  batchId: batchIdSchema.optional(),
 });
 export type BatchQuery = z.output<typeof batchQuerySchema>;

@@ -11,16 +11,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { AppError, EVENT_TYPES, isAppError, type FieldIssue } from '@zimage/shared';
+import { AppError, BATCH_ID_PATTERN, BATCH_ID_RULE, EVENT_TYPES, isAppError, type FieldIssue } from '@zimage/shared';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
-import { tenantOf, visibleTo } from './tenant-scope.js';
+import { checkChosenBatchId, tenantOf, visibleTo } from './tenant-scope.js';
 import { ingestBatchFile, MAX_BATCH_ITEMS, readBatchRows, type BatchState, type BatchStatus, type ListBatchesOptions, type Producer, type RejectedRow } from '@zimage/producer';
 import { fingerprintOf, type Idempotency } from './idempotency.js';
 import { drainRefusedBody } from './drain-refused-body.js';
 import { jsonArrayItems } from './json-array-items.js';
 import { parseQuery } from './parse-query.js';
-import { BATCH_ID, batchQuerySchema, type BatchQuery } from './batch-query.js';
+import { batchQuerySchema, type BatchQuery } from './batch-query.js';
 import { type batchAcceptedSchema, type batchCancelSchema, batchListQuerySchema, type batchPageSchema, type ApiBatch } from './api-schemas.js';
 import { JOB_BODY_LIMIT } from './routes-jobs.js';
 
@@ -38,6 +38,7 @@ export function batchRoutes(app: FastifyInstance, producer: Producer, idempotenc
 
   async function postBatch(request: FastifyRequest, reply: FastifyReply) {
     const query = parseQuery(batchQuerySchema, request.query);
+    if (query.batchId !== undefined) checkChosenBatchId(request, query.batchId);
     const format = formatOf(request);
     const dir = await mkdtemp(join(tmpdir(), 'zimage-api-batch-'));
     try {
@@ -193,7 +194,7 @@ export function batchResponse(status: BatchStatus, now: number): ApiBatch {
 }
 
 function checkBatchId(id: string): string {
-  if (!BATCH_ID.test(id)) throw new AppError('JOB_NOT_FOUND', 'no such batch (batch ids match [A-Za-z0-9_-]{1,64})');
+  if (!BATCH_ID_PATTERN.test(id)) throw new AppError('JOB_NOT_FOUND', `no such batch (batch ids ${BATCH_ID_RULE})`);
   return id;
 }
 

@@ -7,7 +7,8 @@ import type { Producer } from '@zimage/producer';
 import { AppError } from '@zimage/shared';
 import type { FastifyInstance } from 'fastify';
 import type { z } from 'zod';
-import type { budgetListSchema, budgetPutSchema, budgetRemovedSchema, budgetViewSchema, quotaSchema, tenantWeightSchema } from './api-schemas.js';
+import { type budgetListSchema, type budgetPutSchema, type budgetRemovedSchema, type budgetViewSchema, type quotaSchema, tenantWeightBodySchema, type tenantWeightSchema } from './api-schemas.js';
+import { parseQuery } from './parse-query.js';
 
 export function budgetRoutes(app: FastifyInstance, producer: Producer): void {
   app.get('/v1/budgets', async () => ({ budgets: await producer.listBudgets() }) satisfies z.input<typeof budgetListSchema>);
@@ -32,9 +33,7 @@ export function budgetRoutes(app: FastifyInstance, producer: Producer): void {
   app.get('/v1/quota', async () => (await producer.quota()) satisfies z.input<typeof quotaSchema>);
 
   app.put<{ Params: { tenant: string } }>('/v1/tenants/:tenant', async (request) => {
-    const body = jsonObject(request.headers['content-type'], request.body, "a tenant's weight");
-    const weight = (body as { weight?: unknown }).weight;
-    if (typeof weight !== 'number') throw new AppError('REQUEST_INVALID', 'weight: must be a number', { details: { issues: [{ field: 'weight', message: 'must be a number' }] } });
+    const { weight } = parseQuery(tenantWeightBodySchema, jsonObject(request.headers['content-type'], request.body, "a tenant's weight"), 'body');
     return (await producer.setTenantWeight(request.params.tenant, weight)) satisfies z.input<typeof tenantWeightSchema>;
   });
 }

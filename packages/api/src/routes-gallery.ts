@@ -5,7 +5,7 @@
  * While the batch runs the page refreshes itself.
  * Browsers authenticate with HTTP Basic (the token as password), see create-api.ts.
  */
-import { AppError, batchJobsKey, pipelineOfBatch, type Storage } from '@zimage/shared';
+import { AppError, BATCH_ID_PATTERN, batchJobsKey, pipelineOfBatch, type Storage } from '@zimage/shared';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { BudgetView, JobView, Producer } from '@zimage/producer';
@@ -17,7 +17,7 @@ const REFRESH_SECONDS = 3;
 export function galleryRoutes(app: FastifyInstance, producer: Producer, redis: Redis, storage: Storage, prefix: string): void {
   app.get<{ Params: { id: string }; Querystring: { page?: string } }>('/batches/:id/gallery', async (request, reply) => {
     const batchId = request.params.id;
-    const status = /^[A-Za-z0-9_-]{1,64}$/.test(batchId) ? await producer.getBatch(batchId) : null;
+    const status = BATCH_ID_PATTERN.test(batchId) ? await producer.getBatch(batchId) : null;
     if (!status) throw new AppError('JOB_NOT_FOUND', `no batch ${batchId}`);
     const page = Math.max(1, Math.min(10_000, Number.parseInt(request.query.page ?? '1', 10) || 1));
     const ids = (await redis.smembers(batchJobsKey(prefix, batchId))).sort();
@@ -36,7 +36,7 @@ export function galleryRoutes(app: FastifyInstance, producer: Producer, redis: R
   app.get<{ Params: { id: string; jobId: string } }>('/batches/:id/images/:jobId', async (request, reply) => {
     const { id, jobId } = request.params;
     // Only images of this batch's jobs: the URL cannot be turned into a read of any object.
-    if (!/^[A-Za-z0-9_-]{1,64}$/.test(id) || !(await redis.sismember(batchJobsKey(prefix, id), jobId))) throw new AppError('JOB_NOT_FOUND', `no job ${jobId} in batch ${id}`);
+    if (!BATCH_ID_PATTERN.test(id) || !(await redis.sismember(batchJobsKey(prefix, id), jobId))) throw new AppError('JOB_NOT_FOUND', `no job ${jobId} in batch ${id}`);
     const view = await producer.getJob(jobId);
     if (!view?.result) throw new AppError('JOB_NOT_FOUND', `job ${jobId} has no image`);
     const bytes = await storage.read(view.result.key);

@@ -1,5 +1,5 @@
 /** `POST /v1/jobs`, `GET /v1/jobs` (a batch's or a state's jobs, cursor pages), `GET /v1/jobs/:id`, `DELETE /v1/jobs/:id`. */
-import { AppError, type JobRequestInput } from '@zimage/shared';
+import { AppError, BATCH_ID_PATTERN, type JobRequestInput } from '@zimage/shared';
 import type { FastifyInstance } from 'fastify';
 import type { JobState, Producer } from '@zimage/producer';
 import { bulkJobsRequestSchema, type bulkJobsResultSchema, type jobAcceptedSchema, type jobCancelSchema, jobListQuerySchema, type jobPageSchema } from './api-schemas.js';
@@ -26,7 +26,7 @@ export function jobRoutes(app: FastifyInstance, producer: Producer, idempotency:
     const tenant = tenantOf(request);
     const batchId = (body as { batchId?: unknown }).batchId;
     if (tenant !== undefined && typeof batchId === 'string') {
-      const batch = /^[A-Za-z0-9_-]{1,64}$/.test(batchId) ? await producer.getBatch(batchId) : null;
+      const batch = BATCH_ID_PATTERN.test(batchId) ? await producer.getBatch(batchId) : null;
       if (!batch || batch.tenant !== tenant) throw new AppError('JOB_NOT_FOUND', `no batch ${batchId} of tenant ${tenant}`);
     }
     const scope = tenant === undefined ? 'POST /v1/jobs' : `POST /v1/jobs tenant=${tenant}`;

@@ -5,7 +5,7 @@
  * (budgets, weights, bulk operations, cancel, schedules, listings, pages, metrics) is for operator
  * tokens: a tenant must not be able to raise its own budget or see another's work.
  */
-import { AppError } from '@zimage/shared';
+import { AppError, batchIdTenant, pipelineOfBatch } from '@zimage/shared';
 import type { FastifyRequest } from 'fastify';
 
 /** The routes (method and fastify pattern) a tenant's token may call. */
@@ -38,4 +38,25 @@ export function tenantOf(request: FastifyRequest): string | undefined {
 export function visibleTo(request: FastifyRequest, owner: string | undefined): boolean {
   const tenant = tenantOf(request);
   return tenant === undefined || tenant === owner;
+}
+
+/**
+ * A batch id the caller chose for a new batch (`POST /v1/batches?batchId=`). A tenant's token
+ * names its batches `{tenant}.{name}`, so it can neither take an id the operator or another tenant
+ * will use (and then read what they add to it) nor learn whether one exists. Nobody names a batch
+ * like a schedule's tick (`sched-{pipeline}-{time}`): the tick would find it and make nothing,
+ * and its jobs would count against the pipeline's budget.
+ */
+export function checkChosenBatchId(request: FastifyRequest, batchId: string): void {
+  const tenant = tenantOf(request);
+  if (tenant !== undefined && batchIdTenant(batchId) !== tenant) {
+    throw new AppError('REQUEST_INVALID', `batchId: this token's batches are named ${tenant}.{name} (it is tenant ${tenant}'s)`, {
+      details: { issues: [{ field: 'batchId', message: `must be ${tenant}.{name}` }] },
+    });
+  }
+  if (pipelineOfBatch(batchId) !== undefined) {
+    throw new AppError('REQUEST_INVALID', 'batchId: sched-{pipeline}-{time} ids are the batches of schedule ticks; choose another', {
+      details: { issues: [{ field: 'batchId', message: 'must not be sched-{pipeline}-{time}' }] },
+    });
+  }
 }

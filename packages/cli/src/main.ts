@@ -174,9 +174,9 @@ jobs
   .option('--pipeline <id>', "retry the failed jobs of every batch this pipeline ticked")
   .option('--tenant <id>', "retry this tenant's failed jobs")
   .option('--code <code>', '--batch/--pipeline/--tenant: only jobs that failed with this error code, e.g. UPSTREAM_CONTENT_REJECTED')
-  .option('--created-after <iso>', '--batch: only jobs created at or after this time')
-  .option('--created-before <iso>', '--batch: only jobs created before this time')
-  .option('--dry-run', '--batch: count the matching jobs (by code); change nothing')
+  .option('--created-after <iso>', '--batch/--pipeline/--tenant: only jobs created at or after this time')
+  .option('--created-before <iso>', '--batch/--pipeline/--tenant: only jobs created before this time')
+  .option('--dry-run', '--batch/--pipeline/--tenant: count the matching jobs (by code); change nothing')
   .option('--json', 'print JSON')
   .action(runCommand(jobsRetryAnyCommand));
 

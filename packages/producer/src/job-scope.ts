@@ -4,7 +4,7 @@
  * of their own, so they are found in the queue's lists for the states asked for (unfinished for a
  * cancel, failed for a retry) and kept when their payload names the tenant.
  */
-import { AppError, batchIndexKey, batchJobsKey, batchKey, pipelineOfBatch, tenantIdSchema, type JobPayload } from '@zimage/shared';
+import { AppError, BATCH_ID_PATTERN, BATCH_ID_RULE, NAME_PATTERN, NAME_RULE, batchIndexKey, batchJobsKey, batchKey, pipelineOfBatch, tenantIdSchema, type JobPayload } from '@zimage/shared';
 import type { ProducerContext } from './producer-context.js';
 
 export type JobScope = { batchId: string } | { pipeline: string } | { tenant: string };
@@ -16,7 +16,6 @@ export interface ScopeFields {
   tenant?: string | undefined;
 }
 
-const NAME = /^[A-Za-z0-9_-]{1,64}$/;
 const SCAN_COUNT = 500;
 
 /** The scope a filter names, checked: REQUEST_INVALID unless exactly one is given and well formed; JOB_NOT_FOUND for a batch that does not exist. */
@@ -28,12 +27,12 @@ export async function scopeOf(context: ProducerContext, fields: ScopeFields): Pr
     throw new AppError('REQUEST_INVALID', `batchId, pipeline, tenant: ${message}`, { details: { issues } });
   }
   if (fields.batchId !== undefined) {
-    if (!NAME.test(fields.batchId)) throw new AppError('REQUEST_INVALID', 'batchId: must match [A-Za-z0-9_-]{1,64}');
+    if (!BATCH_ID_PATTERN.test(fields.batchId)) throw new AppError('REQUEST_INVALID', `batchId: ${BATCH_ID_RULE}`);
     if (!(await context.connection.exists(batchKey(context.prefix, fields.batchId)))) throw new AppError('JOB_NOT_FOUND', `no batch ${fields.batchId}`);
     return { batchId: fields.batchId };
   }
   if (fields.pipeline !== undefined) {
-    if (!NAME.test(fields.pipeline)) throw new AppError('REQUEST_INVALID', 'pipeline: must match [A-Za-z0-9_-]{1,64}');
+    if (!NAME_PATTERN.test(fields.pipeline)) throw new AppError('REQUEST_INVALID', `pipeline: ${NAME_RULE}`);
     return { pipeline: fields.pipeline };
   }
   const tenant = tenantIdSchema.safeParse(fields.tenant);

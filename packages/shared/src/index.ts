@@ -255,3 +255,4 @@ export {
 } from './fair-share/tenant-weights.js';
 export { readGovernorSnapshots, type GovernorSnapshot } from './governor-snapshots.js';
 export { readFairShare, type FairShareStatus, type LaneStatus } from './fair-share/fair-share-status.js';
+export { BATCH_ID_PATTERN, BATCH_ID_RULE, NAME_PATTERN, NAME_RULE, batchIdSchema, batchIdTenant, nameSchema } from './ids.js';

@@ -14,6 +14,7 @@ import { countPromptChars, MAX_PROMPT_CHARS } from './prompt.js';
 import { encodeMetadataValue } from './storage/s3-metadata.js';
 import { ASPECTS, parseSize, TIERS, type Aspect, type Tier } from './size.js';
 import { parseDuration } from './duration.js';
+import { batchIdSchema, nameSchema } from './ids.js';
 import { MAX_CACHE_TTL_MS, MIN_CACHE_TTL_MS, whyNotCacheable } from './render-cache.js';
 
 export const EVENT_TYPES = ['job.succeeded', 'job.failed', 'job.expired', 'batch.completed', 'batch.first_failure', 'batch.exhausted', 'schedule.failed', 'budget.exhausted', 'budget.warning'] as const;
@@ -44,7 +45,6 @@ export function toBullPriority(priority: number): number {
 export function isPriorityJob(bullPriority: number | undefined): boolean {
   return bullPriority !== undefined && bullPriority < toBullPriority(MIN_PRIORITY);
 }
-export const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
 const promptSchema = z
   .string({ error: 'must be a string' })
@@ -126,12 +126,12 @@ export const jobRequestSchema = z
     deadline: z.iso
       .datetime({ offset: true, error: 'must be an ISO 8601 date-time with a time zone, e.g. 2026-11-24T06:00:00+08:00' })
       .optional(),
-    batchId: z.string().regex(ID_PATTERN, { error: 'must match [A-Za-z0-9_-]{1,64}' }).optional(),
+    batchId: batchIdSchema.optional(),
     /** Who the job is for: budgets per tenant (and, later, fair share) count it. */
-    tenant: z.string().regex(ID_PATTERN, { error: 'must match [A-Za-z0-9_-]{1,64}' }).optional(),
+    tenant: nameSchema.optional(),
     /** Reuse an image already stored for the same request (render cache; seeded, promptExtend off). */
     cache: z.boolean({ error: 'must be true or false' }).default(false),
-    cacheNamespace: z.string().regex(ID_PATTERN, { error: 'must match [A-Za-z0-9_-]{1,64}' }).optional(),
+    cacheNamespace: nameSchema.optional(),
     cacheTtl: z
       .string({ error: 'must be a duration such as "30d"' })
       .refine((text) => {

@@ -45,6 +45,12 @@ describe('budgets', () => {
     );
   });
 
+  it("takes a tenant's batch id ({tenant}.{name}) as a batch budget's subject, and a . nowhere else", () => {
+    expect(budgetSchema.parse({ id: 'b1', scope: 'batch', subject: 'acme.catalogue', limitUsd: 5 }).subject).toBe('acme.catalogue');
+    const result = budgetSchema.safeParse({ id: 'b1', scope: 'tenant', subject: 'acme.catalogue', limitUsd: 5 });
+    expect(result.error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`)).toEqual(['subject: must match [A-Za-z0-9_-]{1,64} (a tenant)']);
+  });
+
   it('covers a job by its account (or every account), batch, pipeline and tenant', () => {
     const job = { accountId: 'main', batchId: 'b_1', pipeline: 'daily', tenant: 'acme' };
     const budget = (scope: string, subject: string) => budgetSchema.parse({ id: 'x', scope, subject, limitUsd: 1 });

@@ -6,22 +6,22 @@
  * Pure: the rules, the periods and which budgets cover a job. Redis lives in budget-store.ts.
  */
 import { z } from 'zod';
+import { BATCH_ID_PATTERN, BATCH_ID_RULE, NAME_PATTERN, NAME_RULE, nameSchema } from '../ids.js';
 
 export const BUDGET_SCOPES = ['account', 'batch', 'pipeline', 'tenant'] as const;
 export type BudgetScope = (typeof BUDGET_SCOPES)[number];
 export const BUDGET_PERIODS = ['day', 'week', 'month', 'none'] as const;
 export type BudgetPeriod = (typeof BUDGET_PERIODS)[number];
 
-const NAME = /^[A-Za-z0-9_-]{1,64}$/;
 /** Budgets are counted in micro-dollars: integers add up exactly in Redis. */
 export const MICRO_USD = 1_000_000;
 
 /** The fields of a budget, without the rule between them (for documents that describe it). */
 export const budgetFields = z.strictObject({
-  id: z.string().regex(NAME, { error: 'must match [A-Za-z0-9_-]{1,64}' }),
+  id: nameSchema,
   scope: z.enum(BUDGET_SCOPES, { error: `must be one of ${BUDGET_SCOPES.join(', ')}` }),
   /** The account id, batch id, pipeline (schedule) id or tenant it covers; `*` for every account together. */
-  subject: z.string().regex(/^([A-Za-z0-9_-]{1,64}|\*)$/, { error: 'must match [A-Za-z0-9_-]{1,64}, or be * (every account together)' }),
+  subject: z.string({ error: 'must be a string' }).refine((s) => s === '*' || BATCH_ID_PATTERN.test(s), { error: `${BATCH_ID_RULE}, or be * (every account together)` }),
   limitUsd: z.number({ error: 'must be a number of US$' }).positive({ error: 'must be more than 0' }).max(10_000_000, { error: 'must be at most 10000000' }),
   kind: z.enum(['hard', 'soft'], { error: 'must be hard or soft' }).default('hard'),
   period: z.enum(BUDGET_PERIODS, { error: `must be one of ${BUDGET_PERIODS.join(', ')}` }).default('none'),
@@ -29,6 +29,8 @@ export const budgetFields = z.strictObject({
 
 export const budgetSchema = budgetFields.superRefine((budget, ctx) => {
   if (budget.subject === '*' && budget.scope !== 'account') ctx.addIssue({ code: 'custom', path: ['subject'], message: '* (every account together) goes with scope account' });
+  // Only a batch id may hold a `.` ({tenant}.{name}).
+  else if (budget.subject !== '*' && budget.scope !== 'batch' && !NAME_PATTERN.test(budget.subject)) ctx.addIssue({ code: 'custom', path: ['subject'], message: `${NAME_RULE} (a ${budget.scope})` });
 });
 export type Budget = z.output<typeof budgetSchema>;
 export type BudgetInput = z.input<typeof budgetSchema>;

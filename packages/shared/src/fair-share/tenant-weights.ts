@@ -5,13 +5,13 @@
  */
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { ID_PATTERN } from '../job-request.js';
+import { nameSchema } from '../ids.js';
 import { fairShareKeys } from './tenant-lanes.js';
 
 export const DEFAULT_TENANT_WEIGHT = 1;
 export const MAX_TENANT_WEIGHT = 1000;
 
-export const tenantIdSchema = z.string().regex(ID_PATTERN, { error: 'must match [A-Za-z0-9_-]{1,64}' });
+export const tenantIdSchema = nameSchema;
 export const tenantWeightSchema = z
   .number({ error: 'must be a number' })
   .int({ error: `must be a whole number from 1 to ${MAX_TENANT_WEIGHT}` })
