@@ -5,7 +5,7 @@
  * through real workers a small tenant finishes while a large backlog of another is still waiting.
  */
 import { describe, expect, it } from 'vitest';
-import { GENERATE_QUEUE, writeFairShareEnabled, writeTenantWeights, type JobPayload, type JobResult } from '@zimage/shared';
+import { GENERATE_JOB_NAME, GENERATE_QUEUE, writeFairShareEnabled, writeTenantWeights, type JobPayload, type JobResult } from '@zimage/shared';
 import { createTenantAdmission } from '@zimage/worker';
 import { createLogger } from '@zimage/shared';
 import { Queue } from 'bullmq';
@@ -90,6 +90,28 @@ describe('fair share between tenants', () => {
     expect(await stack.redis.zcard(lane)).toBe(4);
   });
 
+  it('lists held jobs as waiting, not delayed, queue-wide as for one job', async () => {
+    await using stack = await startStack({ worker: false });
+    await writeFairShareEnabled(stack.redis, stack.prefix, true);
+    const held = (await stack.producer.enqueueMany(requests('acme', 3))).jobs.map((j) => j.jobId);
+    // A job that really waits for a time (what a backoff leaves), beside the held ones.
+    const queue = new Queue<JobPayload, JobResult>(GENERATE_QUEUE, { connection: stack.redis.duplicate(), prefix: stack.prefix });
+    const later = await queue.add(GENERATE_JOB_NAME, { prompt: 'Later', size: '512*512' } as unknown as JobPayload, { delay: 60_000, jobId: 'later-1' });
+    const ids = async (state: 'waiting' | 'delayed') => {
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await stack.producer.listJobs({ state, limit: 2, cursor });
+        seen.push(...page.jobs.map((j) => j.jobId));
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor);
+      return seen.sort();
+    };
+    expect(await ids('waiting')).toEqual([...held].sort());
+    expect(await ids('delayed')).toEqual([later.id]);
+    await queue.close();
+  });
+
   it('recovers jobs a worker took from a lane but died before admitting, and never starts one waiting for its backoff', async () => {
     await using stack = await startStack({ worker: false });
     await writeFairShareEnabled(stack.redis, stack.prefix, true);
@@ -112,6 +134,29 @@ describe('fair share between tenants', () => {
     expect(await queue.getJobState(other ?? '')).toBe('delayed');
     expect(await stack.redis.zcard(`${stack.prefix}:fair:admitting`)).toBe(0);
     await queue.close();
+  });
+
+  it('puts a job that came back into the queue without its turn (a retry, a wake, a bulk retry) back in its lane while another tenant waits', async () => {
+    await using stack = await startStack({ worker: false, rpm: 1200 });
+    // acme's jobs are ready in BullMQ, not held: where a backoff, a budget's wake or a bulk retry
+    // puts jobs. Of one priority, BullMQ serves them before any admitted later.
+    const acme = await stack.producer.enqueueMany(requests('acme', 10));
+    expect(await stack.redis.zcard(`${stack.prefix}:${GENERATE_QUEUE}:prioritized`)).toBe(10);
+    await writeFairShareEnabled(stack.redis, stack.prefix, true);
+    // More than the admission's window (8), so globex has jobs held while acme's run.
+    const globex = await stack.producer.enqueueMany(requests('globex', 30));
+    const tenantOf = new Map([...acme.jobs.map((j) => [j.jobId, 'acme'] as const), ...globex.jobs.map((j) => [j.jobId, 'globex'] as const)]);
+    await stack.startWorker({ fairShare: true, concurrency: 1, fairShareIntervalMs: 50 });
+    await stack.waitForBatch(acme.batchId, 60_000);
+    await stack.waitForBatch(globex.batchId, 60_000);
+
+    const succeeded = (await stack.events()).flatMap((e) => (e.type === 'job.succeeded' ? [tenantOf.get(e.data.jobId)] : []));
+    expect(succeeded).toHaveLength(40);
+    // Served as BullMQ has them, acme's ten would all have run before any of globex's.
+    expect(succeeded.slice(0, 10).filter((t) => t === 'globex').length).toBeGreaterThanOrEqual(3);
+    // Every turn given was used, and nothing is left held.
+    expect(await stack.redis.zcard(`${stack.prefix}:fair:turns`)).toBe(0);
+    expect(await stack.redis.zcard(`${stack.prefix}:fair:active`)).toBe(0);
   });
 
   it('lets a small tenant finish at its share while a large backlog of another waits, through real workers', async () => {

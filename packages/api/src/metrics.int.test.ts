@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { BudgetStore, eventsStreamKey, holdInLanes } from '@zimage/shared';
+import { BudgetStore, eventsStreamKey, FAIR_HOLD_DELAY_MS, GENERATE_JOB_NAME, GENERATE_QUEUE, holdInLanes } from '@zimage/shared';
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { createMetrics } from './metrics.js';
@@ -66,6 +67,11 @@ describe('createMetrics: budgets and tenants', () => {
       { jobId: 'a2', tenant: 'acme', bullPriority: 101 },
       { jobId: 'n1', tenant: undefined, bullPriority: 101 },
     ]);
+    // The held jobs in BullMQ, and one job that waits for a time (a backoff).
+    const queue = new Queue(GENERATE_QUEUE, { connection: redis, prefix });
+    for (const jobId of ['a1', 'a2', 'n1']) await queue.add(GENERATE_JOB_NAME, {}, { jobId, delay: FAIR_HOLD_DELAY_MS });
+    await queue.add(GENERATE_JOB_NAME, {}, { jobId: 'b1', delay: 60_000 });
+    await queue.close();
 
     const text = await scrape(prefix);
     const labels = 'budget="acme-daily",scope="tenant",kind="hard"';
@@ -76,5 +82,8 @@ describe('createMetrics: budgets and tenants', () => {
     expect(text).toContain(`zimage_budget_parked_jobs{${labels}} 1`);
     expect(text).toMatch(/^zimage_tenant_waiting_jobs\{tenant="acme"\} 2$/m);
     expect(text).toMatch(/^zimage_tenant_waiting_jobs\{tenant=""\} 1$/m);
+    // Held jobs wait for their turn: counted as waiting, not delayed.
+    expect(text).toMatch(/^zimage_jobs\{state="waiting"\} 3$/m);
+    expect(text).toMatch(/^zimage_jobs\{state="delayed"\} 1$/m);
   });
 });

@@ -7,6 +7,7 @@
  */
 import {
   BudgetStore,
+  countHeldJobs,
   eventsStreamKey,
   readFairShare,
   GENERATE_QUEUE,
@@ -44,12 +45,14 @@ export function createMetrics(redis: Redis, prefix: string): Metrics {
 
   new Gauge({
     name: 'zimage_jobs',
-    help: 'Generation jobs by queue state (completed and failed are those still retained).',
+    help: 'Generation jobs by queue state (completed and failed are those still retained; jobs held in fair-share lanes are waiting).',
     labelNames: ['state'],
     registers: [registry],
     async collect() {
-      const counts = await generate.getJobCounts(...JOB_STATES);
-      for (const state of JOB_STATES) this.set({ state }, counts[state] ?? 0);
+      const [counts, held] = await Promise.all([generate.getJobCounts(...JOB_STATES), countHeldJobs(redis, prefix)]);
+      // Held jobs sit in BullMQ's delayed set; they wait for their turn, not for a time.
+      const heldNow = Math.min(held, counts['delayed'] ?? 0);
+      for (const state of JOB_STATES) this.set({ state }, (counts[state] ?? 0) + (state === 'waiting' ? heldNow : state === 'delayed' ? -heldNow : 0));
     },
   });
   new Gauge({

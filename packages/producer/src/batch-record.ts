@@ -2,7 +2,7 @@
  * The batch record (`{prefix}:batch:{id}`): created with its expected total, joined by later jobs,
  * corrected, aborted. Its counters are advanced by the event script as jobs end.
  */
-import { AppError, adjustBatchTotal, batchIndexKey, batchKey, lastEventId, storeWebhookTargets, webhookRefOf, type JobPayload, type JobResult, type WebhookSpec } from '@zimage/shared';
+import { AppError, adjustBatchTotal, batchIndexKey, batchKey, lastEventId, leaveLane, storeWebhookTargets, webhookRefOf, type JobPayload, type JobResult, type WebhookSpec } from '@zimage/shared';
 import { Job } from 'bullmq';
 import { newBatchId } from './prepare-job.js';
 import { batchRetentionSeconds, type ProducerContext } from './producer-context.js';
@@ -71,6 +71,8 @@ export async function abortBatch(context: ProducerContext, batchId: string, jobI
     // A job whose image is already paid for stays, to be stored (as a cancel leaves it).
     const job = await Job.fromId<JobPayload, JobResult>(context.queue, jobId);
     if (!job || job.data.checkpoint?.generated) continue;
+    // Out of its tenant's lane too (if held there), so that it does not take a turn later.
+    await leaveLane(context.connection, context.prefix, job.data.tenant, jobId);
     removed += (await context.queue.remove(jobId)) ? 1 : 0;
   }
   await context.connection.hset(batchKey(context.prefix, batchId), 'aborted', new Date().toISOString());

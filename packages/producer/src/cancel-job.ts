@@ -10,7 +10,7 @@ import {
   cancelledJobKey,
   cancelRequestKey,
   DEFAULT_PUBLISH_OPTIONS,
-  FAIR_HOLD_DELAY_MS,
+  isHeldDelay,
   jobIncarnation,
   leaveLane,
   makeEvent,
@@ -67,7 +67,7 @@ export async function cancelJob(context: ProducerContext, jobId: string): Promis
     // remove() refuses a job a worker has just locked: then it is active, and handled as such.
     const removed = await queue.remove(jobId).then((n) => n === 1, () => false);
     if (removed) {
-      if (job.delay === FAIR_HOLD_DELAY_MS) await leaveLane(connection, prefix, job.data.tenant, jobId);
+      if (isHeldDelay(job.delay)) await leaveLane(connection, prefix, job.data.tenant, jobId);
       await recordCancelled(context, job);
       return { jobId, state: 'cancelled' };
     }

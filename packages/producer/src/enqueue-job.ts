@@ -16,14 +16,17 @@ export interface EnqueuedJob {
   created: boolean;
 }
 
-/** `request` is validated at run time too: callers without types (HTTP bodies, JavaScript) get REQUEST_INVALID. */
-/** `tenant`: the tenant of the API token that sent it (see PrepareContext.boundTenant). */
+/**
+ * `request` is validated at run time too: callers without types (HTTP bodies, JavaScript) get
+ * REQUEST_INVALID. `tenant`: the tenant of the API token that sent it (see PrepareContext.boundTenant).
+ */
 export async function enqueueJob(context: ProducerContext, request: JobRequestInput, options: { tenant?: string | undefined } = {}): Promise<EnqueuedJob> {
   const prepared = prepareJob(request, { now: Date.now(), keyLimits: context.keyLimits, boundTenant: options.tenant });
   if (!prepared.ok) throw requestInvalid(prepared.issues);
   const { job } = prepared;
   await refuseWebhook(context, job.webhook);
   await storeWebhookTargets(context.connection, context.prefix, job.webhook ? [job.webhook] : []);
+  let repeat = false;
   if (job.payload.batchId) {
     // Joining an existing batch: count the job in before it can finish.
     await joinBatch(context, job.payload.batchId);
@@ -38,12 +41,17 @@ export async function enqueueJob(context: ProducerContext, request: JobRequestIn
     if (job.idempotent) await releaseCancelled(context, [job.jobId]);
     // A repeat finds its job there (BullMQ would keep it anyway): adding it again would also put it
     // back at the end of its tenant's lane, or give its tenant a turn for nothing.
-    const repeat = job.idempotent && (await context.connection.exists(jobHashKey(context, job.jobId))) === 1;
+    repeat = job.idempotent && (await context.connection.exists(jobHashKey(context, job.jobId))) === 1;
     if (!repeat) await queueJobs(context, [job]);
   }
   if (!job.idempotent) return { jobId: job.jobId, key: job.payload.key, created: true };
   // BullMQ ignores an add whose id exists; tell a repeat from a conflicting reuse of the key.
-  const stored = await Job.fromId<JobPayload, JobResult>(context.queue, job.jobId);
+  let stored = await Job.fromId<JobPayload, JobResult>(context.queue, job.jobId);
+  if (!stored && repeat) {
+    // The earlier job was removed (retention, a cancel) between the check and now: queue this one.
+    await queueJobs(context, [job]);
+    stored = await Job.fromId<JobPayload, JobResult>(context.queue, job.jobId);
+  }
   if (stored && stored.data.requestHash !== job.payload.requestHash) {
     throw new AppError('IDEMPOTENCY_CONFLICT', `Idempotency key already used for a different request (job ${job.jobId})`, {
       details: { jobId: job.jobId },

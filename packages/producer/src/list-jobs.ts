@@ -16,9 +16,13 @@ import { readJob, type JobState, type JobView } from './read-models.js';
 /** What a listing filters by: `waiting` covers BullMQ's `prioritized` too (jobs with a priority wait there). */
 export const LISTED_JOB_STATES: readonly JobState[] = ['waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed', 'cancelled'];
 type QueueType = 'waiting' | 'prioritized' | 'delayed' | 'active' | 'completed' | 'failed';
-/** The BullMQ lists each state is read from without a batch, in the order they are paged. */
+/**
+ * The BullMQ lists each state is read from without a batch, in the order they are paged. Jobs held
+ * in a fair-share lane are in BullMQ's delayed set but waiting (`readJob` says so), so `waiting`
+ * pages that set last and keeps only them.
+ */
 const QUEUE_TYPES: Partial<Record<JobState, readonly QueueType[]>> = {
-  waiting: ['prioritized', 'waiting'],
+  waiting: ['prioritized', 'waiting', 'delayed'],
   prioritized: ['prioritized'],
   delayed: ['delayed'],
   active: ['active'],
@@ -123,5 +127,5 @@ function isScanCursor(value: unknown): value is ScanCursor {
 
 function isOffsetCursor(value: unknown): value is OffsetCursor {
   const v = value as OffsetCursor;
-  return typeof v === 'object' && v !== null && Number.isInteger(v.list) && v.list >= 0 && v.list < 2 && Number.isInteger(v.offset) && v.offset >= 0 && v.offset <= 10_000_000;
+  return typeof v === 'object' && v !== null && Number.isInteger(v.list) && v.list >= 0 && v.list < 3 && Number.isInteger(v.offset) && v.offset >= 0 && v.offset <= 10_000_000;
 }

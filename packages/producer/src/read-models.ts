@@ -1,5 +1,5 @@
 /** What callers read back: one job, one batch, a batch's results manifest, the queue's pause state. */
-import { batchJobsKey, batchKey, FAIR_HOLD_DELAY_MS, batchResultsKey, cancelledJobKey, parkedJobsKey, pauseReasonKey, type JobPayload, type JobResult, type ManifestEntry } from '@zimage/shared';
+import { batchJobsKey, batchKey, batchResultsKey, cancelledJobKey, isHeldDelay, parkedJobsKey, pauseReasonKey, type JobPayload, type JobResult, type ManifestEntry } from '@zimage/shared';
 import { Job } from 'bullmq';
 import type { CancelledRecord } from './cancel-job.js';
 import type { ProducerContext } from './producer-context.js';
@@ -84,7 +84,7 @@ export async function readJob(context: ProducerContext, jobId: string): Promise<
   }
   if (state === 'failed' && job.failedReason?.startsWith('JOB_CANCELLED')) state = 'cancelled';
   // Held in its tenant's lane (fair share): it waits for its turn like any waiting job.
-  if (state === 'delayed' && job.delay === FAIR_HOLD_DELAY_MS) state = 'waiting';
+  if (state === 'delayed' && isHeldDelay(job.delay)) state = 'waiting';
   return {
     jobId,
     state,

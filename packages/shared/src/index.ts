@@ -231,13 +231,15 @@ export { pipelineOfBatch, tickBatchId } from './tick-batch-id.js';
 export {
   FAIR_HOLD_DELAY_MS,
   NO_TENANT_LANE,
+  countHeldJobs,
   fairShareEnabled,
   fairShareKeys,
   holdInLanes,
+  isHeldDelay,
   laneKey,
-  laneLabel,
   laneOf,
   leaveLane,
+  takeTurn,
   type FairShareKeys,
   type HeldJob,
 } from './fair-share/tenant-lanes.js';

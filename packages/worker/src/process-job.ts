@@ -15,14 +15,18 @@
 import {
   AppError,
   cancelRequestKey,
+  FAIR_HOLD_DELAY_MS,
   formatFieldIssues,
   isPriorityJob,
   jobPayloadSchema,
   priceOf,
   recordUpstreamCall,
   REGIONS,
+  MIN_PRIORITY,
   renderHash,
+  takeTurn,
   toAppError,
+  toBullPriority,
   toFieldIssues,
   type Checkpoint,
   type JobResult,
@@ -141,6 +145,12 @@ export function createProcessor(deps: ProcessorDeps) {
     const { payload, signal } = ctx;
     const notStarted = await refuseToStart(ctx);
     if (notStarted) return ended(notStarted);
+    // Fair share: a job back in the queue by another way than the admission (a retry's backoff,
+    // a requeue, a budget's wake, a bulk retry) goes back to its lane while another tenant waits.
+    const bullPriority = ctx.job.opts.priority ?? toBullPriority(MIN_PRIORITY);
+    if ((await takeTurn(deps.redis, deps.publish.prefix, { jobId: String(ctx.job.id), tenant: payload.tenant, bullPriority })) === 'held') {
+      return ended({ kind: 'requeue', delayMs: FAIR_HOLD_DELAY_MS, why: "back in its tenant's lane until its turn" });
+    }
     const overBudget = await deps.budgets.precheck(String(ctx.job.id), payload, LOWEST_PRICE(payload.promptExtend));
     if (overBudget?.kind === 'parked') return ended({ kind: 'requeue', delayMs: overBudget.delayMs, why: overBudget.why });
     const lease = await deps.governor.acquire(signal, isPriorityJob(ctx.job.opts.priority));

@@ -9,7 +9,7 @@
  * sweep promotes them after ADMITTING_GRACE_MS. Only a job still held (its delay is the hold's)
  * is promoted, so a stale entry can never start a job early that waits for its backoff.
  */
-import { FAIR_HOLD_DELAY_MS, fairShareKeys, GENERATE_JOB_NAME, type JobPayload, type JobResult, type Logger } from '@zimage/shared';
+import { fairShareKeys, isHeldDelay, GENERATE_JOB_NAME, type JobPayload, type JobResult, type Logger } from '@zimage/shared';
 import { Job, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 
@@ -19,11 +19,21 @@ const ADMITTING_GRACE_MS = 10_000;
 const MISSING_JOB_DROP_MS = 60_000;
 /** Most jobs one admission round takes, so one round stays one short script. */
 const MAX_PER_ROUND = 200;
+/** A turn the admission gave and no worker used within this long is dropped (its job ended without a call). */
+const TURN_KEEP_MS = 3_600_000;
+/** An admitting entry whose job is still active (a worker is putting it back in its lane) is looked at again this soon. */
+const ACTIVE_RECHECK_MS = 1_000;
+/** How long a round waits for such a job to be moved to held before leaving it to the recheck: polls × ms. */
+const ACTIVE_POLLS = 8;
+const ACTIVE_POLL_MS = 25;
 
-// KEYS: active, idle pass, virtual time, weights, admitting, BullMQ wait, BullMQ prioritized, admitted this minute.
-// ARGV: window, now (ms), lane key prefix, most to take.
+// KEYS: active, idle pass, virtual time, weights, admitting, BullMQ wait, BullMQ prioritized, admitted this minute, turns.
+// ARGV: window, now (ms), lane key prefix, most to take, oldest admitting entry still in flight (ms),
+// how long a turn keeps (ms).
+// Jobs other workers took but have not promoted yet count as waiting: several workers' rounds
+// together still fill the window once.
 const ADMIT = `
-local waiting = redis.call('LLEN', KEYS[6]) + redis.call('ZCARD', KEYS[7])
+local waiting = redis.call('LLEN', KEYS[6]) + redis.call('ZCARD', KEYS[7]) + redis.call('ZCOUNT', KEYS[5], ARGV[5], '+inf')
 local n = math.min(tonumber(ARGV[1]) - waiting, tonumber(ARGV[4]))
 local ids = {}
 while n > 0 do
@@ -38,6 +48,7 @@ while n > 0 do
   else
     ids[#ids + 1] = popped[1]
     redis.call('ZADD', KEYS[5], ARGV[2], popped[1])
+    redis.call('ZADD', KEYS[9], ARGV[2], popped[1])
     redis.call('HINCRBY', KEYS[8], lane, 1)
     redis.call('SET', KEYS[3], pass)
     local weight = tonumber(redis.call('HGET', KEYS[4], lane) or '1')
@@ -52,6 +63,9 @@ while n > 0 do
   end
 end
 redis.call('EXPIRE', KEYS[8], 180)
+-- A turn unused for this long belongs to a job that ended without a call (cached, cancelled);
+-- should its job still come, it only waits in its lane once more.
+redis.call('ZREMRANGEBYSCORE', KEYS[9], '-inf', tonumber(ARGV[2]) - tonumber(ARGV[6]))
 return ids
 `;
 
@@ -79,6 +93,7 @@ export interface TenantAdmission {
 export function startTenantAdmission(options: TenantAdmissionOptions): TenantAdmission & { stop(): void } {
   const admission = createTenantAdmission(options);
   let stopped = false;
+  let failing = false;
   let timer: NodeJS.Timeout | undefined;
   const intervalMs = options.intervalMs ?? 100;
   const loop = () => {
@@ -86,9 +101,15 @@ export function startTenantAdmission(options: TenantAdmissionOptions): TenantAdm
     admission
       .round()
       // A full round means more may be waiting for room: the next one at once.
-      .then((ids) => schedule(ids.length >= MAX_PER_ROUND ? 0 : intervalMs))
+      .then((ids) => {
+        if (failing) options.logger.info('Tenant admission works again');
+        failing = false;
+        schedule(ids.length >= MAX_PER_ROUND ? 0 : intervalMs);
+      })
       .catch((error: unknown) => {
-        options.logger.debug({ err: error }, 'Tenant admission round failed (Redis?); trying again');
+        // Once per run of failures: held jobs wait while it fails, so an operator must hear of it.
+        if (!failing) options.logger.warn({ err: error }, 'Tenant admission failed; held jobs wait until it works again (retrying)');
+        failing = true;
         schedule(intervalMs * 10);
       });
   };
@@ -113,23 +134,45 @@ export function createTenantAdmission(options: TenantAdmissionOptions): TenantAd
   const keys = fairShareKeys(prefix);
   const jobKeyPrefix = queue.toKey('');
 
-  async function promoteHeld(ids: readonly string[], sweeping: boolean): Promise<void> {
+  /**
+   * A job put back in its lane by a worker (takeTurn) is still active for the moment between its
+   * lane entry and its move to held; its turn may come in that moment. Wait for the move briefly,
+   * so it takes that turn rather than one a recheck later.
+   */
+  async function heldSoon(id: string, delay: string): Promise<string | null> {
+    let latest: string | null = delay;
+    for (let i = 0; i < ACTIVE_POLLS && latest !== null && !isHeldDelay(Number(latest)); i++) {
+      if ((await queue.getJobState(id).catch(() => 'unknown')) !== 'active') break;
+      await new Promise((resolve) => setTimeout(resolve, ACTIVE_POLL_MS));
+      latest = await redis.hget(jobKeyPrefix + id, 'delay');
+    }
+    return latest;
+  }
+
+  /** `sweep`: these are entries left behind (by a worker that died, or a job not there yet). */
+  async function promoteHeld(ids: readonly string[], { sweep }: { sweep: boolean }): Promise<void> {
     if (ids.length === 0) return;
     const pipeline = redis.pipeline();
     for (const id of ids) pipeline.hget(jobKeyPrefix + id, 'delay').zscore(keys.admitting, id);
     const replies = (await pipeline.exec()) ?? [];
     const done: string[] = [];
+    const missing: string[] = [];
+    const recheck: string[] = [];
     await Promise.all(
       ids.map(async (id, n) => {
-        const delay = replies[2 * n]?.[1] as string | null | undefined;
+        let delay = replies[2 * n]?.[1] as string | null | undefined;
         const since = Number(replies[2 * n + 1]?.[1] ?? now());
+        if (delay !== null && delay !== undefined && !isHeldDelay(Number(delay))) delay = await heldSoon(id, delay);
         if (delay === null || delay === undefined) {
           // Not in the queue (yet): its producer is between the lane and the queue, or the job was removed.
-          if (sweeping && now() - since > MISSING_JOB_DROP_MS) done.push(id);
+          if (sweep && now() - since > MISSING_JOB_DROP_MS) missing.push(id);
           return;
         }
-        if (Number(delay) !== FAIR_HOLD_DELAY_MS) {
-          done.push(id); // admitted already (or never held): nothing to do
+        if (!isHeldDelay(Number(delay))) {
+          // Still active: a worker is putting it back in its lane (takeTurn, then the move), so it
+          // is held in a moment. Otherwise it was admitted already (or never held): nothing to do.
+          if ((await queue.getJobState(id).catch(() => 'active')) === 'active') recheck.push(id);
+          else done.push(id);
           return;
         }
         try {
@@ -143,7 +186,12 @@ export function createTenantAdmission(options: TenantAdmissionOptions): TenantAd
         }
       }),
     );
-    if (done.length > 0) await redis.zrem(keys.admitting, ...done);
+    const tidy = redis.multi();
+    if (done.length + missing.length > 0) tidy.zrem(keys.admitting, ...done, ...missing);
+    if (missing.length > 0) tidy.zrem(keys.turns, ...missing);
+    // Looked at again by the sweep soon, not after the whole grace.
+    for (const id of recheck) tidy.zadd(keys.admitting, now() - ADMITTING_GRACE_MS + ACTIVE_RECHECK_MS, id);
+    if (done.length + missing.length + recheck.length > 0) await tidy.exec();
   }
 
   async function round(): Promise<string[]> {
@@ -151,7 +199,7 @@ export function createTenantAdmission(options: TenantAdmissionOptions): TenantAd
     const minute = Math.floor(time / 60_000);
     const ids = (await redis.eval(
       ADMIT,
-      8,
+      9,
       keys.active,
       keys.idlePass,
       keys.virtualTime,
@@ -160,14 +208,17 @@ export function createTenantAdmission(options: TenantAdmissionOptions): TenantAd
       queue.toKey('wait'),
       queue.toKey('prioritized'),
       `${keys.admittedPrefix}${minute}`,
+      keys.turns,
       String(Math.max(0, Math.floor(options.window()))),
       String(time),
       keys.lanePrefix,
       String(MAX_PER_ROUND),
+      String(time - ADMITTING_GRACE_MS),
+      String(TURN_KEEP_MS),
     )) as string[];
-    await promoteHeld(ids, false);
+    await promoteHeld(ids, { sweep: false });
     const left = await redis.zrangebyscore(keys.admitting, '-inf', String(time - ADMITTING_GRACE_MS), 'LIMIT', 0, MAX_PER_ROUND);
-    await promoteHeld(left, true);
+    await promoteHeld(left, { sweep: true });
     return ids;
   }
 
