@@ -71,9 +71,10 @@ export async function abortBatch(context: ProducerContext, batchId: string, jobI
     // A job whose image is already paid for stays, to be stored (as a cancel leaves it).
     const job = await Job.fromId<JobPayload, JobResult>(context.queue, jobId);
     if (!job || job.data.checkpoint?.generated) continue;
+    if (!(await context.queue.remove(jobId))) continue; // locked by a worker: it runs its course
+    removed += 1;
     // Out of its tenant's lane too (if held there), so that it does not take a turn later.
     await leaveLane(context.connection, context.prefix, job.data.tenant, jobId);
-    removed += (await context.queue.remove(jobId)) ? 1 : 0;
   }
   await context.connection.hset(batchKey(context.prefix, batchId), 'aborted', new Date().toISOString());
   return removed;

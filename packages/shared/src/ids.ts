@@ -4,7 +4,8 @@
  *
  * A batch id is a name, or `{tenant}.{name}`: a tenant's API token names its batches under its
  * tenant (names cannot hold a `.`, so the two parts are never ambiguous), so one tenant can never
- * take, or learn of, a batch id another tenant or the operator uses.
+ * take, or learn of, a batch id another tenant uses, nor a plain one the operator uses. Ids
+ * `{tenant}.…` are that tenant's to choose; an operator's token is not stopped from using them.
  */
 import { z } from 'zod';
 

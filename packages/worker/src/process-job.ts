@@ -14,7 +14,6 @@
  */
 import {
   AppError,
-  cancelRequestKey,
   FAIR_HOLD_DELAY_MS,
   formatFieldIssues,
   isPriorityJob,
@@ -39,6 +38,7 @@ import { afterPaymentDecision } from './after-payment-decision.js';
 import { backoffDelay, RETRY_BACKOFF, type BackoffPolicy } from './backoff.js';
 import type { BudgetGate } from './budget-gate.js';
 import { billingOfFailure } from './call-billing.js';
+import { cancelRequested } from './cancel-requested.js';
 import { countMaybeBilled } from './count-maybe-billed.js';
 import { outageSignature, type CircuitBreaker } from './circuit-breaker.js';
 import type { DashscopeClient } from './dashscope-client.js';
@@ -145,14 +145,15 @@ export function createProcessor(deps: ProcessorDeps) {
     const { payload, signal } = ctx;
     const notStarted = await refuseToStart(ctx);
     if (notStarted) return ended(notStarted);
+    const overBudget = await deps.budgets.precheck(String(ctx.job.id), payload, LOWEST_PRICE(payload.promptExtend));
+    if (overBudget?.kind === 'parked') return ended({ kind: 'requeue', delayMs: overBudget.delayMs, why: overBudget.why });
     // Fair share: a job back in the queue by another way than the admission (a retry's backoff,
     // a requeue, a budget's wake, a bulk retry) goes back to its lane while another tenant waits.
+    // After the budget check: a job its budget parks again needs no turn.
     const bullPriority = ctx.job.opts.priority ?? toBullPriority(MIN_PRIORITY);
     if ((await takeTurn(deps.redis, deps.publish.prefix, { jobId: String(ctx.job.id), tenant: payload.tenant, bullPriority })) === 'held') {
       return ended({ kind: 'requeue', delayMs: FAIR_HOLD_DELAY_MS, why: "back in its tenant's lane until its turn" });
     }
-    const overBudget = await deps.budgets.precheck(String(ctx.job.id), payload, LOWEST_PRICE(payload.promptExtend));
-    if (overBudget?.kind === 'parked') return ended({ kind: 'requeue', delayMs: overBudget.delayMs, why: overBudget.why });
     const lease = await deps.governor.acquire(signal, isPriorityJob(ctx.job.opts.priority));
     const { account } = lease;
     // The wait for a slot may outlast the deadline, a cancel arrive or the breaker open: then the
@@ -233,16 +234,11 @@ export function createProcessor(deps: ProcessorDeps) {
 
   /** Cancelled or past its deadline: the call is never made. */
   async function refuseToStart(ctx: JobContext): Promise<StepOutcome | undefined> {
-    if (await cancelRequested(ctx)) return cancelledOutcome();
+    if (await cancelRequested(deps.redis, deps.publish.prefix, ctx.job)) return cancelledOutcome();
     if (ctx.payload.deadline !== undefined && Date.now() >= ctx.payload.deadline) return { kind: 'expired', deadline: ctx.payload.deadline };
     return undefined;
   }
 
-  /** The flag holds the creation time of the job it cancels: a re-submitted job of the same id is not it. */
-  async function cancelRequested(ctx: JobContext): Promise<boolean> {
-    const flag = await deps.redis.get(cancelRequestKey(deps.publish.prefix, String(ctx.job.id)));
-    return flag !== null && flag === String(ctx.job.timestamp);
-  }
 
   /**
    * An upstream failure before any image was paid for. An outage (the same failure from different

@@ -13,6 +13,7 @@ import { AppError, ERROR_CATALOGUE, type JobResult } from '@zimage/shared';
 import type { Redis } from 'ioredis';
 import type { JobContext } from './job-context.js';
 import { publishExpired, publishFailed, publishSucceeded, type EventSink } from './job-events.js';
+import { cancelRequested } from './cancel-requested.js';
 import { recordParked } from './parked-jobs.js';
 import type { StepOutcome } from './step-outcome.js';
 import { requeue, toRetryable, toUnrecoverable } from './to-bullmq-error.js';
@@ -48,9 +49,14 @@ export async function settleOutcome(ctx: JobContext, outcome: StepOutcome, sink:
       if (last) await publishFailed(sink, job, payload, outcome.error);
       throw toRetryable(outcome.error);
     }
-    case 'requeue':
+    case 'requeue': {
       log.debug({ delayMs: outcome.delayMs }, `Back to the queue: ${outcome.why}`);
-      throw await requeue(job, token, outcome.delayMs);
+      const delayed = await requeue(job, token, outcome.delayMs);
+      // A cancel that came while this run was ending would wait out the delay (a held job: its
+      // tenant's turn). The next run ends it before any call: let it come now.
+      if (outcome.delayMs > 0 && (await cancelRequested(sink.redis, sink.publish.prefix, job))) await job.promote().catch(() => {});
+      throw delayed;
+    }
     case 'park': {
       await job.updateData({ ...job.data, checkpoint: outcome.checkpoint });
       if (outcome.forOperator) {

@@ -106,14 +106,25 @@ ${ACTIVATE_LANE}
 return 1
 `;
 
-// KEYS: active, idle pass, virtual time, turns, enabled, the lane. ARGV: the lane, job id, BullMQ priority.
-// 0: go on (it has its turn, fair share is off, or no other lane has work); 1: put back in its lane.
+// KEYS: active, idle pass, virtual time, turns, enabled, the lane. ARGV: the lane, job id, BullMQ priority, lane key prefix.
+// 0: go on (it has its turn, fair share is off, or no other lane has jobs); 1: put back in its lane.
 const TAKE_TURN = `
-if redis.call('ZREM', KEYS[4], ARGV[2]) == 1 then return 0 end
-if redis.call('GET', KEYS[5]) ~= '1' then return 0 end
-local others = redis.call('ZCARD', KEYS[1])
-if redis.call('ZSCORE', KEYS[1], ARGV[1]) then others = others - 1 end
-if others <= 0 then return 0 end
+local function go()
+  -- An entry of its own left in its lane (it was also promoted another way) must not take a turn.
+  redis.call('ZREM', KEYS[6], ARGV[2])
+  return 0
+end
+if redis.call('ZREM', KEYS[4], ARGV[2]) == 1 then return go() end
+if redis.call('GET', KEYS[5]) ~= '1' then return go() end
+-- Another lane with jobs (the schedule drops a lane that emptied only at its next turn).
+local waiting = false
+for _, lane in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if lane ~= ARGV[1] and redis.call('EXISTS', ARGV[4] .. lane) == 1 then
+    waiting = true
+    break
+  end
+end
+if not waiting then return go() end
 -- The front of its priority in its lane (sequence 0): it has waited its turn once already.
 redis.call('ZADD', KEYS[6], tonumber(ARGV[3]) * 4294967296, ARGV[2])
 ${ACTIVATE_LANE}
@@ -181,7 +192,7 @@ export async function countHeldJobs(redis: Redis, prefix: string): Promise<numbe
 export async function takeTurn(redis: Redis, prefix: string, job: HeldJob): Promise<'go' | 'held'> {
   const keys = fairShareKeys(prefix);
   const lane = laneOf(job.tenant);
-  const held = await redis.eval(TAKE_TURN, 6, keys.active, keys.idlePass, keys.virtualTime, keys.turns, keys.enabled, laneKey(prefix, lane), lane, job.jobId, String(job.bullPriority));
+  const held = await redis.eval(TAKE_TURN, 6, keys.active, keys.idlePass, keys.virtualTime, keys.turns, keys.enabled, laneKey(prefix, lane), lane, job.jobId, String(job.bullPriority), keys.lanePrefix);
   return held === 1 ? 'held' : 'go';
 }
 

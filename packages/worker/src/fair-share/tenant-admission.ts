@@ -135,18 +135,30 @@ export function createTenantAdmission(options: TenantAdmissionOptions): TenantAd
   const jobKeyPrefix = queue.toKey('');
 
   /**
-   * A job put back in its lane by a worker (takeTurn) is still active for the moment between its
-   * lane entry and its move to held; its turn may come in that moment. Wait for the move briefly,
-   * so it takes that turn rather than one a recheck later.
+   * Where a job that is not plainly held stands. The state is read first, then the delay: BullMQ's
+   * moveToDelayed writes both in one script, so a job read active and then with a hold's delay
+   * has just been held, and one read in any other state has its delay for good.
    */
-  async function heldSoon(id: string, delay: string): Promise<string | null> {
-    let latest: string | null = delay;
-    for (let i = 0; i < ACTIVE_POLLS && latest !== null && !isHeldDelay(Number(latest)); i++) {
-      if ((await queue.getJobState(id).catch(() => 'unknown')) !== 'active') break;
+  async function standing(id: string): Promise<'held' | 'active' | 'missing' | 'moved-on'> {
+    const state = await queue.getJobState(id);
+    const delay = await redis.hget(jobKeyPrefix + id, 'delay');
+    if (delay === null) return 'missing';
+    if (isHeldDelay(Number(delay))) return 'held';
+    return state === 'active' ? 'active' : 'moved-on';
+  }
+
+  /**
+   * A job a worker puts back in its lane (takeTurn) is still active for the moment between its
+   * lane entry and its move to held, and its turn may come in that moment: wait for the move
+   * briefly, so that it takes this turn rather than a recheck's.
+   */
+  async function standingSoon(id: string): Promise<'held' | 'active' | 'missing' | 'moved-on'> {
+    let where = await standing(id);
+    for (let i = 0; where === 'active' && i < ACTIVE_POLLS; i++) {
       await new Promise((resolve) => setTimeout(resolve, ACTIVE_POLL_MS));
-      latest = await redis.hget(jobKeyPrefix + id, 'delay');
+      where = await standing(id);
     }
-    return latest;
+    return where;
   }
 
   /** `sweep`: these are entries left behind (by a worker that died, or a job not there yet). */
@@ -160,19 +172,22 @@ export function createTenantAdmission(options: TenantAdmissionOptions): TenantAd
     const recheck: string[] = [];
     await Promise.all(
       ids.map(async (id, n) => {
-        let delay = replies[2 * n]?.[1] as string | null | undefined;
+        const delay = replies[2 * n]?.[1] as string | null | undefined;
         const since = Number(replies[2 * n + 1]?.[1] ?? now());
-        if (delay !== null && delay !== undefined && !isHeldDelay(Number(delay))) delay = await heldSoon(id, delay);
-        if (delay === null || delay === undefined) {
+        // Plainly held (the common case) is promoted at once; anything else is looked at closer.
+        const where = delay !== null && delay !== undefined && isHeldDelay(Number(delay)) ? 'held' : await standingSoon(id);
+        if (where === 'missing') {
           // Not in the queue (yet): its producer is between the lane and the queue, or the job was removed.
           if (sweep && now() - since > MISSING_JOB_DROP_MS) missing.push(id);
           return;
         }
-        if (!isHeldDelay(Number(delay))) {
-          // Still active: a worker is putting it back in its lane (takeTurn, then the move), so it
-          // is held in a moment. Otherwise it was admitted already (or never held): nothing to do.
-          if ((await queue.getJobState(id).catch(() => 'active')) === 'active') recheck.push(id);
-          else done.push(id);
+        if (where === 'active') {
+          // A worker is putting it back in its lane and has not moved it yet: a recheck soon.
+          recheck.push(id);
+          return;
+        }
+        if (where === 'moved-on') {
+          done.push(id); // admitted already, waiting for a backoff, or never held: nothing to do
           return;
         }
         try {
