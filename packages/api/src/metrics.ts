@@ -21,12 +21,12 @@ import {
   type Budget,
   type BudgetUsage,
   type EventGroupStatus,
-  type FairShareStatus,
   type LaneStatus,
 } from '@zimage/shared';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Counter, Gauge, Registry, type Metric } from 'prom-client';
+import { oncePerScrape } from './once-per-scrape.js';
 
 const JOB_STATES = ['waiting', 'prioritized', 'active', 'delayed', 'completed', 'failed'] as const;
 
@@ -93,7 +93,7 @@ export function createMetrics(redis: Redis, prefix: string): Metrics {
     },
   });
 
-  const totals = async () => redis.hgetall(metricsTotalsKey(prefix));
+  const totals = oncePerScrape(() => redis.hgetall(metricsTotalsKey(prefix)));
   new Counter({
     name: 'zimage_jobs_finished_total',
     help: 'Jobs that reached a terminal state, by outcome.',
@@ -143,9 +143,8 @@ export function createMetrics(redis: Redis, prefix: string): Metrics {
     },
   });
 
-  let upstream: ReturnType<typeof readUpstreamMetrics> | undefined;
   // Both upstream metrics come from one read per scrape.
-  const readUpstream = () => (upstream ??= readUpstreamMetrics(redis, prefix).finally(() => setTimeout(() => (upstream = undefined), 0)));
+  const readUpstream = oncePerScrape(() => readUpstreamMetrics(redis, prefix));
   new Counter({
     name: 'zimage_upstream_requests_total',
     help: 'Upstream (DashScope) generation calls by region and outcome code ("ok" for success).',
@@ -195,13 +194,11 @@ export function createMetrics(redis: Redis, prefix: string): Metrics {
   }
 
   // Every budget's usage (and every lane's state) from one read per scrape.
-  let budgetRead: Promise<Array<{ budget: Budget; usage: BudgetUsage; parked: number }>> | undefined;
-  const readBudgets = () =>
-    (budgetRead ??= (async () => {
-      const store = new BudgetStore(redis, prefix);
-      const now = Date.now();
-      return Promise.all((await store.list()).map(async (budget) => ({ budget, usage: await store.usage(budget, now), parked: await store.countParked(budget.id) })));
-    })().finally(() => setTimeout(() => (budgetRead = undefined), 0)));
+  const readBudgets = oncePerScrape(async (): Promise<Array<{ budget: Budget; usage: BudgetUsage; parked: number }>> => {
+    const store = new BudgetStore(redis, prefix);
+    const now = Date.now();
+    return Promise.all((await store.list()).map(async (budget) => ({ budget, usage: await store.usage(budget, now), parked: await store.countParked(budget.id) })));
+  });
   for (const [name, help, value] of [
     ['zimage_budget_limit_usd', 'Each budget\'s limit for its current period, US$.', (b) => b.budget.limitUsd],
     ['zimage_budget_spent_usd', 'Billed calls counted against each budget in its current period, US$.', (b) => b.usage.spentUsd],
@@ -220,8 +217,7 @@ export function createMetrics(redis: Redis, prefix: string): Metrics {
       },
     });
   }
-  let laneRead: Promise<FairShareStatus> | undefined;
-  const readLanes = () => (laneRead ??= readFairShare(redis, prefix).finally(() => setTimeout(() => (laneRead = undefined), 0)));
+  const readLanes = oncePerScrape(() => readFairShare(redis, prefix));
   for (const [name, help, value] of [
     ['zimage_tenant_waiting_jobs', 'Jobs held in each tenant\'s fair-share lane, waiting for their turn ("" = no tenant).', (l) => l.waiting],
     ['zimage_tenant_share', 'Each tenant\'s share of the jobs admitted over the last two minutes (fair share).', (l) => l.share],
@@ -238,10 +234,8 @@ export function createMetrics(redis: Redis, prefix: string): Metrics {
     });
   }
 
-  let eventStream: Promise<[length: number, groups: EventGroupStatus[]]> | undefined;
   // The three event-stream metrics come from one read per scrape.
-  const readEventStream = () =>
-    (eventStream ??= Promise.all([redis.xlen(eventsStreamKey(prefix)), readEventGroups(redis, prefix)]).finally(() => setTimeout(() => (eventStream = undefined), 0)));
+  const readEventStream = oncePerScrape((): Promise<[length: number, groups: EventGroupStatus[]]> => Promise.all([redis.xlen(eventsStreamKey(prefix)), readEventGroups(redis, prefix)]));
   new Gauge({
     name: 'zimage_events_stream_length',
     help: 'Entries in the event stream (maxLen, more while a consumer group lags, at most the hard cap).',

@@ -64,7 +64,7 @@ export function batchRoutes(app: FastifyInstance, producer: Producer, idempotenc
         const earlier = await replay();
         if (earlier) return earlier;
         try {
-          const report = await ingest(producer, path, format, query, derivedId, tenant);
+          const report = await ingest(producer, { path, format, query, batchId: derivedId ?? query.batchId, tenant });
           return accepted(report.batchId, report.rows, report.enqueued, report.alreadyQueued);
         } catch (error) {
           // A concurrent twin (both past a lost marker) created the batch first: beginBatch said so.
@@ -265,7 +265,18 @@ async function spool(request: FastifyRequest, format: Format, path: string, maxB
   return hash.digest('hex');
 }
 
-async function ingest(producer: Producer, path: string, format: Format, query: BatchQuery, batchId = query.batchId, tenant?: string) {
+interface IngestRequest {
+  /** The spooled body. */
+  path: string;
+  format: Format;
+  query: BatchQuery;
+  /** The batch's id: the one asked for, one derived from the idempotency key, or none (a new b_…). */
+  batchId: string | undefined;
+  /** The tenant of the token that sent it. */
+  tenant: string | undefined;
+}
+
+async function ingest(producer: Producer, { path, format, query, batchId, tenant }: IngestRequest) {
   const events = query.webhookEvents?.split(',').map((e) => e.trim()).filter(Boolean);
   if (events && !events.every((e) => (EVENT_TYPES as readonly string[]).includes(e))) {
     throw new AppError('REQUEST_INVALID', `query.webhookEvents: must list event types among ${EVENT_TYPES.join(', ')}`);
