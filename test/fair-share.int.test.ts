@@ -159,6 +159,22 @@ describe('fair share between tenants', () => {
     expect(await stack.redis.zcard(`${stack.prefix}:fair:active`)).toBe(0);
   });
 
+  it("parks a job its budget cannot fit before it would take a turn: a parked tenant's wakes spend none of its turns", async () => {
+    await using stack = await startStack({ worker: false, rpm: 1200 });
+    await stack.producer.setBudget({ id: 'acme-cap', scope: 'tenant', subject: 'acme', limitUsd: 0.001 });
+    // acme's job is ready without a turn (as a woken parked job is); globex has jobs held.
+    const { jobId } = await stack.producer.enqueue({ prompt: 'A ceramic tile', size: '512*512', tenant: 'acme' });
+    await writeFairShareEnabled(stack.redis, stack.prefix, true);
+    await stack.producer.enqueueMany(requests('globex', 30));
+    await stack.startWorker({ fairShare: true, concurrency: 1, fairShareIntervalMs: 50 });
+    await until(async () => (await stack.producer.getBudget('acme-cap'))?.parkedJobs === 1, 30_000);
+    expect((await stack.producer.getJob(jobId))?.state).toBe('delayed'); // parked, not held for a turn
+    // It never went through acme's lane: no turn of acme's was given.
+    const admitted = await stack.redis.keys(`${stack.prefix}:fair:admitted:*`);
+    for (const key of admitted) expect(await stack.redis.hget(key, 'acme')).toBeNull();
+    expect(await stack.redis.exists(`${stack.prefix}:fair:lane:acme`)).toBe(0);
+  });
+
   it('holds a job without its turn again only while another tenant has jobs held, and clears its own stale entry when it goes on', async () => {
     await using stack = await startStack({ worker: false });
     await writeFairShareEnabled(stack.redis, stack.prefix, true);
